@@ -1,0 +1,80 @@
+//! The attribute's arguments: `[METHOD | METHOD ,] "pattern"`.
+
+use syn::parse::{Parse, ParseStream};
+use syn::{Ident, LitStr, Token};
+
+/// HTTP methods, as bits of the runtime's method set (same order as the runtime).
+pub(crate) const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"];
+
+/// What `#[route(...)]` says.
+pub(crate) struct Attr {
+    /// Bit set over [`METHODS`]; GET and POST when the attribute names none.
+    pub(crate) methods: u8,
+    pub(crate) pattern: LitStr,
+}
+
+impl Parse for Attr {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let mut methods = None;
+        let mut pattern: Option<LitStr> = None;
+        let mut errors: Option<syn::Error> = None;
+        let mut push = |e: syn::Error| match &mut errors {
+            Some(all) => all.combine(e),
+            None => errors = Some(e),
+        };
+        while !input.is_empty() {
+            if input.peek(LitStr) {
+                let lit: LitStr = input.parse()?;
+                if pattern.is_some() {
+                    push(syn::Error::new(
+                        lit.span(),
+                        "a route has one pattern; remove this one",
+                    ));
+                }
+                pattern.get_or_insert(lit);
+            } else if input.peek(Ident) {
+                let mut bits = 0u8;
+                loop {
+                    let ident: Ident = input.parse()?;
+                    match METHODS.iter().position(|m| ident == m) {
+                        Some(i) => bits |= 1 << i,
+                        None => push(syn::Error::new(
+                            ident.span(),
+                            format!(
+                                "unknown HTTP method `{ident}`; expected one of {}",
+                                METHODS.join(", ")
+                            ),
+                        )),
+                    }
+                    if !input.peek(Token![|]) {
+                        break;
+                    }
+                    input.parse::<Token![|]>()?;
+                }
+                if methods.is_some() {
+                    push(input.error(
+                        "name the methods once, joined with `|`: `#[route(GET | POST, \"...\")]`",
+                    ));
+                }
+                methods = Some(bits);
+            } else {
+                return Err(input.error(r#"expected a route pattern, e.g. `#[route(r"/items/(?P<id>\d+)")]`, optionally after methods: `#[route(GET | POST, r"...")]`"#));
+            }
+            if !input.is_empty() {
+                input.parse::<Token![,]>()?;
+            }
+        }
+        if let Some(errors) = errors {
+            return Err(errors);
+        }
+        let Some(pattern) = pattern else {
+            return Err(
+                input.error(r#"expected a route pattern, e.g. `#[route(r"/items/(?P<id>\d+)")]`"#)
+            );
+        };
+        Ok(Attr {
+            methods: methods.unwrap_or(0b101),
+            pattern,
+        })
+    }
+}

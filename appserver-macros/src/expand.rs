@@ -1,0 +1,132 @@
+//! Code generation: the user's function unchanged, plus a hidden handler registered with
+//! the runtime.
+
+use crate::ast::{Handler, option_inner};
+use crate::attr::Attr;
+use crate::valid::{self, Binding};
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
+use syn::ItemFn;
+use syn::spanned::Spanned;
+
+pub(crate) fn route(args: TokenStream, item: TokenStream) -> TokenStream {
+    let item_fn: ItemFn = match syn::parse2(item.clone()) {
+        Ok(item_fn) => item_fn,
+        Err(_) => {
+            let err = syn::Error::new_spanned(
+                &item,
+                "#[route] goes on a free function: `#[route(r\"/path\")] fn handler() -> T`",
+            );
+            return with_errors(item, vec![err]);
+        }
+    };
+    let mut errors = Vec::new();
+    let attr = syn::parse2::<Attr>(args).map_err(|e| errors.push(e)).ok();
+    let handler = Handler::from_fn(&item_fn, &mut errors);
+    let checked = attr
+        .as_ref()
+        .map(|attr| valid::check(attr, &handler, &mut errors));
+    match (attr, checked) {
+        (Some(attr), Some((bindings, names))) if errors.is_empty() => {
+            expand(&attr, &handler, &bindings, &names)
+        }
+        _ => with_errors(quote!(#item_fn), errors),
+    }
+}
+
+/// The user's item as written, so later errors and the IDE stay sane, plus every error.
+fn with_errors(item: TokenStream, errors: Vec<syn::Error>) -> TokenStream {
+    let errors = errors.into_iter().reduce(|mut all, e| {
+        all.combine(e);
+        all
+    });
+    let errors = errors.map(|e| e.to_compile_error());
+    quote!(#item #errors)
+}
+
+fn expand(
+    attr: &Attr,
+    handler: &Handler<'_>,
+    bindings: &[Binding],
+    names: &[String],
+) -> TokenStream {
+    let item = handler.item;
+    let name = &item.sig.ident;
+    let name_str = name.to_string();
+    let pattern = &attr.pattern;
+    let methods = attr.methods;
+    let args: Vec<_> = (0..handler.params.len())
+        .map(|i| format_ident!("__arg{}", i))
+        .collect();
+    let extracts = handler.params.iter().zip(bindings).map(|(param, binding)| {
+        let ty = param.ty;
+        match binding {
+            Binding::Group { slot, optional: false } => {
+                let group = &names[*slot];
+                quote_spanned!(ty.span()=> ::appserver::__private::param::<#ty>(__request, #slot, #group)?)
+            }
+            Binding::Group { slot, optional: true } => {
+                let (group, inner) = (&names[*slot], option_inner(ty).unwrap_or(ty));
+                quote_spanned!(ty.span()=> ::appserver::__private::optional_param::<#inner>(__request, #slot, #group)?)
+            }
+            Binding::Extractor => {
+                quote_spanned!(ty.span()=> <#ty as ::appserver::FromRequest>::from_request(__request)?)
+            }
+        }
+    });
+
+    let respond = quote_spanned! {handler.output_span()=>
+        #[allow(unused_imports)]
+        use ::appserver::__private::{ViaIntoResponse as _, ViaResult as _, ViaSerialize as _, ViaValue as _};
+        match (&&::appserver::__private::Kind::of(&__value)).__appserver_result().split(__value) {
+            ::core::result::Result::Ok(__value) => {
+                (&&::appserver::__private::Kind::of(&__value)).__appserver_respond().respond(__value)
+            }
+            ::core::result::Result::Err(__error) => ::appserver::IntoResponse::into_response(__error),
+        }
+    };
+    let reply = if handler.is_async() {
+        quote! {
+            ::appserver::__private::Reply::Pending(::std::boxed::Box::pin(async move {
+                let __value = #name(#(#args),*).await;
+                #respond
+            }))
+        }
+    } else {
+        quote! {
+            let __value = #name(#(#args),*);
+            ::appserver::__private::Reply::Ready({ #respond })
+        }
+    };
+    let reply = if handler.is_async() {
+        reply
+    } else {
+        quote!({ #reply })
+    };
+
+    quote! {
+        #item
+
+        const _: () = {
+            #[allow(unused_variables, clippy::all)]
+            fn __appserver_handler(
+                __request: &::appserver::__private::Request,
+            ) -> ::core::result::Result<::appserver::__private::Reply, ::appserver::Error> {
+                #( let #args = #extracts; )*
+                ::core::result::Result::Ok(#reply)
+            }
+
+            ::appserver::__private::inventory::submit! {
+                ::appserver::__private::Route {
+                    name: ::core::concat!(::core::module_path!(), "::", #name_str),
+                    pattern: #pattern,
+                    methods: #methods,
+                    params: &[#(#names),*],
+                    file: ::core::file!(),
+                    line: ::core::line!(),
+                    handler: __appserver_handler,
+                }
+            }
+        };
+    }
+}

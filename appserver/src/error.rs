@@ -1,0 +1,118 @@
+//! The one error type handlers and the framework answer with.
+
+use crate::response::{Response, json_response};
+use http::StatusCode;
+use std::borrow::Cow;
+use std::fmt;
+
+/// A `Result` whose error is [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An HTTP error: a status and a message, sent as
+/// `{"error":{"status":404,"message":"..."}}`.
+///
+/// Every error the framework produces (404, 405, 400, 413, 415, 422, 500) has this shape,
+/// and so do errors returned from handlers:
+///
+/// ```
+/// use appserver::{Error, StatusCode};
+///
+/// fn find(id: u64) -> Result<String, Error> {
+///     Err(Error::new(StatusCode::NOT_FOUND, format!("no item {id}")))
+/// }
+/// assert_eq!(find(7).unwrap_err().status(), StatusCode::NOT_FOUND);
+/// ```
+///
+/// Any `std::error::Error` converts into a 500 with `?`: the client sees only
+/// "internal server error", the log gets the error itself.
+pub struct Error {
+    status: StatusCode,
+    message: Cow<'static, str>,
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl Error {
+    /// An error with `status` and a message for the client.
+    pub fn new(status: StatusCode, message: impl Into<Cow<'static, str>>) -> Self {
+        Error {
+            status,
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// `400 Bad Request` with `message`.
+    pub fn bad_request(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    /// `404 Not Found` with `message`.
+    pub fn not_found(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The message the client sees.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The response: the status and the JSON error body.
+    pub(crate) fn to_response(&self) -> Response {
+        if let Some(source) = &self.source {
+            tracing::error!(status = self.status.as_u16(), error = %source, "handler failed");
+        }
+        #[derive(serde::Serialize)]
+        struct Body<'a> {
+            error: Inner<'a>,
+        }
+        #[derive(serde::Serialize)]
+        struct Inner<'a> {
+            status: u16,
+            message: &'a str,
+        }
+        json_response(
+            self.status,
+            &Body {
+                error: Inner {
+                    status: self.status.as_u16(),
+                    message: &self.message,
+                },
+            },
+        )
+    }
+}
+
+impl<E: std::error::Error + Send + Sync + 'static> From<E> for Error {
+    fn from(source: E) -> Self {
+        Error {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: Cow::Borrowed("internal server error"),
+            source: Some(Box::new(source)),
+        }
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Error")
+            .field("status", &self.status)
+            .field("message", &self.message)
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.status.as_u16(), self.message)?;
+        match &self.source {
+            Some(source) => write!(f, ": {source}"),
+            None => Ok(()),
+        }
+    }
+}

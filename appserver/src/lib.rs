@@ -1,0 +1,138 @@
+//! Write a plain function, put `#[route]` on it, get a fast, safe JSON HTTP service.
+//!
+//! ```
+//! use appserver::route;
+//! use serde_json::{json, Value};
+//! use std::io::{Read, Write};
+//!
+//! #[route(r"/(?P<object_type>\w+)/get/(?P<object_id>\d+)/")]
+//! fn get_object(object_type: String, object_id: u64) -> Value {
+//!     json!({ "object_type": object_type, "object_id": object_id })
+//! }
+//!
+//! // The business logic stays a plain function...
+//! assert_eq!(get_object("person".into(), 123)["object_id"], 123);
+//!
+//! // ...and is served over HTTP. `appserver::run(8080, ServerType::Threaded)` serves until
+//! // Ctrl-C; here a server on a free port answers one request.
+//! let server = appserver::Server::new().bind(([127, 0, 0, 1], 0)).start()?;
+//! let mut stream = std::net::TcpStream::connect(server.addr())?;
+//! stream.write_all(b"GET /person/get/123/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+//! let mut response = String::new();
+//! stream.read_to_string(&mut response)?;
+//! assert!(response.starts_with("HTTP/1.1 200 OK"));
+//! assert!(response.ends_with(r#"{"object_type":"person","object_id":123}"#));
+//! server.shutdown()?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! # Routes
+//! Each [`#[route]`](route) pattern is a regular expression matched against the whole
+//! request path; its named groups become the function's typed parameters, checked at
+//! compile time. Other parameters are extractors ([`Json`], [`Query`], [`Form`],
+//! [`State`], request parts, or your own [`FromRequest`]). Handlers return any
+//! `serde::Serialize` value (200 JSON), `Result<T, E>`, `(StatusCode, T)` or a
+//! [`Response`].
+//!
+//! # Errors
+//! Every error (a 404, a 405, a parameter that does not parse, a body over the limit, a
+//! handler's [`Error`], a panic) is answered as JSON of one shape:
+//! `{"error":{"status":404,"message":"no route for GET /x"}}`.
+//!
+//! # Routes in a library crate
+//! Handlers register themselves when their crate is linked. A library crate that the
+//! binary never names is not linked, and its routes would vanish: name it from the binary
+//! with `use my_routes as _;`. A server with no routes at all refuses to start and says so.
+//!
+//! # Logging
+//! Through `tracing`: the route table at startup, then one line per request (method,
+//! path, status, duration) under the target `appserver::access`. [`Server::serve`] and
+//! [`run`] install a subscriber filtered by `RUST_LOG` (default `info`) unless the program
+//! installed one.
+
+mod error;
+mod extract;
+mod form;
+mod json;
+mod log;
+mod param;
+mod query;
+mod request;
+mod response;
+mod route;
+mod router;
+mod server;
+mod service;
+mod state;
+
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+
+pub use bytes::Bytes;
+pub use error::{Error, Result};
+pub use extract::FromRequest;
+pub use form::Form;
+pub use http::{self, HeaderMap, Method, StatusCode, Uri};
+pub use json::Json;
+pub use query::Query;
+pub use request::Request;
+pub use response::{Body, IntoResponse, Response};
+pub use server::{RunningServer, Server, ServerType, run};
+pub use state::State;
+
+/// Serves a function as an HTTP handler for the paths that match a pattern.
+///
+/// ```
+/// use appserver::{route, Json, StatusCode};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Deserialize, Serialize)]
+/// struct Person { name: String }
+///
+/// // GET or POST, like the original server.
+/// #[route(r"/(?P<object_type>\w+)/get/(?P<object_id>\d+)/")]
+/// fn get_object(object_type: String, object_id: u64) -> serde_json::Value {
+///     serde_json::json!({ "object_type": object_type, "object_id": object_id })
+/// }
+///
+/// // Only POST; a JSON body; a 201.
+/// #[route(POST, r"/person/")]
+/// async fn create(person: Json<Person>) -> (StatusCode, Person) {
+///     (StatusCode::CREATED, person.0)
+/// }
+///
+/// // Errors: `Err` is answered with its status and message.
+/// #[route(GET | PUT, r"/person/(?P<name>[a-z]+)(?:\.(?P<format>json|txt))?")]
+/// fn person(name: String, format: Option<String>) -> appserver::Result<Person> {
+///     match format.as_deref() {
+///         Some("txt") => Err(appserver::Error::bad_request("only JSON here")),
+///         _ => Ok(Person { name }),
+///     }
+/// }
+/// ```
+///
+/// **Methods.** `#[route(r"...")]` answers GET and POST; `#[route(GET, r"...")]` or
+/// `#[route(POST | PUT, r"...")]` names them (GET, HEAD, POST, PUT, DELETE, PATCH,
+/// OPTIONS). HEAD is answered for every GET route. A path that matches but whose method
+/// does not is a 405 with an `Allow` header; no match at all is a 404.
+///
+/// **Patterns** match the whole path as sent, without the query string: they are
+/// anchored at both ends, and classes are ASCII (`\w` is `[0-9A-Za-z_]`), as the path on
+/// the wire is percent-encoded ASCII. Group text is percent-decoded before it is parsed,
+/// so `(?P<name>[^/]+)` receives `café` for `/caf%C3%A9`. When several patterns match, the
+/// one with more literal text wins, then the one whose pattern sorts first.
+///
+/// **Parameters.** A parameter named after a group gets the group's text parsed with
+/// `FromStr` (a failure is a 400 naming the parameter); `Option<T>` for a group that may
+/// not take part in the match. Any other parameter is an extractor.
+///
+/// **Checked at compile time**, each error pointing at the offending token: an invalid
+/// regex; a group without a parameter; a parameter that is neither a group nor an
+/// extractor; a number parameter whose group can match non-digits (`\w+` for a `u64`); a
+/// non-optional parameter for an optional group; a return or extractor type that does not
+/// fit. All errors of a function are reported together.
+///
+/// **Sync or async.** A sync `fn` runs inline on the server's threads, so it must be
+/// quick; an `async fn` can await.
+pub use appserver_macros::route;

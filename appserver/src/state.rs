@@ -1,0 +1,85 @@
+//! Shared application state: `Server::state(value)` in, `State<T>` out.
+
+use crate::error::Error;
+use crate::extract::FromRequest;
+use crate::request::Request;
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::ops::Deref;
+use std::sync::Arc;
+
+/// Application state of type `T`, registered with [`Server::state`](crate::Server::state)
+/// and shared by every request.
+///
+/// ```
+/// use appserver::{route, State};
+/// use std::sync::atomic::{AtomicU64, Ordering};
+///
+/// struct Hits(AtomicU64);
+///
+/// #[route(GET, r"/hits/")]
+/// fn hits(hits: State<Hits>) -> u64 {
+///     hits.0.fetch_add(1, Ordering::Relaxed) + 1
+/// }
+///
+/// let server = appserver::Server::new().state(Hits(AtomicU64::new(0)));
+/// # drop(server);
+/// ```
+#[derive(Debug)]
+pub struct State<T>(pub Arc<T>);
+
+impl<T> Deref for State<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> Clone for State<T> {
+    fn clone(&self) -> Self {
+        State(Arc::clone(&self.0))
+    }
+}
+
+impl<T: Send + Sync + 'static> FromRequest for State<T> {
+    fn from_request(request: &Request) -> Result<Self, Error> {
+        request
+            .state
+            .get::<T>()
+            .map(State)
+            .ok_or_else(|| Error::from(MissingState(std::any::type_name::<T>())))
+    }
+}
+
+#[derive(Debug)]
+struct MissingState(&'static str);
+
+impl std::fmt::Display for MissingState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "no state of type `{}` was registered: call `Server::state` with one",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for MissingState {}
+
+/// Values by type.
+#[derive(Default, Debug)]
+pub(crate) struct StateMap(HashMap<TypeId, Arc<dyn Any + Send + Sync>>);
+
+impl StateMap {
+    pub(crate) fn insert<T: Send + Sync + 'static>(&mut self, value: T) {
+        self.0.insert(TypeId::of::<T>(), Arc::new(value));
+    }
+
+    pub(crate) fn get<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
+        self.0
+            .get(&TypeId::of::<T>())
+            .cloned()
+            .and_then(|v| v.downcast().ok())
+    }
+}

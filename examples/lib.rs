@@ -1,0 +1,1 @@
+//! Examples of appserver: see the `[[example]]` entries of this crate's manifest.

@@ -1,0 +1,6 @@
+use appserver::route;
+
+#[route(r"/items/")]
+struct Items;
+
+fn main() {}
