@@ -28,16 +28,10 @@ impl<'a> Handler<'a> {
             ));
         }
         if let Some(variadic) = &sig.variadic {
-            errors.push(syn::Error::new(
-                variadic.span(),
-                "a route handler cannot be variadic",
-            ));
+            errors.push(syn::Error::new(variadic.span(), "a route handler cannot be variadic"));
         }
         if let Some(token) = &sig.unsafety {
-            errors.push(syn::Error::new(
-                token.span,
-                "a route handler cannot be `unsafe fn`",
-            ));
+            errors.push(syn::Error::new(token.span, "a route handler cannot be `unsafe fn`"));
         }
         let mut params = Vec::new();
         for arg in &sig.inputs {

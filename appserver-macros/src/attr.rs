@@ -26,10 +26,7 @@ impl Parse for Attr {
             if input.peek(LitStr) {
                 let lit: LitStr = input.parse()?;
                 if pattern.is_some() {
-                    push(syn::Error::new(
-                        lit.span(),
-                        "a route has one pattern; remove this one",
-                    ));
+                    push(syn::Error::new(lit.span(), "a route has one pattern; remove this one"));
                 }
                 pattern.get_or_insert(lit);
             } else if input.peek(Ident) {
@@ -40,10 +37,7 @@ impl Parse for Attr {
                         Some(i) => bits |= 1 << i,
                         None => push(syn::Error::new(
                             ident.span(),
-                            format!(
-                                "unknown HTTP method `{ident}`; expected one of {}",
-                                METHODS.join(", ")
-                            ),
+                            format!("unknown HTTP method `{ident}`; expected one of {}", METHODS.join(", ")),
                         )),
                     }
                     if !input.peek(Token![|]) {
@@ -52,9 +46,7 @@ impl Parse for Attr {
                     input.parse::<Token![|]>()?;
                 }
                 if methods.is_some() {
-                    push(input.error(
-                        "name the methods once, joined with `|`: `#[route(GET | POST, \"...\")]`",
-                    ));
+                    push(input.error("name the methods once, joined with `|`: `#[route(GET | POST, \"...\")]`"));
                 }
                 methods = Some(bits);
             } else {
@@ -68,13 +60,8 @@ impl Parse for Attr {
             return Err(errors);
         }
         let Some(pattern) = pattern else {
-            return Err(
-                input.error(r#"expected a route pattern, e.g. `#[route(r"/items/(?P<id>\d+)")]`"#)
-            );
+            return Err(input.error(r#"expected a route pattern, e.g. `#[route(r"/items/(?P<id>\d+)")]`"#));
         };
-        Ok(Attr {
-            methods: methods.unwrap_or(0b101),
-            pattern,
-        })
+        Ok(Attr { methods: methods.unwrap_or(0b101), pattern })
     }
 }

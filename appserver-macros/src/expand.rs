@@ -23,13 +23,9 @@ pub(crate) fn route(args: TokenStream, item: TokenStream) -> TokenStream {
     let mut errors = Vec::new();
     let attr = syn::parse2::<Attr>(args).map_err(|e| errors.push(e)).ok();
     let handler = Handler::from_fn(&item_fn, &mut errors);
-    let checked = attr
-        .as_ref()
-        .map(|attr| valid::check(attr, &handler, &mut errors));
+    let checked = attr.as_ref().map(|attr| valid::check(attr, &handler, &mut errors));
     match (attr, checked) {
-        (Some(attr), Some((bindings, names))) if errors.is_empty() => {
-            expand(&attr, &handler, &bindings, &names)
-        }
+        (Some(attr), Some((bindings, names))) if errors.is_empty() => expand(&attr, &handler, &bindings, &names),
         _ => with_errors(quote!(#item_fn), errors),
     }
 }
@@ -44,20 +40,13 @@ fn with_errors(item: TokenStream, errors: Vec<syn::Error>) -> TokenStream {
     quote!(#item #errors)
 }
 
-fn expand(
-    attr: &Attr,
-    handler: &Handler<'_>,
-    bindings: &[Binding],
-    names: &[String],
-) -> TokenStream {
+fn expand(attr: &Attr, handler: &Handler<'_>, bindings: &[Binding], names: &[String]) -> TokenStream {
     let item = handler.item;
     let name = &item.sig.ident;
     let name_str = name.to_string();
     let pattern = &attr.pattern;
     let methods = attr.methods;
-    let args: Vec<_> = (0..handler.params.len())
-        .map(|i| format_ident!("__arg{}", i))
-        .collect();
+    let args: Vec<_> = (0..handler.params.len()).map(|i| format_ident!("__arg{}", i)).collect();
     let extracts = handler.params.iter().zip(bindings).map(|(param, binding)| {
         let ty = param.ty;
         match binding {
@@ -98,11 +87,7 @@ fn expand(
             ::appserver::__private::Reply::Ready({ #respond })
         }
     };
-    let reply = if handler.is_async() {
-        reply
-    } else {
-        quote!({ #reply })
-    };
+    let reply = if handler.is_async() { reply } else { quote!({ #reply }) };
 
     quote! {
         #item

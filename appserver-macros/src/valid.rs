@@ -43,34 +43,24 @@ impl Number {
 /// is no group is a typo, not an extractor.
 fn is_group_type(ty: &syn::Type) -> bool {
     let ty = option_inner(ty).unwrap_or(ty);
-    Number::of(ty).is_some()
-        || matches!(simple_name(ty).as_deref(), Some("String" | "bool" | "char"))
+    Number::of(ty).is_some() || matches!(simple_name(ty).as_deref(), Some("String" | "bool" | "char"))
 }
 
 /// Checks the route; returns how each parameter is bound and the route's parameter names.
-pub(crate) fn check(
-    attr: &Attr,
-    handler: &Handler<'_>,
-    errors: &mut Vec<syn::Error>,
-) -> (Vec<Binding>, Vec<String>) {
+pub(crate) fn check(attr: &Attr, handler: &Handler<'_>, errors: &mut Vec<syn::Error>) -> (Vec<Binding>, Vec<String>) {
     let lit = &attr.pattern;
     let source = lit.value();
     let pattern = match appserver_pattern::parse(&source) {
         Ok(pattern) => pattern,
         Err(err) => {
-            errors.push(syn::Error::new(
-                lit.span(),
-                format!("invalid route pattern:\n{err}"),
-            ));
+            errors.push(syn::Error::new(lit.span(), format!("invalid route pattern:\n{err}")));
             return (Vec::new(), Vec::new());
         }
     };
     if source.starts_with(|c: char| c.is_ascii_alphanumeric()) {
         errors.push(syn::Error::new(
             lit.span(),
-            format!(
-                "a route pattern matches the whole path, which starts with `/`: write \"/{source}\""
-            ),
+            format!("a route pattern matches the whole path, which starts with `/`: write \"/{source}\""),
         ));
     }
     let groups = pattern.groups();
@@ -78,11 +68,7 @@ pub(crate) fn check(
         [] => "this route has no named groups".to_owned(),
         _ => format!(
             "the route's groups are {}",
-            groups
-                .iter()
-                .map(|g| format!("`{}`", g.name()))
-                .collect::<Vec<_>>()
-                .join(", ")
+            groups.iter().map(|g| format!("`{}`", g.name())).collect::<Vec<_>>().join(", ")
         ),
     };
 

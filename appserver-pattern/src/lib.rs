@@ -41,13 +41,14 @@ pub struct Group {
 /// Parses `pattern` the way the router matches it.
 ///
 /// Errors are the regex parser's own, with the position of the problem.
-pub fn parse(pattern: &str) -> Result<Pattern, Error> {
-    let ast = ast::parse::Parser::new().parse(pattern)?;
+pub fn parse(pattern: &str) -> Result<Pattern, Box<Error>> {
+    let ast = ast::parse::Parser::new().parse(pattern).map_err(|e| Box::new(e.into()))?;
     let hir = hir::translate::TranslatorBuilder::new()
         .unicode(false)
         .utf8(false)
         .build()
-        .translate(pattern, &ast)?;
+        .translate(pattern, &ast)
+        .map_err(|e| Box::new(e.into()))?;
 
     let mut sources = Vec::new();
     group_sources(&ast, pattern, &mut sources);
@@ -58,10 +59,7 @@ pub fn parse(pattern: &str) -> Result<Pattern, Error> {
     let groups = groups
         .into_iter()
         .map(|(index, name, hir)| Group {
-            source: sources
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map_or_else(String::new, |(_, s)| s.clone()),
+            source: sources.iter().find(|(n, _)| *n == name).map_or_else(String::new, |(_, s)| s.clone()),
             always: always.contains(&index),
             name,
             index,
@@ -71,11 +69,7 @@ pub fn parse(pattern: &str) -> Result<Pattern, Error> {
 
     let literal_len = min_literal_len(&hir);
     let hir = Hir::concat(vec![Hir::look(Look::Start), hir, Hir::look(Look::End)]);
-    Ok(Pattern {
-        hir,
-        groups,
-        literal_len,
-    })
+    Ok(Pattern { hir, groups, literal_len })
 }
 
 impl Pattern {
@@ -136,10 +130,7 @@ fn group_sources(ast: &Ast, pattern: &str, out: &mut Vec<(String, String)>) {
         Ast::Group(group) => {
             if let ast::GroupKind::CaptureName { name, .. } = &group.kind {
                 let span = group.ast.span();
-                out.push((
-                    name.name.clone(),
-                    pattern[span.start.offset..span.end.offset].to_owned(),
-                ));
+                out.push((name.name.clone(), pattern[span.start.offset..span.end.offset].to_owned()));
             }
             group_sources(&group.ast, pattern, out);
         }
@@ -194,9 +185,7 @@ fn mandatory_groups(hir: &Hir, out: &mut Vec<u32>) {
 
 fn byte_set(hir: &Hir, seen: &mut [bool; 256]) {
     match hir.kind() {
-        HirKind::Literal(hir::Literal(bytes)) => {
-            bytes.iter().for_each(|&b| seen[usize::from(b)] = true)
-        }
+        HirKind::Literal(hir::Literal(bytes)) => bytes.iter().for_each(|&b| seen[usize::from(b)] = true),
         HirKind::Class(Class::Bytes(class)) => {
             for r in class.ranges() {
                 (r.start()..=r.end()).for_each(|b| seen[usize::from(b)] = true);
@@ -213,9 +202,7 @@ fn byte_set(hir: &Hir, seen: &mut [bool; 256]) {
         }
         HirKind::Repetition(rep) => byte_set(&rep.sub, seen),
         HirKind::Capture(cap) => byte_set(&cap.sub, seen),
-        HirKind::Concat(subs) | HirKind::Alternation(subs) => {
-            subs.iter().for_each(|h| byte_set(h, seen))
-        }
+        HirKind::Concat(subs) | HirKind::Alternation(subs) => subs.iter().for_each(|h| byte_set(h, seen)),
         HirKind::Empty | HirKind::Look(_) => {}
     }
 }
@@ -240,9 +227,7 @@ mod tests {
         let p = parse(r"/(?P<kind>\w+)/get/(?P<id>\d+)/(?:x(?P<opt>[a-z]))?").unwrap();
         let g = p.groups();
         assert_eq!(
-            g.iter()
-                .map(|g| (g.name(), g.index(), g.source()))
-                .collect::<Vec<_>>(),
+            g.iter().map(|g| (g.name(), g.index(), g.source())).collect::<Vec<_>>(),
             [("kind", 1, r"\w+"), ("id", 2, r"\d+"), ("opt", 3, "[a-z]")]
         );
         assert!(g[0].always_matches() && g[1].always_matches() && !g[2].always_matches());
@@ -261,10 +246,7 @@ mod tests {
     #[test]
     fn classes_are_ascii_and_literal_length_counts_fixed_text() {
         let p = parse(r"/(?P<w>\w+)").unwrap();
-        assert!(
-            p.groups()[0]
-                .matches_only(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
-        );
+        assert!(p.groups()[0].matches_only(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_"));
         assert_eq!(parse("/users/me").unwrap().literal_len(), 9);
         assert_eq!(parse(r"/users/(?P<id>[^/]+)").unwrap().literal_len(), 7);
     }

@@ -34,11 +34,7 @@ pub struct Error {
 impl Error {
     /// An error with `status` and a message for the client.
     pub fn new(status: StatusCode, message: impl Into<Cow<'static, str>>) -> Self {
-        Error {
-            status,
-            message: message.into(),
-            source: None,
-        }
+        Error { status, message: message.into(), source: None }
     }
 
     /// `400 Bad Request` with `message`.
@@ -75,15 +71,7 @@ impl Error {
             status: u16,
             message: &'a str,
         }
-        json_response(
-            self.status,
-            &Body {
-                error: Inner {
-                    status: self.status.as_u16(),
-                    message: &self.message,
-                },
-            },
-        )
+        json_response(self.status, &Body { error: Inner { status: self.status.as_u16(), message: &self.message } })
     }
 }
 

@@ -62,11 +62,7 @@ impl FromRequest for Bytes {
 
 /// Whether the request's `Content-Type` is `type/subtype` (or `type/*+suffix`).
 pub(crate) fn has_content_type(request: &Request, mime: &str, suffix: Option<&str>) -> bool {
-    let Some(value) = request
-        .headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-    else {
+    let Some(value) = request.headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
         return false;
     };
     let essence = value.split(';').next().unwrap_or("").trim();

@@ -34,11 +34,6 @@ impl<T: DeserializeOwned> FromRequest for Form<T> {
         }
         serde_urlencoded::from_bytes(&request.body)
             .map(Form)
-            .map_err(|err| {
-                Error::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    format!("invalid form body: {err}"),
-                )
-            })
+            .map_err(|err| Error::new(StatusCode::UNPROCESSABLE_ENTITY, format!("invalid form body: {err}")))
     }
 }

@@ -34,14 +34,12 @@ impl<T: DeserializeOwned> FromRequest for Json<T> {
                 "expected a request body with `Content-Type: application/json`",
             ));
         }
-        serde_json::from_slice(&request.body)
-            .map(Json)
-            .map_err(|err| {
-                let status = match err.classify() {
-                    serde_json::error::Category::Data => StatusCode::UNPROCESSABLE_ENTITY,
-                    _ => StatusCode::BAD_REQUEST,
-                };
-                Error::new(status, format!("invalid JSON body: {err}"))
-            })
+        serde_json::from_slice(&request.body).map(Json).map_err(|err| {
+            let status = match err.classify() {
+                serde_json::error::Category::Data => StatusCode::UNPROCESSABLE_ENTITY,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            Error::new(status, format!("invalid JSON body: {err}"))
+        })
     }
 }

@@ -29,24 +29,17 @@ where
 
 /// The parameter at `slot`: a 400 naming `name` when it is absent or does not parse.
 pub fn param<T: FromParam>(request: &Request, slot: usize, name: &str) -> Result<T, Error> {
-    optional_param(request, slot, name)?
-        .ok_or_else(|| Error::bad_request(format!("missing parameter `{name}`")))
+    optional_param(request, slot, name)?.ok_or_else(|| Error::bad_request(format!("missing parameter `{name}`")))
 }
 
 /// The parameter at `slot`, `None` when its group took no part in the match.
-pub fn optional_param<T: FromParam>(
-    request: &Request,
-    slot: usize,
-    name: &str,
-) -> Result<Option<T>, Error> {
+pub fn optional_param<T: FromParam>(request: &Request, slot: usize, name: &str) -> Result<Option<T>, Error> {
     let Some(raw) = request.param(slot) else {
         return Ok(None);
     };
-    let text = percent_decode_str(raw).decode_utf8().map_err(|_| {
-        Error::bad_request(format!(
-            "parameter `{name}` is not UTF-8 once percent-decoded"
-        ))
-    })?;
+    let text = percent_decode_str(raw)
+        .decode_utf8()
+        .map_err(|_| Error::bad_request(format!("parameter `{name}` is not UTF-8 once percent-decoded")))?;
     T::from_param(&text)
         .map(Some)
         .map_err(|err| Error::bad_request(format!("invalid value for parameter `{name}`: {err}")))

@@ -70,9 +70,7 @@ pub(crate) fn json_response<T: Serialize + ?Sized>(status: StatusCode, value: &T
         Ok(body) => {
             let mut response = Response::new(Body::from(body));
             *response.status_mut() = status;
-            response
-                .headers_mut()
-                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
             response
         }
         Err(err) => Error::from(err).to_response(),

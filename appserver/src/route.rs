@@ -8,15 +8,8 @@ use std::future::Future;
 use std::pin::Pin;
 
 /// Methods in the order of the bits of [`Route::methods`] (the macro uses the same order).
-pub(crate) const METHODS: [Method; 7] = [
-    Method::GET,
-    Method::HEAD,
-    Method::POST,
-    Method::PUT,
-    Method::DELETE,
-    Method::PATCH,
-    Method::OPTIONS,
-];
+pub(crate) const METHODS: [Method; 7] =
+    [Method::GET, Method::HEAD, Method::POST, Method::PUT, Method::DELETE, Method::PATCH, Method::OPTIONS];
 
 /// The bit of `method` in a method set, if it is one routes can name.
 pub(crate) fn method_bit(method: &Method) -> Option<usize> {

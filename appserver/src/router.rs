@@ -31,7 +31,7 @@ struct Table {
 }
 
 /// The outcome of a lookup.
-pub(crate) enum Found {
+pub(crate) enum Lookup {
     Route(&'static Route, Vec<Option<(usize, usize)>>),
     NotFound,
     /// The path matches routes of other methods: the value of the `Allow` header.
@@ -46,11 +46,7 @@ impl Router {
         for route in routes {
             match appserver_pattern::parse(route.pattern) {
                 Ok(pattern) => parsed.push((route, pattern)),
-                Err(err) => errors.push(format!(
-                    "{}: invalid pattern {:?}: {err}",
-                    site(route),
-                    route.pattern
-                )),
+                Err(err) => errors.push(format!("{}: invalid pattern {:?}: {err}", site(route), route.pattern)),
             }
         }
         if parsed.is_empty() && errors.is_empty() {
@@ -59,26 +55,16 @@ impl Router {
                 .to_owned());
         }
         parsed.sort_by(|(a, pa), (b, pb)| {
-            (
-                Reverse(pa.literal_len()),
-                a.pattern,
-                a.methods,
-                a.file,
-                a.line,
-            )
-                .cmp(&(
-                    Reverse(pb.literal_len()),
-                    b.pattern,
-                    b.methods,
-                    b.file,
-                    b.line,
-                ))
+            (Reverse(pa.literal_len()), a.pattern, a.methods, a.file, a.line).cmp(&(
+                Reverse(pb.literal_len()),
+                b.pattern,
+                b.methods,
+                b.file,
+                b.line,
+            ))
         });
         for (i, (a, _)) in parsed.iter().enumerate() {
-            for (b, _) in parsed[i + 1..]
-                .iter()
-                .take_while(|(b, _)| b.pattern == a.pattern)
-            {
+            for (b, _) in parsed[i + 1..].iter().take_while(|(b, _)| b.pattern == a.pattern) {
                 if a.effective_methods() & b.effective_methods() != 0 {
                     errors.push(format!(
                         "duplicate route {:?}: {} ({}) and {} ({}) both answer it for the same method",
@@ -96,13 +82,9 @@ impl Router {
         for (route, pattern) in &parsed {
             let slots = route.params.iter().map(|name| {
                 let group = pattern.groups().iter().find(|g| g.name() == *name);
-                group.map(|g| g.index() as usize).ok_or_else(|| {
-                    format!(
-                        "{}: route {:?} has no group named `{name}`",
-                        site(route),
-                        route.pattern
-                    )
-                })
+                group
+                    .map(|g| g.index() as usize)
+                    .ok_or_else(|| format!("{}: route {:?} has no group named `{name}`", site(route), route.pattern))
             });
             match slots.collect::<Result<_, _>>() {
                 Ok(slots) => entries.push(Entry { route, slots }),
@@ -115,31 +97,20 @@ impl Router {
 
         let tables = (0..METHODS.len())
             .map(|bit| {
-                let members: Vec<usize> = (0..entries.len())
-                    .filter(|&i| entries[i].route.effective_methods() & (1 << bit) != 0)
-                    .collect();
+                let members: Vec<usize> =
+                    (0..entries.len()).filter(|&i| entries[i].route.effective_methods() & (1 << bit) != 0).collect();
                 if members.is_empty() {
                     return Ok(None);
                 }
                 let hirs: Vec<_> = members.iter().map(|&i| parsed[i].1.hir()).collect();
                 let regex = meta::Builder::new()
-                    .configure(
-                        Regex::config()
-                            .match_kind(MatchKind::LeftmostFirst)
-                            .utf8_empty(false),
-                    )
+                    .configure(Regex::config().match_kind(MatchKind::LeftmostFirst).utf8_empty(false))
                     .build_many_from_hir(&hirs)
                     .map_err(|err| format!("cannot compile the {} routes: {err}", METHODS[bit]))?;
-                Ok(Some(Table {
-                    regex,
-                    routes: members.into(),
-                }))
+                Ok(Some(Table { regex, routes: members.into() }))
             })
             .collect::<Result<_, String>>()?;
-        Ok(Router {
-            routes: entries,
-            tables,
-        })
+        Ok(Router { routes: entries, tables })
     }
 
     /// The routes, in match order.
@@ -148,36 +119,24 @@ impl Router {
     }
 
     /// The route for `method` and `path`, with the byte ranges of its parameters in `path`.
-    pub(crate) fn find(&self, method: &Method, path: &str) -> Found {
+    pub(crate) fn find(&self, method: &Method, path: &str) -> Lookup {
         let input = Input::new(path).anchored(Anchored::Yes);
         if let Some(table) = method_bit(method).and_then(|bit| self.tables[bit].as_ref()) {
             let mut caps = table.regex.create_captures();
             table.regex.search_captures(&input, &mut caps);
             if let Some(id) = caps.pattern() {
                 let entry = &self.routes[table.routes[id.as_usize()]];
-                let params = entry
-                    .slots
-                    .iter()
-                    .map(|&g| caps.get_group(g).map(|s| (s.start, s.end)))
-                    .collect();
-                return Found::Route(entry.route, params);
+                let params = entry.slots.iter().map(|&g| caps.get_group(g).map(|s| (s.start, s.end))).collect();
+                return Lookup::Route(entry.route, params);
             }
         }
         let allowed: Vec<&str> = METHODS
             .iter()
             .zip(&self.tables)
-            .filter(|(_, table)| {
-                table
-                    .as_ref()
-                    .is_some_and(|t| t.regex.is_match(input.clone()))
-            })
+            .filter(|(_, table)| table.as_ref().is_some_and(|t| t.regex.is_match(input.clone())))
             .map(|(m, _)| m.as_str())
             .collect();
-        if allowed.is_empty() {
-            Found::NotFound
-        } else {
-            Found::NotAllowed(allowed.join(", "))
-        }
+        if allowed.is_empty() { Lookup::NotFound } else { Lookup::NotAllowed(allowed.join(", ")) }
     }
 }
 
@@ -218,55 +177,29 @@ mod tests {
         let me: &'static Route = route!("me", "/users/me", GET, &[], 2);
         for routes in [[any, me], [me, any]] {
             let router = Router::new(routes).unwrap();
-            let Found::Route(route, params) = router.find(&Method::GET, "/users/me") else {
-                panic!()
-            };
+            let Lookup::Route(route, params) = router.find(&Method::GET, "/users/me") else { panic!() };
             assert_eq!((route.name, params.len()), ("me", 0));
-            let Found::Route(route, params) = router.find(&Method::GET, "/users/ann") else {
-                panic!()
-            };
+            let Lookup::Route(route, params) = router.find(&Method::GET, "/users/ann") else { panic!() };
             assert_eq!((route.name, params), ("any", vec![Some((7, 10))]));
         }
     }
 
     #[test]
     fn method_mismatch_lists_allowed_methods_and_misses_are_not_found() {
-        let router = Router::new([
-            route!("a", "/a", GET | POST, &[], 1),
-            route!("b", "/a/b", GET, &[], 2),
-        ])
-        .unwrap();
-        let Found::NotAllowed(allow) = router.find(&Method::PUT, "/a") else {
-            panic!()
-        };
+        let router = Router::new([route!("a", "/a", GET | POST, &[], 1), route!("b", "/a/b", GET, &[], 2)]).unwrap();
+        let Lookup::NotAllowed(allow) = router.find(&Method::PUT, "/a") else { panic!() };
         assert_eq!(allow, "GET, HEAD, POST");
-        assert!(matches!(router.find(&Method::GET, "/a/"), Found::NotFound));
-        assert!(
-            matches!(router.find(&Method::GET, "/x/a"), Found::NotFound),
-            "patterns are anchored"
-        );
-        assert!(matches!(router.find(&Method::HEAD, "/a/b"), Found::Route(r, _) if r.name == "b"));
+        assert!(matches!(router.find(&Method::GET, "/a/"), Lookup::NotFound));
+        assert!(matches!(router.find(&Method::GET, "/x/a"), Lookup::NotFound), "patterns are anchored");
+        assert!(matches!(router.find(&Method::HEAD, "/a/b"), Lookup::Route(r, _) if r.name == "b"));
     }
 
     #[test]
     fn same_pattern_with_different_methods_is_fine_with_overlapping_ones_an_error() {
+        assert!(Router::new([route!("a", "/a", GET, &[], 1), route!("b", "/a", POST, &[], 2)]).is_ok());
+        let err = Router::new([route!("a", "/a", GET | POST, &[], 1), route!("b", "/a", POST, &[], 9)]).err().unwrap();
         assert!(
-            Router::new([
-                route!("a", "/a", GET, &[], 1),
-                route!("b", "/a", POST, &[], 2)
-            ])
-            .is_ok()
-        );
-        let err = Router::new([
-            route!("a", "/a", GET | POST, &[], 1),
-            route!("b", "/a", POST, &[], 9),
-        ])
-        .err()
-        .unwrap();
-        assert!(
-            err.contains("duplicate route \"/a\"")
-                && err.contains("src/lib.rs:1")
-                && err.contains("src/lib.rs:9"),
+            err.contains("duplicate route \"/a\"") && err.contains("src/lib.rs:1") && err.contains("src/lib.rs:9"),
             "{err}"
         );
     }

@@ -130,47 +130,26 @@ impl Server {
         let (runtime, listener, app) = self.prepare()?;
         let addr = listener.local_addr()?;
         let (stop, stopped) = oneshot::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("appserver".into())
-            .spawn(move || {
-                runtime.block_on(serve_connections(listener, app, async {
-                    let _ = stopped.await;
-                }))
-            })?;
-        Ok(RunningServer {
-            addr,
-            stop: Some(stop),
-            thread: Some(thread),
-        })
+        let thread = std::thread::Builder::new().name("appserver".into()).spawn(move || {
+            runtime.block_on(serve_connections(listener, app, async {
+                let _ = stopped.await;
+            }))
+        })?;
+        Ok(RunningServer { addr, stop: Some(stop), thread: Some(thread) })
     }
 
     fn prepare(self) -> io::Result<(tokio::runtime::Runtime, std::net::TcpListener, Arc<App>)> {
-        let router = Router::new(Route::all())
-            .map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err))?;
+        let router = Router::new(Route::all()).map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err))?;
         let listener = std::net::TcpListener::bind(self.addr)?;
         listener.set_nonblocking(true)?;
         let ServerType::Threaded = self.server_type;
-        let workers = self
-            .workers
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(workers)
-            .enable_all()
-            .build()?;
+        let workers = self.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build()?;
         tracing::info!(addr = %listener.local_addr()?, workers, "appserver listening");
         for route in router.routes() {
-            tracing::info!(
-                methods = route.method_names(),
-                pattern = route.pattern,
-                handler = route.name,
-                "route"
-            );
+            tracing::info!(methods = route.method_names(), pattern = route.pattern, handler = route.name, "route");
         }
-        let app = App {
-            router,
-            state: Arc::new(self.state),
-            max_body_bytes: self.max_body_bytes,
-        };
+        let app = App { router, state: Arc::new(self.state), max_body_bytes: self.max_body_bytes };
         Ok((runtime, listener, Arc::new(app)))
     }
 }
@@ -239,9 +218,7 @@ async fn serve_connections(
             let app = Arc::clone(&app);
             async move { Ok::<_, Infallible>(app.handle(request).await) }
         });
-        let connection = http1::Builder::new()
-            .timer(TokioTimer::new())
-            .serve_connection(TokioIo::new(stream), service);
+        let connection = http1::Builder::new().timer(TokioTimer::new()).serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             if let Err(err) = connection.await {

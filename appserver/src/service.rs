@@ -4,7 +4,7 @@ use crate::error::Error;
 use crate::request::Request;
 use crate::response::{IntoResponse, Response};
 use crate::route::{Reply, Route};
-use crate::router::{Found, Router};
+use crate::router::{Lookup, Router};
 use crate::state::StateMap;
 use bytes::Bytes;
 use http::StatusCode;
@@ -47,23 +47,13 @@ impl App {
     async fn respond(&self, request: hyper::Request<Incoming>) -> Response {
         let (parts, body) = request.into_parts();
         let (route, params) = match self.router.find(&parts.method, parts.uri.path()) {
-            Found::Route(route, params) => (route, params),
-            Found::NotFound => {
-                return Error::not_found(format!(
-                    "no route for {} {}",
-                    parts.method,
-                    parts.uri.path()
-                ))
-                .into_response();
+            Lookup::Route(route, params) => (route, params),
+            Lookup::NotFound => {
+                return Error::not_found(format!("no route for {} {}", parts.method, parts.uri.path())).into_response();
             }
-            Found::NotAllowed(allow) => {
-                let message = format!(
-                    "{} is not allowed for {}; allowed: {allow}",
-                    parts.method,
-                    parts.uri.path()
-                );
-                let mut response =
-                    Error::new(StatusCode::METHOD_NOT_ALLOWED, message).into_response();
+            Lookup::NotAllowed(allow) => {
+                let message = format!("{} is not allowed for {}; allowed: {allow}", parts.method, parts.uri.path());
+                let mut response = Error::new(StatusCode::METHOD_NOT_ALLOWED, message).into_response();
                 if let Ok(allow) = HeaderValue::from_str(&allow) {
                     response.headers_mut().insert(ALLOW, allow);
                 }
@@ -74,9 +64,7 @@ impl App {
             Ok(body) => body,
             Err(err) => {
                 let mut response = err.into_response();
-                response
-                    .headers_mut()
-                    .insert(CONNECTION, HeaderValue::from_static("close"));
+                response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
                 return response;
             }
         };
@@ -98,21 +86,15 @@ async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, Error> {
     if body.is_end_stream() {
         return Ok(Bytes::new());
     }
-    let too_large = || {
-        Error::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("request body is larger than the limit of {limit} bytes"),
-        )
-    };
+    let too_large =
+        || Error::new(StatusCode::PAYLOAD_TOO_LARGE, format!("request body is larger than the limit of {limit} bytes"));
     if body.size_hint().lower() > limit as u64 {
         return Err(too_large());
     }
     match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(err) if err.is::<LengthLimitError>() => Err(too_large()),
-        Err(err) => Err(Error::bad_request(format!(
-            "cannot read the request body: {err}"
-        ))),
+        Err(err) => Err(Error::bad_request(format!("cannot read the request body: {err}"))),
     }
 }
 
@@ -125,12 +107,10 @@ async fn call(route: &'static Route, request: Request) -> Response {
         Err(panic) => return panicked(route, panic),
     };
     drop(request);
-    poll_fn(
-        move |cx| match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
-            Ok(poll) => poll,
-            Err(panic) => Poll::Ready(panicked(route, panic)),
-        },
-    )
+    poll_fn(move |cx| match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+        Ok(poll) => poll,
+        Err(panic) => Poll::Ready(panicked(route, panic)),
+    })
     .await
 }
 

@@ -15,14 +15,16 @@ use std::sync::Arc;
 /// use appserver::{route, State};
 /// use std::sync::atomic::{AtomicU64, Ordering};
 ///
-/// struct Hits(AtomicU64);
+/// struct Hits {
+///     count: AtomicU64,
+/// }
 ///
 /// #[route(GET, r"/hits/")]
 /// fn hits(hits: State<Hits>) -> u64 {
-///     hits.0.fetch_add(1, Ordering::Relaxed) + 1
+///     hits.count.fetch_add(1, Ordering::Relaxed) + 1
 /// }
 ///
-/// let server = appserver::Server::new().state(Hits(AtomicU64::new(0)));
+/// let server = appserver::Server::new().state(Hits { count: AtomicU64::new(0) });
 /// # drop(server);
 /// ```
 #[derive(Debug)]
@@ -44,11 +46,7 @@ impl<T> Clone for State<T> {
 
 impl<T: Send + Sync + 'static> FromRequest for State<T> {
     fn from_request(request: &Request) -> Result<Self, Error> {
-        request
-            .state
-            .get::<T>()
-            .map(State)
-            .ok_or_else(|| Error::from(MissingState(std::any::type_name::<T>())))
+        request.state.get::<T>().map(State).ok_or_else(|| Error::from(MissingState(std::any::type_name::<T>())))
     }
 }
 
@@ -57,11 +55,7 @@ struct MissingState(&'static str);
 
 impl std::fmt::Display for MissingState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "no state of type `{}` was registered: call `Server::state` with one",
-            self.0
-        )
+        write!(f, "no state of type `{}` was registered: call `Server::state` with one", self.0)
     }
 }
 
@@ -77,9 +71,6 @@ impl StateMap {
     }
 
     pub(crate) fn get<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
-        self.0
-            .get(&TypeId::of::<T>())
-            .cloned()
-            .and_then(|v| v.downcast().ok())
+        self.0.get(&TypeId::of::<T>()).cloned().and_then(|v| v.downcast().ok())
     }
 }

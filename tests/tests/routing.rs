@@ -34,10 +34,7 @@ fn page(number: Option<u32>) -> Option<u32> {
     number
 }
 
-#[route(
-    GET,
-    r"/signed/(?P<n>-?\d+)/(?P<x>-?\d+(?:\.\d+)?)/(?P<flag>true|false)/(?P<c>[^/]+)"
-)]
+#[route(GET, r"/signed/(?P<n>-?\d+)/(?P<x>-?\d+(?:\.\d+)?)/(?P<flag>true|false)/(?P<c>[^/]+)")]
 fn signed(n: i8, x: f64, flag: bool, c: char) -> Value {
     json!([n, x, flag, c])
 }
@@ -57,12 +54,7 @@ fn the_seed_route_answers_get_and_post_with_json() {
 fn the_pattern_matches_the_whole_path_without_the_query() {
     let server = start(Server::new());
     assert_eq!(get(&server, "/person/get/123/?verbose=1").status, 200);
-    for path in [
-        "/person/get/123",
-        "/person/get/123/x",
-        "/x/person/get/123/",
-        "/person/get//",
-    ] {
+    for path in ["/person/get/123", "/person/get/123/x", "/x/person/get/123/", "/person/get//"] {
         let message = get(&server, path).error_message(404);
         assert_eq!(message, format!("no route for GET {path}"));
     }
@@ -73,10 +65,7 @@ fn unknown_paths_are_404_in_the_documented_shape() {
     let server = start(Server::new());
     let reply = get(&server, "/x");
     assert_eq!(reply.status, 404);
-    assert_eq!(
-        reply.body,
-        r#"{"error":{"status":404,"message":"no route for GET /x"}}"#
-    );
+    assert_eq!(reply.body, r#"{"error":{"status":404,"message":"no route for GET /x"}}"#);
 }
 
 #[test]
@@ -85,15 +74,9 @@ fn a_wrong_method_is_405_with_allow() {
     let reply = send(&server, "PATCH", "/users/ann", &[], b"");
     let message = reply.error_message(405);
     assert_eq!(reply.header("allow"), Some("GET, HEAD, PUT, DELETE"));
-    assert_eq!(
-        message,
-        "PATCH is not allowed for /users/ann; allowed: GET, HEAD, PUT, DELETE"
-    );
+    assert_eq!(message, "PATCH is not allowed for /users/ann; allowed: GET, HEAD, PUT, DELETE");
     let reply = send(&server, "DELETE", "/users/ann", &[], b"");
-    assert_eq!(
-        (reply.status, reply.body.as_str()),
-        (200, r#""DELETE ann""#)
-    );
+    assert_eq!((reply.status, reply.body.as_str()), (200, r#""DELETE ann""#));
 }
 
 #[test]
@@ -115,39 +98,24 @@ fn more_literal_routes_win() {
 #[test]
 fn group_text_is_percent_decoded_before_parsing() {
     let server = start(Server::new());
-    assert_eq!(
-        get(&server, "/users/caf%C3%A9%20au%2Flait").body,
-        r#""café au/lait""#
-    );
+    assert_eq!(get(&server, "/users/caf%C3%A9%20au%2Flait").body, r#""café au/lait""#);
     let message = get(&server, "/users/%FF").error_message(400);
-    assert_eq!(
-        message,
-        "parameter `name` is not UTF-8 once percent-decoded"
-    );
+    assert_eq!(message, "parameter `name` is not UTF-8 once percent-decoded");
 }
 
 #[test]
 fn a_group_that_does_not_parse_is_400_naming_the_parameter() {
     let server = start(Server::new());
     let message = get(&server, "/person/get/99999999999999999999999/").error_message(400);
-    assert_eq!(
-        message,
-        "invalid value for parameter `object_id`: number too large to fit in target type"
-    );
+    assert_eq!(message, "invalid value for parameter `object_id`: number too large to fit in target type");
     let message = get(&server, "/signed/-129/1.5/true/x").error_message(400);
-    assert!(
-        message.starts_with("invalid value for parameter `n`"),
-        "{message}"
-    );
+    assert!(message.starts_with("invalid value for parameter `n`"), "{message}");
 }
 
 #[test]
 fn parameters_of_every_kind_parse() {
     let server = start(Server::new());
-    assert_eq!(
-        get(&server, "/signed/-12/-2.5/true/%C3%A9").json(),
-        json!([-12, -2.5, true, "é"])
-    );
+    assert_eq!(get(&server, "/signed/-12/-2.5/true/%C3%A9").json(), json!([-12, -2.5, true, "é"]));
     assert_eq!(get(&server, "/page/7").body, "7");
     assert_eq!(get(&server, "/page").body, "null");
 }
@@ -165,10 +133,7 @@ fn keep_alive_serves_several_requests_on_one_connection() {
     let server = start(Server::new());
     let request = "GET /users/me HTTP/1.1\r\nHost: x\r\n\r\n";
     let last = "GET /users/you HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-    let out = raw(
-        server.addr(),
-        format!("{request}{request}{last}").as_bytes(),
-    );
+    let out = raw(server.addr(), format!("{request}{request}{last}").as_bytes());
     assert_eq!(out.matches("HTTP/1.1 200 OK").count(), 3, "{out}");
     assert!(out.ends_with(r#""you""#), "{out}");
 }

@@ -11,10 +11,7 @@ pub use appserver::{RunningServer, Server};
 
 /// A started server on 127.0.0.1 and a free port.
 pub fn start(server: Server) -> RunningServer {
-    server
-        .bind(([127, 0, 0, 1], 0))
-        .start()
-        .expect("server starts")
+    server.bind(([127, 0, 0, 1], 0)).start().expect("server starts")
 }
 
 /// A response, read in full.
@@ -40,10 +37,7 @@ impl Reply {
         let json = self.json();
         assert_eq!(json["error"]["status"], status, "{json}");
         assert_eq!(json.as_object().unwrap().len(), 1, "{json}");
-        json["error"]["message"]
-            .as_str()
-            .expect("message")
-            .to_owned()
+        json["error"]["message"].as_str().expect("message").to_owned()
     }
 }
 
@@ -56,27 +50,15 @@ fn agent() -> ureq::Agent {
 }
 
 /// Sends `method` to `path` of `server` with `headers` and `body`.
-pub fn send(
-    server: &RunningServer,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> Reply {
-    let mut request = ureq::http::Request::builder()
-        .method(method)
-        .uri(format!("http://{}{path}", server.addr()));
+pub fn send(server: &RunningServer, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+    let mut request = ureq::http::Request::builder().method(method).uri(format!("http://{}{path}", server.addr()));
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
     let request = request.body(body.to_vec()).expect("request");
     let mut response = agent().run(request).expect("response");
     let body = response.body_mut().read_to_string().expect("body");
-    Reply {
-        status: response.status().as_u16(),
-        headers: response.headers().clone(),
-        body,
-    }
+    Reply { status: response.status().as_u16(), headers: response.headers().clone(), body }
 }
 
 pub fn get(server: &RunningServer, path: &str) -> Reply {
@@ -84,21 +66,13 @@ pub fn get(server: &RunningServer, path: &str) -> Reply {
 }
 
 pub fn post_json(server: &RunningServer, path: &str, json: &str) -> Reply {
-    send(
-        server,
-        "POST",
-        path,
-        &[("content-type", "application/json")],
-        json.as_bytes(),
-    )
+    send(server, "POST", path, &[("content-type", "application/json")], json.as_bytes())
 }
 
 /// Writes `raw` to a new connection and reads until the server closes it.
 pub fn raw(addr: SocketAddr, raw: &[u8]) -> String {
     let mut stream = TcpStream::connect(addr).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     stream.write_all(raw).expect("write");
     let mut out = Vec::new();
     let _ = stream.read_to_end(&mut out);
