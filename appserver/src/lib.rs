@@ -1,6 +1,6 @@
 //! Write a plain function, put `#[route]` on it, get a fast, safe JSON HTTP service.
 //!
-//! ```
+//! ```standalone_crate
 //! use appserver::route;
 //! use serde_json::{json, Value};
 //! use std::io::{Read, Write};
@@ -49,6 +49,12 @@
 //! path, status, duration) under the target `appserver::access`. [`Server::serve`] and
 //! [`run`] install a subscriber filtered by `RUST_LOG` (default `info`) unless the program
 //! installed one.
+//!
+//! # Testing
+//! [`Server::start`] on port 0 serves in the background and tells its address; drop or
+//! [`shut down`](RunningServer::shutdown) the handle to stop it. Each test binary serves
+//! the routes linked into it. Doctests of edition 2024 are merged into one binary, so a
+//! doctest that starts a server is best marked `standalone_crate`.
 
 mod error;
 mod extract;
@@ -136,3 +142,8 @@ pub use state::State;
 /// **Sync or async.** A sync `fn` runs inline on the server's threads, so it must be
 /// quick; an `async fn` can await.
 pub use appserver_macros::route;
+
+/// The README's examples, compiled as doctests so that they stay true.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

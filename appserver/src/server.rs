@@ -119,7 +119,7 @@ impl Server {
 
     /// Starts serving on a background thread and returns at once, e.g. for tests:
     ///
-    /// ```
+    /// ```standalone_crate
     /// # #[appserver::route(r"/")] fn home() -> &'static str { "home" }
     /// let server = appserver::Server::new().bind(([127, 0, 0, 1], 0)).start()?;
     /// println!("listening on {}", server.addr());
