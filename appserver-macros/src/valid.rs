@@ -3,6 +3,7 @@
 use crate::ast::{Handler, option_inner, simple_name};
 use crate::attr::Attr;
 use appserver_pattern::Group;
+use syn::ext::IdentExt;
 
 /// How a parameter gets its value.
 pub(crate) enum Binding {
@@ -73,7 +74,7 @@ pub(crate) fn check(attr: &Attr, handler: &Handler<'_>, errors: &mut Vec<syn::Er
     };
 
     for group in groups {
-        if !handler.params.iter().any(|p| p.ident == group.name()) {
+        if !handler.params.iter().any(|p| p.ident.unraw() == group.name()) {
             errors.push(syn::Error::new(
                 lit.span(),
                 format!(
@@ -90,7 +91,7 @@ pub(crate) fn check(attr: &Attr, handler: &Handler<'_>, errors: &mut Vec<syn::Er
         .params
         .iter()
         .map(|param| {
-            let Some(group) = groups.iter().find(|g| param.ident == g.name()) else {
+            let Some(group) = groups.iter().find(|g| param.ident.unraw() == g.name()) else {
                 if is_group_type(param.ty) {
                     errors.push(syn::Error::new_spanned(
                         param.arg,

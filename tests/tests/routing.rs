@@ -143,3 +143,14 @@ fn the_default_address_is_loopback() {
     let server = Server::new().port(0).start().unwrap();
     assert!(server.addr().ip().is_loopback());
 }
+
+#[route(GET, r"/kind/(?P<type>[a-z]+)")]
+fn keyword_group(r#type: String) -> String {
+    r#type
+}
+
+#[test]
+fn a_group_named_like_a_keyword_binds_a_raw_identifier() {
+    let server = start(Server::new());
+    assert_eq!(get(&server, "/kind/book").body, r#""book""#);
+}
