@@ -64,6 +64,12 @@ fn expand(attr: &Attr, handler: &Handler<'_>, bindings: &[Binding], names: &[Str
         }
     });
 
+    let extractors =
+        handler.params.iter().zip(bindings).filter(|(_, b)| matches!(b, Binding::Extractor)).map(|(p, _)| {
+            let ty = p.ty;
+            quote_spanned!(ty.span()=> <#ty as ::appserver::FromRequest>::__required_state)
+        });
+
     let respond = quote_spanned! {handler.output_span()=>
         #[allow(unused_imports)]
         use ::appserver::__private::{ViaIntoResponse as _, ViaResult as _, ViaSerialize as _, ViaValue as _};
@@ -109,6 +115,7 @@ fn expand(attr: &Attr, handler: &Handler<'_>, bindings: &[Binding], names: &[Str
                     params: &[#(#names),*],
                     file: ::core::file!(),
                     line: ::core::line!(),
+                    extractors: &[#(#extractors),*],
                     handler: __appserver_handler,
                 }
             }

@@ -4,6 +4,7 @@ use crate::error::Error;
 use crate::request::Request;
 use bytes::Bytes;
 use http::{HeaderMap, Method, Uri};
+use std::any::TypeId;
 
 /// A handler parameter built from the request.
 ///
@@ -34,6 +35,12 @@ use http::{HeaderMap, Method, Uri};
 pub trait FromRequest: Sized {
     /// Builds the value, or fails the request with `Error` (sent as the JSON error).
     fn from_request(request: &Request) -> Result<Self, Error>;
+
+    /// The state this extractor needs, checked when the server starts.
+    #[doc(hidden)]
+    fn __required_state() -> Option<(TypeId, &'static str)> {
+        None
+    }
 }
 
 impl FromRequest for Method {

@@ -16,6 +16,9 @@ pub(crate) fn method_bit(method: &Method) -> Option<usize> {
     METHODS.iter().position(|m| m == method)
 }
 
+/// Names the state an extractor needs, if any: its type id and type name.
+pub type RequiredState = fn() -> Option<(std::any::TypeId, &'static str)>;
+
 /// One `#[route]` handler. Built by the macro; not a public API.
 #[derive(Debug)]
 pub struct Route {
@@ -31,6 +34,8 @@ pub struct Route {
     pub file: &'static str,
     /// Where the route is defined.
     pub line: u32,
+    /// The state each extractor parameter needs (`FromRequest::__required_state`).
+    pub extractors: &'static [RequiredState],
     /// Extracts the parameters and calls the user's function.
     pub handler: fn(&Request) -> Result<Reply, Error>,
 }

@@ -163,6 +163,7 @@ mod tests {
                 params: $params,
                 file: "src/lib.rs",
                 line: $line,
+                extractors: &[],
                 handler: never,
             }
         };

@@ -139,7 +139,12 @@ impl Server {
     }
 
     fn prepare(self) -> io::Result<(tokio::runtime::Runtime, std::net::TcpListener, Arc<App>)> {
-        let router = Router::new(Route::all()).map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err))?;
+        let invalid = |err| io::Error::new(io::ErrorKind::InvalidInput, err);
+        let router = Router::new(Route::all()).map_err(invalid)?;
+        let missing = self.state.missing(router.routes());
+        if !missing.is_empty() {
+            return Err(invalid(missing.join("\n")));
+        }
         let listener = std::net::TcpListener::bind(self.addr)?;
         listener.set_nonblocking(true)?;
         let ServerType::Threaded = self.server_type;

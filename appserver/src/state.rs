@@ -3,6 +3,7 @@
 use crate::error::Error;
 use crate::extract::FromRequest;
 use crate::request::Request;
+use crate::route::Route;
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::ops::Deref;
@@ -46,7 +47,12 @@ impl<T> Clone for State<T> {
 
 impl<T: Send + Sync + 'static> FromRequest for State<T> {
     fn from_request(request: &Request) -> Result<Self, Error> {
+        // Unreachable through `#[route]`: the server checks at startup that the state exists.
         request.state.get::<T>().map(State).ok_or_else(|| Error::from(MissingState(std::any::type_name::<T>())))
+    }
+
+    fn __required_state() -> Option<(TypeId, &'static str)> {
+        Some((TypeId::of::<T>(), std::any::type_name::<T>()))
     }
 }
 
@@ -72,5 +78,21 @@ impl StateMap {
 
     pub(crate) fn get<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
         self.0.get(&TypeId::of::<T>()).cloned().and_then(|v| v.downcast().ok())
+    }
+
+    /// One line per `State<T>` that a route takes and nobody registered.
+    pub(crate) fn missing<'r>(&self, routes: impl Iterator<Item = &'r Route>) -> Vec<String> {
+        let mut missing = Vec::new();
+        for route in routes {
+            for (id, name) in route.extractors.iter().filter_map(|required| required()) {
+                if !self.0.contains_key(&id) {
+                    missing.push(format!(
+                        "{} ({}:{}) takes `State<{name}>`, but no state of that type was registered: call `Server::state`",
+                        route.name, route.file, route.line
+                    ));
+                }
+            }
+        }
+        missing
     }
 }

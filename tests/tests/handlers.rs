@@ -116,7 +116,7 @@ fn unit() {}
 
 #[test]
 fn json_bodies_in_and_out() {
-    let server = start(Server::new());
+    let server = start(app());
     let reply = post_json(&server, "/person/", r#"{"name":"Ada","age":36}"#);
     assert_eq!((reply.status, reply.body.as_str()), (201, r#"{"name":"Ada","age":36}"#));
     assert_eq!(reply.header("content-type"), Some("application/json"));
@@ -132,7 +132,7 @@ fn json_bodies_in_and_out() {
 
 #[test]
 fn bad_json_bodies_are_400_422_and_415() {
-    let server = start(Server::new());
+    let server = start(app());
     let message = post_json(&server, "/person/", r#"{"name":"Ada""#).error_message(400);
     assert!(message.starts_with("invalid JSON body: EOF while parsing"), "{message}");
     let message = post_json(&server, "/person/", r#"{"name":"Ada"}"#).error_message(422);
@@ -145,7 +145,7 @@ fn bad_json_bodies_are_400_422_and_415() {
 
 #[test]
 fn query_strings_deserialize() {
-    let server = start(Server::new());
+    let server = start(app());
     assert_eq!(get(&server, "/items/?offset=5&limit=2").body, "[5,6]");
     assert_eq!(get(&server, "/items/?offset=1").body, "[1,2,3]");
     let message = get(&server, "/items/?offset=x").error_message(400);
@@ -155,7 +155,7 @@ fn query_strings_deserialize() {
 
 #[test]
 fn forms_deserialize() {
-    let server = start(Server::new());
+    let server = start(app());
     let form = [("content-type", "application/x-www-form-urlencoded")];
     assert_eq!(send(&server, "POST", "/login/", &form, b"user=ada+l%C3%B6").body, r#""ada lö""#);
     send(&server, "POST", "/login/", &form, b"name=ada").error_message(422);
@@ -164,34 +164,46 @@ fn forms_deserialize() {
 
 #[test]
 fn state_is_shared_by_requests() {
-    let server = start(Server::new().state(Hits { count: AtomicU64::new(10) }));
+    let server = start(app().state(Hits { count: AtomicU64::new(10) }));
     assert_eq!(get(&server, "/hits/").body, "11");
     assert_eq!(get(&server, "/hits/").body, "12");
 }
 
+/// The server for these routes: `hits` needs its state.
+fn app() -> Server {
+    Server::new().state(Hits { count: AtomicU64::new(0) })
+}
+
 #[test]
-fn missing_state_is_a_500_that_does_not_leak_details() {
-    let server = start(Server::new());
-    assert_eq!(get(&server, "/hits/").error_message(500), "internal server error");
+fn state_a_route_needs_but_nobody_registered_is_a_startup_error() {
+    let err = Server::new().bind(([127, 0, 0, 1], 0)).start().unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    let message = err.to_string();
+    assert!(message.starts_with("handlers::hits (tests/tests/handlers.rs:"), "{message}");
+    assert!(
+        message
+            .ends_with("takes `State<handlers::Hits>`, but no state of that type was registered: call `Server::state`"),
+        "{message}"
+    );
 }
 
 #[test]
 fn request_parts_and_raw_bodies_are_extractors() {
-    let server = start(Server::new());
+    let server = start(app());
     let reply = send(&server, "POST", "/echo/t1", &[("user-agent", "tester")], b"12345");
     assert_eq!(reply.json(), json!({ "tag": "t1", "agent": "tester", "len": 5 }));
 }
 
 #[test]
 fn custom_extractors_can_reject() {
-    let server = start(Server::new());
+    let server = start(app());
     assert_eq!(send(&server, "GET", "/secret/", &[("x-api-key", "k1")], b"").body, r#""key k1""#);
     assert_eq!(get(&server, "/secret/").error_message(401), "missing x-api-key");
 }
 
 #[test]
 fn async_handlers_are_awaited() {
-    let server = start(Server::new());
+    let server = start(app());
     assert_eq!(get(&server, "/async/21").body, "42");
     let reply = get(&server, "/async-result/5");
     assert_eq!((reply.status, reply.body.as_str(), reply.header("x-n")), (202, "raw", Some("5")));
@@ -200,7 +212,7 @@ fn async_handlers_are_awaited() {
 
 #[test]
 fn errors_carry_their_status_and_std_errors_are_opaque_500s() {
-    let server = start(Server::new());
+    let server = start(app());
     assert_eq!(get(&server, "/result/4").body, "4");
     assert_eq!(get(&server, "/result/0").error_message(404), "no item 0");
     assert_eq!(get(&server, "/io/").error_message(500), "internal server error");
@@ -208,14 +220,14 @@ fn errors_carry_their_status_and_std_errors_are_opaque_500s() {
 
 #[test]
 fn a_handler_returning_nothing_answers_null() {
-    let server = start(Server::new());
+    let server = start(app());
     let reply = get(&server, "/unit/");
     assert_eq!((reply.status, reply.body.as_str()), (200, "null"));
 }
 
 #[test]
 fn panics_are_500s_and_the_server_keeps_serving() {
-    let server = start(Server::new().workers(1));
+    let server = start(app().workers(1));
     for _ in 0..3 {
         assert_eq!(get(&server, "/panic/").error_message(500), "internal server error");
         assert_eq!(get(&server, "/async-panic/").error_message(500), "internal server error");
