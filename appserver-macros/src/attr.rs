@@ -1,4 +1,4 @@
-//! The attribute's arguments: `[METHOD | METHOD ,] "pattern"`.
+//! The attribute's arguments: `[METHOD | METHOD ,] "pattern" [, blocking]`.
 
 use syn::parse::{Parse, ParseStream};
 use syn::{Ident, LitStr, Token};
@@ -11,12 +11,15 @@ pub(crate) struct Attr {
     /// Bit set over [`METHODS`]; GET and POST when the attribute names none.
     pub(crate) methods: u8,
     pub(crate) pattern: LitStr,
+    /// `blocking`: the handler runs on the blocking pool.
+    pub(crate) blocking: Option<Ident>,
 }
 
 impl Parse for Attr {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
         let mut methods = None;
         let mut pattern: Option<LitStr> = None;
+        let mut blocking = None;
         let mut errors: Option<syn::Error> = None;
         let mut push = |e: syn::Error| match &mut errors {
             Some(all) => all.combine(e),
@@ -29,6 +32,8 @@ impl Parse for Attr {
                     push(syn::Error::new(lit.span(), "a route has one pattern; remove this one"));
                 }
                 pattern.get_or_insert(lit);
+            } else if input.peek(Ident) && input.fork().parse::<Ident>()? == "blocking" {
+                blocking = Some(input.parse::<Ident>()?);
             } else if input.peek(Ident) {
                 let mut bits = 0u8;
                 loop {
@@ -50,7 +55,7 @@ impl Parse for Attr {
                 }
                 methods = Some(bits);
             } else {
-                return Err(input.error(r#"expected a route pattern, e.g. `#[route(r"/items/(?P<id>\d+)")]`, optionally after methods: `#[route(GET | POST, r"...")]`"#));
+                return Err(input.error(r#"expected a route pattern, e.g. `#[route(r"/items/(?P<id>\d+)")]`, optionally after methods and before `blocking`: `#[route(GET | POST, r"...", blocking)]`"#));
             }
             if !input.is_empty() {
                 input.parse::<Token![,]>()?;
@@ -62,6 +67,6 @@ impl Parse for Attr {
         let Some(pattern) = pattern else {
             return Err(input.error(r#"expected a route pattern, e.g. `#[route(r"/items/(?P<id>\d+)")]`"#));
         };
-        Ok(Attr { methods: methods.unwrap_or(0b101), pattern })
+        Ok(Attr { methods: methods.unwrap_or(0b101), pattern, blocking })
     }
 }

@@ -87,13 +87,21 @@ fn expand(attr: &Attr, handler: &Handler<'_>, bindings: &[Binding], names: &[Str
                 #respond
             }))
         }
+    } else if attr.blocking.is_some() {
+        quote! {
+            ::appserver::__private::Reply::Blocking(::std::boxed::Box::new(move || {
+                let __value = #name(#(#args),*);
+                #respond
+            }))
+        }
     } else {
         quote! {
-            let __value = #name(#(#args),*);
-            ::appserver::__private::Reply::Ready({ #respond })
+            ::appserver::__private::Reply::Ready({
+                let __value = #name(#(#args),*);
+                #respond
+            })
         }
     };
-    let reply = if handler.is_async() { reply } else { quote!({ #reply }) };
 
     quote! {
         #item

@@ -49,6 +49,17 @@ fn is_group_type(ty: &syn::Type) -> bool {
 
 /// Checks the route; returns how each parameter is bound and the route's parameter names.
 pub(crate) fn check(attr: &Attr, handler: &Handler<'_>, errors: &mut Vec<syn::Error>) -> (Vec<Binding>, Vec<String>) {
+    if let (Some(blocking), Some(token)) = (&attr.blocking, &handler.item.sig.asyncness) {
+        let mut err = syn::Error::new(
+            blocking.span(),
+            "`blocking` is for a sync fn that blocks (sleeps, file I/O, long computations): it runs on the blocking pool",
+        );
+        err.combine(syn::Error::new(
+            token.span,
+            "an async fn must not block: remove `blocking`, or make this a sync fn",
+        ));
+        errors.push(err);
+    }
     let lit = &attr.pattern;
     let source = lit.value();
     let pattern = match appserver_pattern::parse(&source) {

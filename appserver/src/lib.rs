@@ -56,8 +56,14 @@
 //! the routes linked into it. Doctests of edition 2024 are merged into one binary, so a
 //! doctest that starts a server is best marked `standalone_crate`.
 
+mod config;
 mod error;
 mod extract;
+#[cfg(target_os = "linux")]
+mod fork;
+#[cfg(not(target_os = "linux"))]
+#[path = "no_fork.rs"]
+mod fork;
 mod form;
 mod json;
 mod log;

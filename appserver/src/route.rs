@@ -66,10 +66,13 @@ impl Route {
     }
 }
 
-/// What a handler gives back: a response now, or a future of one (async handlers).
+/// What a handler gives back: a response now, a future of one (async handlers), or a call
+/// to make on the blocking pool (`blocking` handlers).
 pub enum Reply {
     /// A sync handler's response.
     Ready(Response),
     /// An async handler's response, to be awaited.
     Pending(Pin<Box<dyn Future<Output = Response> + Send>>),
+    /// A blocking handler's call, with its parameters already extracted.
+    Blocking(Box<dyn FnOnce() -> Response + Send>),
 }

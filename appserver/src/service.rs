@@ -7,8 +7,8 @@ use crate::route::{Reply, Route};
 use crate::router::{Lookup, Router};
 use crate::state::StateMap;
 use bytes::Bytes;
-use http::StatusCode;
-use http::header::{ALLOW, CONNECTION, HeaderValue};
+use http::header::{ALLOW, CONNECTION, HOST, HeaderValue};
+use http::{StatusCode, Version};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::{Body as _, Incoming};
 use std::any::Any;
@@ -16,13 +16,14 @@ use std::future::poll_fn;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::task::Poll;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Everything a request needs, shared by all connections.
 pub(crate) struct App {
     pub(crate) router: Router,
     pub(crate) state: Arc<StateMap>,
     pub(crate) max_body_bytes: usize,
+    pub(crate) request_timeout: Duration,
 }
 
 impl App {
@@ -46,6 +47,10 @@ impl App {
 
     async fn respond(&self, request: hyper::Request<Incoming>) -> Response {
         let (parts, body) = request.into_parts();
+        if parts.version == Version::HTTP_11 && parts.headers.get_all(HOST).iter().count() != 1 {
+            // RFC 9112 §3.2; hyper leaves this check to the server.
+            return close(Error::bad_request("an HTTP/1.1 request needs exactly one Host header"));
+        }
         let (route, params) = match self.router.find(&parts.method, parts.uri.path()) {
             Lookup::Route(route, params) => (route, params),
             Lookup::NotFound => {
@@ -60,13 +65,9 @@ impl App {
                 return response;
             }
         };
-        let body = match read_body(body, self.max_body_bytes).await {
+        let body = match read_body(body, self.max_body_bytes, self.request_timeout).await {
             Ok(body) => body,
-            Err(err) => {
-                let mut response = err.into_response();
-                response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
-                return response;
-            }
+            Err(err) => return close(err),
         };
         let request = Request {
             method: parts.method,
@@ -76,13 +77,21 @@ impl App {
             params,
             state: Arc::clone(&self.state),
         };
-        call(route, request).await
+        call(route, request, self.request_timeout).await
     }
 }
 
+/// `err` as a response that closes the connection (its state is unknown: say, a body was
+/// left unread).
+fn close(err: Error) -> Response {
+    let mut response = err.into_response();
+    response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
 /// The whole body, up to `limit` bytes (a 413 past it, checked before reading when the
-/// length is declared).
-async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, Error> {
+/// length is declared) and within `timeout` (a 408 past it).
+async fn read_body(body: Incoming, limit: usize, timeout: Duration) -> Result<Bytes, Error> {
     if body.is_end_stream() {
         return Ok(Bytes::new());
     }
@@ -91,27 +100,45 @@ async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, Error> {
     if body.size_hint().lower() > limit as u64 {
         return Err(too_large());
     }
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(err) if err.is::<LengthLimitError>() => Err(too_large()),
-        Err(err) => Err(Error::bad_request(format!("cannot read the request body: {err}"))),
+    match tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(err)) if err.is::<LengthLimitError>() => Err(too_large()),
+        Ok(Err(err)) => Err(Error::bad_request(format!("cannot read the request body: {err}"))),
+        Err(_) => Err(Error::new(StatusCode::REQUEST_TIMEOUT, "the request body did not arrive in time")),
     }
 }
 
-/// Runs the handler: a panic becomes a logged 500, the server goes on.
-async fn call(route: &'static Route, request: Request) -> Response {
-    let mut future = match catch_unwind(AssertUnwindSafe(|| (route.handler)(&request))) {
+/// Runs the handler: a panic becomes a logged 500, a handler past `timeout` a 503 (sync
+/// handlers run inline and are not timed), and the server goes on.
+async fn call(route: &'static Route, request: Request, timeout: Duration) -> Response {
+    let reply = match catch_unwind(AssertUnwindSafe(|| (route.handler)(&request))) {
         Ok(Ok(Reply::Ready(response))) => return response,
-        Ok(Ok(Reply::Pending(future))) => future,
+        Ok(Ok(reply)) => reply,
         Ok(Err(err)) => return err.into_response(),
         Err(panic) => return panicked(route, panic),
     };
     drop(request);
-    poll_fn(move |cx| match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
-        Ok(poll) => poll,
-        Err(panic) => Poll::Ready(panicked(route, panic)),
+    let response = match reply {
+        Reply::Pending(mut future) => {
+            let guarded = poll_fn(move |cx| match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+                Ok(poll) => poll,
+                Err(panic) => Poll::Ready(panicked(route, panic)),
+            });
+            tokio::time::timeout(timeout, guarded).await
+        }
+        Reply::Blocking(call) => tokio::time::timeout(timeout, tokio::task::spawn_blocking(call)).await.map(|joined| {
+            joined.unwrap_or_else(|err| match err.try_into_panic() {
+                Ok(panic) => panicked(route, panic),
+                Err(_) => Error::new(StatusCode::SERVICE_UNAVAILABLE, "the server is shutting down").into_response(),
+            })
+        }),
+        Reply::Ready(response) => Ok(response),
+    };
+    response.unwrap_or_else(|_| {
+        tracing::warn!(handler = route.name, timeout_ms = timeout.as_millis() as u64, "handler timed out");
+        let message = format!("the handler did not answer within {} ms", timeout.as_millis());
+        Error::new(StatusCode::SERVICE_UNAVAILABLE, message).into_response()
     })
-    .await
 }
 
 fn panicked(route: &Route, panic: Box<dyn Any + Send>) -> Response {

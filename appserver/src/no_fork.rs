@@ -1,0 +1,15 @@
+//! `ServerType::Forked` where it is not supported.
+
+use crate::config::Config;
+use crate::service::App;
+use std::io;
+use std::sync::Arc;
+
+pub(crate) fn serve(
+    _listener: std::net::TcpListener,
+    _app: Arc<App>,
+    _config: &Config,
+    _hook: Option<Arc<dyn Fn() -> io::Result<()> + Send + Sync>>,
+) -> io::Result<()> {
+    Err(io::Error::new(io::ErrorKind::Unsupported, "ServerType::Forked needs Linux; use ServerType::Threaded"))
+}
