@@ -6,8 +6,11 @@
 //! curl -s localhost:8080/person/get/123/
 //! curl -s -X POST localhost:8080/person/ -H 'content-type: application/json' -d '{"name":"Ada","age":36}'
 //! ```
+//!
+//! Everything else comes from `appserver.toml` or the environment, e.g. forked with four
+//! worker processes: `APPSERVER_SERVER_TYPE=forked APPSERVER_WORKERS=4 cargo run --example hello`.
 
-use appserver::{Json, ServerType, StatusCode, route};
+use appserver::{Json, Server, StatusCode, route};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -28,5 +31,7 @@ fn create_person(person: Json<Person>) -> (StatusCode, Person) {
 }
 
 fn main() -> std::io::Result<()> {
-    appserver::run(8080, ServerType::Threaded)
+    // `appserver::run(8080, ServerType::Threaded)` would fix both in code; this leaves
+    // them to the configuration (default: 127.0.0.1:8080, threaded).
+    Server::new().serve()
 }

@@ -97,7 +97,7 @@ impl Settings {
 }
 
 fn invalid(message: String) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidInput, message)
+    crate::error::startup_error(io::ErrorKind::InvalidInput, message)
 }
 
 /// Settings from the TOML text of the file at `path`.

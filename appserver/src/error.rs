@@ -104,3 +104,21 @@ impl fmt::Display for Error {
         }
     }
 }
+
+/// An error that stops the server from starting, as `io::Error`: its `Debug` (what `main`
+/// prints when it returns `Err`) shows the message as written, not escaped.
+pub(crate) fn startup_error(kind: std::io::ErrorKind, message: String) -> std::io::Error {
+    struct Message(String);
+    impl fmt::Debug for Message {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(&self.0)
+        }
+    }
+    impl fmt::Display for Message {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(&self.0)
+        }
+    }
+    impl std::error::Error for Message {}
+    std::io::Error::new(kind, Message(message))
+}

@@ -46,7 +46,7 @@ pub(crate) fn serve(
 ) -> io::Result<()> {
     let threads = std::fs::read_dir("/proc/self/task").map_or(1, |tasks| tasks.count());
     if threads > 1 {
-        return Err(io::Error::new(
+        return Err(crate::error::startup_error(
             io::ErrorKind::Unsupported,
             format!(
                 "ServerType::Forked must start before the process runs other threads (it runs {threads}): \
@@ -83,11 +83,14 @@ pub(crate) fn serve(
                 tracing::error!(pid = worker.pid, status = %describe(status), "worker failed to boot");
                 if boot_failures >= BOOT_FAILURES {
                     master_state.stop(Duration::ZERO);
-                    return Err(io::Error::other(format!(
-                        "{BOOT_FAILURES} workers in a row died before they were ready (the last: {}); \
+                    return Err(crate::error::startup_error(
+                        io::ErrorKind::Other,
+                        format!(
+                            "{BOOT_FAILURES} workers in a row died before they were ready (the last: {}); \
                          stopping instead of restarting them again",
-                        describe(status)
-                    )));
+                            describe(status)
+                        ),
+                    ));
                 }
             }
             master_state.spawn()?;

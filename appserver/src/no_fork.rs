@@ -11,5 +11,8 @@ pub(crate) fn serve(
     _config: &Config,
     _hook: Option<Arc<dyn Fn() -> io::Result<()> + Send + Sync>>,
 ) -> io::Result<()> {
-    Err(io::Error::new(io::ErrorKind::Unsupported, "ServerType::Forked needs Linux; use ServerType::Threaded"))
+    Err(crate::error::startup_error(
+        io::ErrorKind::Unsupported,
+        "ServerType::Forked needs Linux; use ServerType::Threaded".into(),
+    ))
 }

@@ -211,9 +211,9 @@ impl Server {
     pub fn start(self) -> io::Result<RunningServer> {
         let config = self.settings.clone().resolve()?;
         if config.server_type != ServerType::Threaded {
-            return Err(io::Error::new(
+            return Err(crate::error::startup_error(
                 io::ErrorKind::Unsupported,
-                "Server::start runs Threaded servers only; start a Forked server with serve() from main",
+                "Server::start runs Threaded servers only; start a Forked server with serve() from main".into(),
             ));
         }
         let (listener, app) = prepare(&config, self.state)?;
@@ -234,7 +234,7 @@ impl Server {
 
 /// Checks the routes and state, binds the socket, logs the route table.
 fn prepare(config: &Config, state: StateMap) -> io::Result<(std::net::TcpListener, Arc<App>)> {
-    let invalid = |err| io::Error::new(io::ErrorKind::InvalidInput, err);
+    let invalid = |err| crate::error::startup_error(io::ErrorKind::InvalidInput, err);
     let router = Router::new(Route::all()).map_err(invalid)?;
     let missing = state.missing(router.routes());
     if !missing.is_empty() {

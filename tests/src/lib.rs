@@ -1,11 +1,74 @@
-//! Routes that live in a library crate, as an application's would: the end-to-end tests
-//! name this crate (`use appserver_tests as _;`) and check that these are served.
+//! Routes that live in a library crate, as an application's would. The `serve` binary and
+//! the end-to-end tests name this crate (`use appserver_tests as _;`) so that they are
+//! linked; the suites check that they are served, in both server types.
 
-use appserver::route;
+use appserver::{Bytes, Json, StatusCode, route};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use std::time::Duration;
+
+/// The original server's example route.
+#[route(r"/(?P<object_type>\w+)/get/(?P<object_id>\d+)/")]
+pub fn get_object(object_type: String, object_id: u64) -> Value {
+    json!({ "object_type": object_type, "object_id": object_id })
+}
 
 /// A route defined in a library crate.
 #[route(GET, r"/library/(?P<name>[a-z]+)")]
 pub fn library_route(name: String) -> Value {
     json!({ "from": "library", "name": name })
+}
+
+/// A person, as JSON.
+#[derive(Deserialize, Serialize)]
+pub struct Person {
+    /// The name.
+    pub name: String,
+    /// The age.
+    pub age: u32,
+}
+
+/// A JSON body in, a 201 out.
+#[route(POST, r"/person/")]
+pub fn create_person(person: Json<Person>) -> (StatusCode, Person) {
+    (StatusCode::CREATED, person.0)
+}
+
+/// The length of the body.
+#[route(POST, r"/upload/")]
+pub fn upload(body: Bytes) -> usize {
+    body.len()
+}
+
+/// The id of the process that answers: in Forked mode, which worker.
+#[route(GET, r"/pid")]
+pub fn pid() -> u32 {
+    std::process::id()
+}
+
+/// A sync handler that sleeps on the server's own thread: the kind `blocking` is for.
+#[route(GET, r"/sleep/(?P<millis>\d+)")]
+pub fn sleep(millis: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(millis));
+    millis
+}
+
+/// The same, marked `blocking`: it runs on the blocking pool.
+#[route(GET, r"/blocking/(?P<millis>\d+)", blocking)]
+pub fn blocking_sleep(millis: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(millis));
+    millis
+}
+
+/// An async handler that waits without blocking.
+#[route(GET, r"/async-sleep/(?P<millis>\d+)")]
+pub async fn async_sleep(millis: u64) -> u64 {
+    tokio::time::sleep(Duration::from_millis(millis)).await;
+    millis
+}
+
+/// A handler that panics.
+#[route(GET, r"/panic/")]
+pub fn panics() -> u64 {
+    panic!("panicking on purpose")
 }

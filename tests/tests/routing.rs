@@ -6,13 +6,9 @@ use appserver::{Server, route};
 use serde_json::{Value, json};
 use support::{get, raw, send, start};
 
-// Name the library crate so that its routes are linked (see the crate docs).
+// Name the library crate so that its routes are linked (see the crate docs): the seed
+// route `/person/get/123/` and `/library/...` live there.
 use appserver_tests as _;
-
-#[route(r"/(?P<object_type>\w+)/get/(?P<object_id>\d+)/")]
-fn get_object(object_type: String, object_id: u64) -> Value {
-    json!({ "object_type": object_type, "object_id": object_id })
-}
 
 #[route(GET, r"/users/me")]
 fn me() -> &'static str {

@@ -1,21 +1,29 @@
-//! A server as an application runs it: `appserver::run` until a signal. The tests start it
-//! as a process, read its address from the log, and stop it with SIGTERM or SIGINT.
+//! A server as an application runs it: settings from `appserver.toml` and `APPSERVER_*`
+//! variables, those given as arguments set in code, serving until a signal. The tests start
+//! it as a process, read its address from the log, and stop it with signals.
 //!
-//! Run with: cargo run -p appserver-tests --bin serve [PORT]
+//! Run with: cargo run -p appserver-tests --bin serve -- [--port N] [--max-body-bytes N]
+//!
+//! `SERVE_FAIL_BOOT=1` makes every worker fail at start (`on_worker_start`).
 
-use appserver::{ServerType, route};
+use appserver::Server;
 
-// The routes of the library crate (`/library/...`) are served too.
+// The routes of the library crate.
 use appserver_tests as _;
 
-/// A request that is still in flight when the signal arrives.
-#[route(GET, r"/sleep/(?P<millis>\d+)")]
-fn sleep(millis: u64) -> u64 {
-    std::thread::sleep(std::time::Duration::from_millis(millis));
-    millis
-}
-
 fn main() -> std::io::Result<()> {
-    let port = std::env::args().nth(1).map_or(Ok(0), |p| p.parse()).expect("PORT is a number");
-    appserver::run(port, ServerType::Threaded)
+    let mut server = Server::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let value = args.next().expect("a value after the flag");
+        server = match flag.as_str() {
+            "--port" => server.port(value.parse().expect("a port")),
+            "--max-body-bytes" => server.max_body_bytes(value.parse().expect("a number")),
+            other => panic!("unknown flag {other}"),
+        };
+    }
+    if std::env::var_os("SERVE_FAIL_BOOT").is_some() {
+        server = server.on_worker_start(|| Err(std::io::Error::other("SERVE_FAIL_BOOT is set")));
+    }
+    server.serve()
 }

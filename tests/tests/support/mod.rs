@@ -78,3 +78,157 @@ pub fn raw(addr: SocketAddr, raw: &[u8]) -> String {
     let _ = stream.read_to_end(&mut out);
     String::from_utf8_lossy(&out).into_owned()
 }
+
+/// The `serve` binary running as a process, with its log collected.
+pub struct Process {
+    child: std::process::Child,
+    addr: SocketAddr,
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Process {
+    /// Starts `serve` with `env` and `args`, in `dir` (where it looks for `appserver.toml`),
+    /// and waits until it logs where it listens.
+    pub fn start_in(dir: &std::path::Path, env: &[(&str, &str)], args: &[&str]) -> Process {
+        Self::try_start_in(dir, env, args).unwrap_or_else(|(log, status)| panic!("no server ({status}):\n{log}"))
+    }
+
+    /// Starts `serve` with `env`, in a fresh directory.
+    pub fn start(env: &[(&str, &str)]) -> Process {
+        Self::start_in(&scratch_dir(), env, &[])
+    }
+
+    /// Like [`Process::start_in`]; on failure, the log and how the process ended.
+    pub fn try_start_in(
+        dir: &std::path::Path,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> Result<Process, (String, std::process::ExitStatus)> {
+        use std::io::BufRead;
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_serve"));
+        command
+            .current_dir(dir)
+            .args(args)
+            .env("RUST_LOG", "info")
+            .env("APPSERVER_PORT", "0")
+            .env_remove("APPSERVER_CONFIG");
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut child = command
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start serve");
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let (found, addr) = std::sync::mpsc::channel();
+        for stream in
+            [Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>, Box::new(child.stderr.take().unwrap())]
+        {
+            let (log, found) = (log.clone(), found.clone());
+            std::thread::spawn(move || {
+                for line in std::io::BufReader::new(stream).lines().map_while(Result::ok) {
+                    if let Some(rest) = line.split("appserver listening addr=").nth(1) {
+                        let _ = found.send(rest.split_whitespace().next().unwrap().parse::<SocketAddr>().unwrap());
+                    }
+                    log.lock().unwrap().push_str(&(line + "\n"));
+                }
+            });
+        }
+        drop(found);
+        match addr.recv_timeout(Duration::from_secs(20)) {
+            Ok(addr) => Ok(Process { child, addr, log }),
+            Err(_) => {
+                let status = child.wait().expect("wait");
+                std::thread::sleep(Duration::from_millis(50));
+                let log = log.lock().unwrap().clone();
+                Err((log, status))
+            }
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Everything the process logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Sends `signal` (a name like `TERM`) to `pid`.
+    pub fn kill(pid: u32, signal: &str) {
+        let status = std::process::Command::new("kill").args(["-s", signal, &pid.to_string()]).status().unwrap();
+        assert!(status.success(), "kill -s {signal} {pid}");
+    }
+
+    /// The process's children (its workers in Forked mode).
+    pub fn children(&self) -> Vec<u32> {
+        children_of(self.pid())
+    }
+
+    /// Waits for the process to exit, at most `timeout`.
+    pub fn wait(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let children = self.children();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        for child in children {
+            let _ = std::process::Command::new("kill").args(["-s", "KILL", &child.to_string()]).status();
+        }
+    }
+}
+
+/// The pids whose parent is `parent`, from `/proc`.
+pub fn children_of(parent: u32) -> Vec<u32> {
+    let mut children = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        // `pid (comm) state ppid ...`; comm may hold spaces, so read after the last ')'.
+        let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 1..].split_whitespace().collect();
+        if fields[0] != "Z" && fields[1].parse() == Ok(parent) {
+            children.push(pid);
+        }
+    }
+    children
+}
+
+/// Whether a process `pid` exists (and is no zombie).
+pub fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|stat| !stat[stat.rfind(')').unwrap() + 1..].trim_start().starts_with('Z'))
+}
+
+/// A new empty directory for one test.
+pub fn scratch_dir() -> std::path::PathBuf {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("appserver-test-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Sends `GET path` on a new connection; returns the response and how long it took.
+pub fn timed_get(addr: SocketAddr, path: &str) -> (String, Duration) {
+    let started = std::time::Instant::now();
+    let out = raw(addr, format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes());
+    (out, started.elapsed())
+}
