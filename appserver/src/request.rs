@@ -15,7 +15,7 @@ pub struct Request {
     pub(crate) headers: HeaderMap,
     pub(crate) body: Bytes,
     /// Byte ranges of the route's parameters in the path, in the route's parameter order.
-    pub(crate) params: Vec<Option<(usize, usize)>>,
+    pub(crate) params: crate::router::Params,
     pub(crate) state: Arc<StateMap>,
 }
 

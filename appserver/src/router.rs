@@ -1,46 +1,100 @@
 //! All routes in one matcher per method.
 //!
-//! Each method's routes are compiled into one multi-pattern regex (anchored at both ends,
-//! leftmost-first), so a lookup is one search that yields the route and its groups.
+//! A lookup is two steps. First, one anchored DFA over all the patterns of the request's
+//! method says which route matches (leftmost-first: the route that comes first in the
+//! order below wins); its time depends on the path, not on the number of routes. Then,
+//! only for a route with parameters, its groups are located: for the common shape, literals
+//! and `class+` groups each followed by a literal whose first byte the class excludes (like
+//! `/users/(?P<id>[^/]+)/posts`), by scanning for those bytes; for any other shape, by the
+//! route's own one-pass DFA. Patterns too large for a DFA, or not one-pass, fall back to
+//! `regex_automata::meta`.
+//! The per-thread search state lives in a thread-local, never shared between threads.
+//!
 //! Routes are ordered deterministically, whatever the link order: more literal text first
 //! (`/users/me` before `/users/(?P<id>[^/]+)`), then by pattern text, then by methods and
 //! definition site. When several patterns match a path, the first in that order wins.
 
 use crate::route::{METHODS, Route, method_bit};
 use http::Method;
+use regex_automata::dfa::{Automaton, StartKind, dense, onepass};
 use regex_automata::meta::{self, Regex};
-use regex_automata::{Anchored, Input, MatchKind};
+use regex_automata::nfa::thompson::{self, WhichCaptures};
+use regex_automata::util::primitives::NonMaxUsize;
+use regex_automata::{Anchored, Input, MatchKind, PatternID};
+use regex_syntax::hir::Hir;
+use std::cell::RefCell;
 use std::cmp::Reverse;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-pub(crate) struct Router {
+/// The largest DFA built for one method's routes; past it, that method uses `meta`.
+const DFA_SIZE_LIMIT: usize = 64 << 20;
+
+/// The route table. Not a public API (the benchmarks use it through `__private`).
+pub struct Router {
+    /// Tells apart the routers of one process, for the thread-local search state.
+    id: usize,
     routes: Vec<Entry>,
-    /// Per entry of `METHODS`: the matcher of the routes answering that method.
-    tables: Vec<Option<Table>>,
+    /// The matchers, one per distinct set of routes (GET and HEAD usually share one).
+    tables: Vec<Table>,
+    /// Per entry of `METHODS`: the index of its matcher in `tables`, if it has routes.
+    by_method: Vec<Option<usize>>,
 }
 
 struct Entry {
     route: &'static Route,
     /// Capture-group index of each of the route's parameters.
     slots: Box<[usize]>,
+    /// Finds the groups; `None` for a route without parameters.
+    captures: Option<Captures>,
+}
+
+enum Captures {
+    Scan(Box<[Piece]>),
+    OnePass(Box<onepass::DFA>),
+    Meta(Regex),
+}
+
+/// A step of [`Captures::Scan`]: skip `skip` bytes of literal text, then the group `group`
+/// runs up to the first `stop` byte (or to the end).
+struct Piece {
+    skip: usize,
+    group: usize,
+    stop: Option<u8>,
 }
 
 struct Table {
-    regex: Regex,
+    which: Which,
     /// Route index for each pattern id.
     routes: Box<[usize]>,
 }
 
-/// The outcome of a lookup.
-pub(crate) enum Lookup {
-    Route(&'static Route, Vec<Option<(usize, usize)>>),
+enum Which {
+    Dfa(Box<dense::DFA<Vec<u32>>>),
+    Meta(Regex),
+}
+
+/// The byte range of each parameter of a route in the path, in the route's order.
+pub type Params = smallvec::SmallVec<[Option<(usize, usize)>; 4]>;
+
+/// The outcome of [`Router::find`].
+pub enum Lookup {
+    /// The route, and the byte range of each of its parameters in the path.
+    Route(&'static Route, Params),
+    /// No route matches the path.
     NotFound,
     /// The path matches routes of other methods: the value of the `Allow` header.
     NotAllowed(String),
 }
 
+thread_local! {
+    /// The one-pass caches of this thread, for the router with the id it holds.
+    static SCRATCH: RefCell<(usize, Vec<Option<onepass::Cache>>)> = const { RefCell::new((usize::MAX, Vec::new())) };
+}
+
 impl Router {
     /// Compiles `routes`; the error names every problem found.
-    pub(crate) fn new(routes: impl IntoIterator<Item = &'static Route>) -> Result<Self, String> {
+    pub fn new(routes: impl IntoIterator<Item = &'static Route>) -> Result<Self, String> {
+        static NEXT_ID: AtomicUsize = AtomicUsize::new(0);
         let mut parsed = Vec::new();
         let mut errors = Vec::new();
         for route in routes {
@@ -86,8 +140,14 @@ impl Router {
                     .map(|g| g.index() as usize)
                     .ok_or_else(|| format!("{}: route {:?} has no group named `{name}`", site(route), route.pattern))
             });
-            match slots.collect::<Result<_, _>>() {
-                Ok(slots) => entries.push(Entry { route, slots }),
+            match slots.collect::<Result<Box<[usize]>, _>>() {
+                Ok(slots) => {
+                    let captures = match slots.is_empty() {
+                        true => None,
+                        false => Some(Captures::new(pattern.hir()).map_err(|e| format!("{}: {e}", site(route)))?),
+                    };
+                    entries.push(Entry { route, slots, captures });
+                }
                 Err(err) => errors.push(err),
             }
         }
@@ -95,22 +155,36 @@ impl Router {
             return Err(errors.join("\n"));
         }
 
-        let tables = (0..METHODS.len())
-            .map(|bit| {
-                let members: Vec<usize> =
-                    (0..entries.len()).filter(|&i| entries[i].route.effective_methods() & (1 << bit) != 0).collect();
-                if members.is_empty() {
-                    return Ok(None);
-                }
-                let hirs: Vec<_> = members.iter().map(|&i| parsed[i].1.hir()).collect();
-                let regex = meta::Builder::new()
-                    .configure(Regex::config().match_kind(MatchKind::LeftmostFirst).utf8_empty(false))
-                    .build_many_from_hir(&hirs)
-                    .map_err(|err| format!("cannot compile the {} routes: {err}", METHODS[bit]))?;
-                Ok(Some(Table { regex, routes: members.into() }))
+        let mut tables: Vec<Table> = Vec::new();
+        let mut by_method = Vec::with_capacity(METHODS.len());
+        for (bit, method) in METHODS.iter().enumerate() {
+            let members: Box<[usize]> =
+                (0..entries.len()).filter(|&i| entries[i].route.effective_methods() & (1 << bit) != 0).collect();
+            if members.is_empty() {
+                by_method.push(None);
+            } else if let Some(same) = tables.iter().position(|t| t.routes == members) {
+                by_method.push(Some(same));
+            } else {
+                let hirs: Vec<&Hir> = members.iter().map(|&i| parsed[i].1.hir()).collect();
+                let which = Which::new(&hirs).map_err(|err| format!("cannot compile the {method} routes: {err}"))?;
+                tables.push(Table { which, routes: members });
+                by_method.push(Some(tables.len() - 1));
+            }
+        }
+        Ok(Router { id: NEXT_ID.fetch_add(1, Ordering::Relaxed), routes: entries, tables, by_method })
+    }
+
+    /// Heap bytes held by the compiled matchers.
+    pub fn memory_usage(&self) -> usize {
+        let tables: usize = self.tables.iter().map(|t| t.which.memory_usage() + t.routes.len() * 8).sum();
+        let routes: usize = self
+            .routes
+            .iter()
+            .map(|e| {
+                std::mem::size_of::<Entry>() + e.slots.len() * 8 + e.captures.as_ref().map_or(0, Captures::memory_usage)
             })
-            .collect::<Result<_, String>>()?;
-        Ok(Router { routes: entries, tables })
+            .sum();
+        tables + routes
     }
 
     /// The routes, in match order.
@@ -119,24 +193,200 @@ impl Router {
     }
 
     /// The route for `method` and `path`, with the byte ranges of its parameters in `path`.
-    pub(crate) fn find(&self, method: &Method, path: &str) -> Lookup {
+    pub fn find(&self, method: &Method, path: &str) -> Lookup {
         let input = Input::new(path).anchored(Anchored::Yes);
-        if let Some(table) = method_bit(method).and_then(|bit| self.tables[bit].as_ref()) {
-            let mut caps = table.regex.create_captures();
-            table.regex.search_captures(&input, &mut caps);
-            if let Some(id) = caps.pattern() {
-                let entry = &self.routes[table.routes[id.as_usize()]];
-                let params = entry.slots.iter().map(|&g| caps.get_group(g).map(|s| (s.start, s.end))).collect();
-                return Lookup::Route(entry.route, params);
+        if let Some(table) = method_bit(method).and_then(|bit| self.by_method[bit]).map(|t| &self.tables[t]) {
+            if let Some(id) = table.which.find(&input) {
+                let index = table.routes[id.as_usize()];
+                return Lookup::Route(self.routes[index].route, self.params(index, &input));
             }
         }
         let allowed: Vec<&str> = METHODS
             .iter()
-            .zip(&self.tables)
-            .filter(|(_, table)| table.as_ref().is_some_and(|t| t.regex.is_match(input.clone())))
+            .zip(&self.by_method)
+            .filter(|(_, table)| table.is_some_and(|t| self.tables[t].which.find(&input).is_some()))
             .map(|(m, _)| m.as_str())
             .collect();
         if allowed.is_empty() { Lookup::NotFound } else { Lookup::NotAllowed(allowed.join(", ")) }
+    }
+
+    /// The parameters of route `index`, which matches `input`.
+    fn params(&self, index: usize, input: &Input<'_>) -> Params {
+        let entry = &self.routes[index];
+        let Some(captures) = &entry.captures else { return Params::new() };
+        let mut slots = [None; 16];
+        let mut heap;
+        let len = 2 * (entry.slots.iter().max().unwrap() + 1);
+        let slots = match slots.get_mut(..len) {
+            Some(slots) => slots,
+            None => {
+                heap = vec![None; len];
+                &mut heap[..]
+            }
+        };
+        match captures {
+            Captures::Scan(pieces) => {
+                // The DFA verified the whole path: each group ends at the first stop byte.
+                let path = input.haystack();
+                let mut at = 0;
+                for piece in pieces.iter() {
+                    let start = at + piece.skip;
+                    let end = piece.stop.map_or(path.len(), |stop| {
+                        path[start..].iter().position(|&b| b == stop).map_or(path.len(), |n| start + n)
+                    });
+                    slots[2 * piece.group] = NonMaxUsize::new(start);
+                    slots[2 * piece.group + 1] = NonMaxUsize::new(end);
+                    at = end;
+                }
+            }
+            Captures::OnePass(dfa) => SCRATCH.with(|scratch| {
+                let mut scratch = scratch.borrow_mut();
+                if scratch.0 != self.id {
+                    *scratch = (self.id, Vec::new());
+                }
+                if scratch.1.len() <= index {
+                    scratch.1.resize_with(index + 1, || None);
+                }
+                let cache = scratch.1[index].get_or_insert_with(|| dfa.create_cache());
+                let _ = dfa.try_search_slots(cache, input, slots);
+            }),
+            Captures::Meta(regex) => {
+                regex.search_slots(input, slots);
+            }
+        }
+        let at = |slot: Option<NonMaxUsize>| slot.map(NonMaxUsize::get);
+        entry.slots.iter().map(|&g| at(slots[2 * g]).zip(at(slots[2 * g + 1]))).collect()
+    }
+}
+
+impl Which {
+    fn new(hirs: &[&Hir]) -> Result<Self, String> {
+        let nfa = thompson::Compiler::new()
+            .configure(thompson::Config::new().utf8(false).which_captures(WhichCaptures::None))
+            .build_many_from_hir(hirs)
+            .map_err(|e| e.to_string())?;
+        let dfa = dense::Builder::new()
+            .configure(
+                dense::Config::new()
+                    .match_kind(MatchKind::LeftmostFirst)
+                    .start_kind(StartKind::Anchored)
+                    .dfa_size_limit(Some(DFA_SIZE_LIMIT))
+                    .determinize_size_limit(Some(DFA_SIZE_LIMIT)),
+            )
+            .build_from_nfa(&nfa);
+        match dfa {
+            Ok(dfa) => Ok(Which::Dfa(Box::new(dfa))),
+            Err(_) => meta::Builder::new()
+                .configure(Regex::config().match_kind(MatchKind::LeftmostFirst).utf8_empty(false))
+                .build_many_from_hir(hirs)
+                .map(Which::Meta)
+                .map_err(|e| e.to_string()),
+        }
+    }
+
+    /// The id of the first pattern that matches the whole (anchored) input.
+    fn find(&self, input: &Input<'_>) -> Option<PatternID> {
+        match self {
+            Which::Dfa(dfa) => dfa.try_search_fwd(input).ok().flatten().map(|m| m.pattern()),
+            Which::Meta(regex) => regex.search(input).map(|m| m.pattern()),
+        }
+    }
+
+    fn memory_usage(&self) -> usize {
+        match self {
+            Which::Dfa(dfa) => dfa.memory_usage(),
+            Which::Meta(regex) => regex.memory_usage(),
+        }
+    }
+}
+
+impl Captures {
+    fn new(hir: &Hir) -> Result<Self, String> {
+        if let Some(pieces) = Self::scan(hir) {
+            return Ok(Captures::Scan(pieces));
+        }
+        let nfa = thompson::Compiler::new()
+            .configure(thompson::Config::new().utf8(false))
+            .build_from_hir(hir)
+            .map_err(|e| e.to_string())?;
+        let config = onepass::Config::new().starts_for_each_pattern(false).match_kind(MatchKind::LeftmostFirst);
+        match onepass::Builder::new().configure(config).build_from_nfa(nfa) {
+            Ok(dfa) => Ok(Captures::OnePass(Box::new(dfa))),
+            Err(_) => meta::Builder::new()
+                .configure(Regex::config().utf8_empty(false))
+                .build_from_hir(hir)
+                .map(Captures::Meta)
+                .map_err(|e| e.to_string()),
+        }
+    }
+
+    /// The scan steps, if the anchored pattern `hir` is a sequence of literals and groups
+    /// `(class+)` or `(class*)` each followed by the end or a literal whose first byte is
+    /// not in the class: then, given that the whole path matches, every group ends at the
+    /// first occurrence of that byte after it starts, and nowhere else.
+    fn scan(hir: &Hir) -> Option<Box<[Piece]>> {
+        use regex_syntax::hir::{Class, HirKind, Look};
+        let HirKind::Concat(items) = hir.kind() else { return None };
+        let [first, middle @ .., last] = &items[..] else { return None };
+        if first.kind() != &HirKind::Look(Look::Start) || last.kind() != &HirKind::Look(Look::End) {
+            return None;
+        }
+        let flat: Vec<&Hir> = match middle {
+            [one] => match one.kind() {
+                HirKind::Concat(inner) => inner.iter().collect(),
+                _ => vec![one],
+            },
+            _ => middle.iter().collect(),
+        };
+        let mut pieces: Vec<Piece> = Vec::new();
+        let mut skip = 0;
+        // The class of the group before this point, if it is not yet closed by a literal.
+        let mut open: Option<&Class> = None;
+        for item in flat {
+            match item.kind() {
+                HirKind::Literal(literal) => {
+                    if let Some(class) = open.take() {
+                        let stop = literal.0[0];
+                        if class_has(class, stop) {
+                            return None;
+                        }
+                        pieces.last_mut().unwrap().stop = Some(stop);
+                    }
+                    skip += literal.0.len();
+                }
+                HirKind::Capture(capture) if open.is_none() => {
+                    let HirKind::Repetition(rep) = capture.sub.kind() else { return None };
+                    let HirKind::Class(class) = rep.sub.kind() else { return None };
+                    if rep.max.is_some() || !rep.greedy {
+                        return None;
+                    }
+                    pieces.push(Piece { skip, group: capture.index as usize, stop: None });
+                    skip = 0;
+                    open = Some(class);
+                }
+                _ => return None,
+            }
+        }
+        // A group at the very end runs to the end; literal text after the last group is
+        // left alone (the DFA checked it).
+        Some(pieces.into())
+    }
+
+    fn memory_usage(&self) -> usize {
+        match self {
+            Captures::Scan(pieces) => pieces.len() * std::mem::size_of::<Piece>(),
+            Captures::OnePass(dfa) => dfa.memory_usage(),
+            Captures::Meta(regex) => regex.memory_usage(),
+        }
+    }
+}
+
+/// Whether `class` contains the byte `byte`.
+fn class_has(class: &regex_syntax::hir::Class, byte: u8) -> bool {
+    use regex_syntax::hir::Class;
+    match class {
+        Class::Bytes(class) => class.ranges().iter().any(|r| (r.start()..=r.end()).contains(&byte)),
+        Class::Unicode(class) => class.ranges().iter().any(|r| (r.start()..=r.end()).contains(&char::from(byte))),
     }
 }
 
@@ -181,7 +431,7 @@ mod tests {
             let Lookup::Route(route, params) = router.find(&Method::GET, "/users/me") else { panic!() };
             assert_eq!((route.name, params.len()), ("me", 0));
             let Lookup::Route(route, params) = router.find(&Method::GET, "/users/ann") else { panic!() };
-            assert_eq!((route.name, params), ("any", vec![Some((7, 10))]));
+            assert_eq!((route.name, params.as_slice()), ("any", &[Some((7, 10))][..]));
         }
     }
 
@@ -203,6 +453,83 @@ mod tests {
             err.contains("duplicate route \"/a\"") && err.contains("src/lib.rs:1") && err.contains("src/lib.rs:9"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn scanned_groups_are_the_regex_groups() {
+        // Patterns the scan takes, and some it must leave to the one-pass DFA, each with a
+        // template of paths to try (`*`: random text).
+        let patterns = [
+            (r"/repos/(?P<a>[^/]+)/(?P<b>[^/]+)/stargazers", "/repos/*/*/stargazers"),
+            (r"/orgs/(?P<a>[^/]+)/members(?P<b>[^/]+)", "/orgs/*/members*"),
+            (r"/(?P<a>\w+)/get/(?P<b>\d+)/", "/*/get/*/"),
+            (r"/x(?P<a>[a-c]*)d(?P<b>[^/]*)", "/x*d*"),
+            (r"/(?P<a>[^/]+)/(?P<b>.+)", "/*/*"),
+            (r"/x(?P<a>[a-c]*)b(?P<b>[^/]*)", "/x*b*"),
+            (r"/(?P<a>[a-z]+)(?P<b>\d+)", "/**"),
+            (r"/(?P<a>\d+)1(?P<b>\d)", "/*1*"),
+            (r"/(?:(?P<a>a+)|b)/(?P<b>[^/]+)", "/*/*"),
+        ];
+        let scanned: Vec<bool> = patterns
+            .iter()
+            .map(|(p, _)| matches!(Captures::new(appserver_pattern::parse(p).unwrap().hir()), Ok(Captures::Scan(_))))
+            .collect();
+        assert_eq!(scanned, [true, true, true, true, true, false, false, false, false]);
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut random = move |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        let alphabet = b"/abcd019_-.xmget";
+        for (pattern, template) in patterns {
+            let route: &'static Route = Box::leak(Box::new(Route {
+                name: "p",
+                pattern,
+                methods: GET,
+                params: &["a", "b"],
+                file: "f",
+                line: 1,
+                extractors: &[],
+                handler: never,
+            }));
+            let router = Router::new([route]).unwrap();
+            let regex = regex_automata::meta::Builder::new()
+                .syntax(regex_automata::util::syntax::Config::new().unicode(false).utf8(false))
+                .configure(Regex::config().utf8_empty(false))
+                .build(&format!("^{pattern}$"))
+                .unwrap();
+            let mut matched = 0;
+            for _ in 0..20_000 {
+                let mut path = Vec::new();
+                for &b in template.as_bytes() {
+                    match b {
+                        b'*' => (0..random(5)).for_each(|_| path.push(alphabet[random(alphabet.len())])),
+                        b => path.push(b),
+                    }
+                }
+                if random(4) == 0 {
+                    let at = random(path.len());
+                    path[at] = alphabet[random(alphabet.len())];
+                }
+                let path = String::from_utf8(path).unwrap();
+                let mut expected = regex.create_captures();
+                regex.captures(&path, &mut expected);
+                match router.find(&Method::GET, &path) {
+                    Lookup::Route(_, params) => {
+                        matched += 1;
+                        let want: Vec<_> = ["a", "b"]
+                            .iter()
+                            .map(|g| expected.get_group_by_name(g).map(|s| (s.start, s.end)))
+                            .collect();
+                        assert_eq!(params.as_slice(), &want[..], "{pattern} on {path:?}");
+                    }
+                    _ => assert!(!expected.is_match(), "{pattern} on {path:?}"),
+                }
+            }
+            assert!(matched > 20, "{pattern}: only {matched} paths matched");
+        }
     }
 
     #[test]
