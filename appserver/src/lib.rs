@@ -57,6 +57,7 @@
 //! doctest that starts a server is best marked `standalone_crate`.
 
 mod config;
+mod connection;
 mod error;
 mod extract;
 #[cfg(target_os = "linux")]

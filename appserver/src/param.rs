@@ -3,6 +3,7 @@
 use crate::error::Error;
 use crate::request::Request;
 use percent_encoding::percent_decode_str;
+use std::borrow::Cow;
 use std::fmt::Display;
 use std::str::FromStr;
 
@@ -37,9 +38,12 @@ pub fn optional_param<T: FromParam>(request: &Request, slot: usize, name: &str) 
     let Some(raw) = request.param(slot) else {
         return Ok(None);
     };
-    let text = percent_decode_str(raw)
-        .decode_utf8()
-        .map_err(|_| Error::bad_request(format!("parameter `{name}` is not UTF-8 once percent-decoded")))?;
+    let text = match raw.as_bytes().contains(&b'%') {
+        false => Cow::Borrowed(raw),
+        true => percent_decode_str(raw)
+            .decode_utf8()
+            .map_err(|_| Error::bad_request(format!("parameter `{name}` is not UTF-8 once percent-decoded")))?,
+    };
     T::from_param(&text)
         .map(Some)
         .map_err(|err| Error::bad_request(format!("invalid value for parameter `{name}`: {err}")))

@@ -255,7 +255,11 @@ impl Router {
             }
         }
         let at = |slot: Option<NonMaxUsize>| slot.map(NonMaxUsize::get);
-        entry.slots.iter().map(|&g| at(slots[2 * g]).zip(at(slots[2 * g + 1]))).collect()
+        let mut params = Params::new();
+        for &g in entry.slots.iter() {
+            params.push(at(slots[2 * g]).zip(at(slots[2 * g + 1])));
+        }
+        params
     }
 }
 

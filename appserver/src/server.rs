@@ -1,6 +1,7 @@
 //! Binding, serving connections, shutting down.
 
 use crate::config::{Config, Seconds, Settings, Workers};
+use crate::connection::{Connections, Watched};
 use crate::log;
 use crate::route::Route;
 use crate::router::Router;
@@ -8,17 +9,16 @@ use crate::service::App;
 use crate::state::StateMap;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, oneshot, watch};
+use tokio::sync::{Semaphore, oneshot};
 
 /// How the server runs handlers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
@@ -260,8 +260,13 @@ fn prepare(config: &Config, state: StateMap) -> io::Result<(std::net::TcpListene
     Ok((listener, Arc::new(app)))
 }
 
+/// The runtime of a Threaded server: with one worker, a current-thread runtime (the same
+/// thing without the cost of work stealing).
 fn threaded_runtime(config: &Config) -> io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(config.workers).enable_all().build()
+    match config.workers {
+        1 => tokio::runtime::Builder::new_current_thread().enable_all().build(),
+        n => tokio::runtime::Builder::new_multi_thread().worker_threads(n).enable_all().build(),
+    }
 }
 
 /// A server started with [`Server::start`]; dropping it shuts it down too.
@@ -310,13 +315,22 @@ pub(crate) async fn serve_connections(
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     let listener = TcpListener::from_std(listener)?;
-    let mut http = http1::Builder::new();
-    http.timer(TokioTimer::new()).header_read_timeout(config.header_timeout);
+    let http = http1::Builder::new();
     // One permit per open connection: accepting waits while all are taken.
     let max = u32::try_from(config.max_connections).unwrap_or(u32::MAX);
     let permits = Arc::new(Semaphore::new(max as usize));
-    let (stop, stopping) = watch::channel(false);
-    let keep_alive = config.keep_alive_timeout;
+    let connections = Arc::new(Connections::new(config.header_timeout, config.keep_alive_timeout));
+    let reaper = tokio::spawn({
+        let connections = Arc::clone(&connections);
+        async move {
+            let mut ticks = tokio::time::interval(connections.tick());
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                connections.reap();
+            }
+        }
+    });
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let accepted = tokio::select! {
@@ -326,7 +340,7 @@ pub(crate) async fn serve_connections(
                 (permit, listener.accept().await)
             } => accepted,
         };
-        let stream = match accepted {
+        let (permit, stream) = match accepted {
             (permit, Ok((stream, _))) => (permit, stream),
             (_, Err(err)) => {
                 // Out of file descriptors and the like: wait instead of spinning.
@@ -335,58 +349,36 @@ pub(crate) async fn serve_connections(
                 continue;
             }
         };
-        let (permit, stream) = stream;
         let _ = stream.set_nodelay(true);
-        let requests = Arc::new(AtomicU64::new(0));
+        let activity = connections.add();
         let service = {
-            let (app, requests) = (Arc::clone(&app), Arc::clone(&requests));
+            let (app, activity) = (Arc::clone(&app), Arc::clone(&activity));
             service_fn(move |request| {
-                requests.fetch_add(1, Ordering::Relaxed);
-                let app = Arc::clone(&app);
-                async move { Ok::<_, Infallible>(app.handle(request).await) }
+                let guard = activity.request();
+                let answer = app.handle(request);
+                async move {
+                    let response = answer.await;
+                    drop(guard);
+                    Ok::<_, Infallible>(response)
+                }
             })
         };
-        let connection = http.serve_connection(TokioIo::new(stream), service);
-        let mut stopping = stopping.clone();
+        let connection = Watched::new(http.serve_connection(TokioIo::new(stream), service), activity);
         tokio::spawn(async move {
-            let _permit = permit;
-            let mut connection = std::pin::pin!(connection);
-            let mut closing = false;
-            let mut seen = 0;
-            loop {
-                tokio::select! {
-                    result = connection.as_mut() => {
-                        if let Err(err) = result {
-                            tracing::debug!(error = %err, "connection ended with an error");
-                        }
-                        break;
-                    }
-                    _ = stopping.wait_for(|stop| *stop), if !closing => {
-                        connection.as_mut().graceful_shutdown();
-                        closing = true;
-                    }
-                    () = tokio::time::sleep(keep_alive), if !closing => {
-                        // No new request for a whole keep-alive period: close once idle.
-                        let now = requests.load(Ordering::Relaxed);
-                        if now == seen {
-                            connection.as_mut().graceful_shutdown();
-                            closing = true;
-                        }
-                        seen = now;
-                    }
-                }
-            }
+            connection.await;
+            drop(permit);
         });
     }
     drop(listener);
     tracing::info!("shutting down: finishing requests in flight");
-    let _ = stop.send(true);
+    connections.close_all();
     if tokio::time::timeout(config.graceful_timeout, permits.acquire_many(max)).await.is_err() {
         tracing::warn!(
             open = max as usize - permits.available_permits(),
             "graceful_timeout reached: closing the connections still open"
         );
     }
+    reaper.abort();
     Ok(())
 }
 

@@ -12,10 +12,11 @@ use http::{StatusCode, Version};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::{Body as _, Incoming};
 use std::any::Any;
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 /// Everything a request needs, shared by all connections.
@@ -26,35 +27,68 @@ pub(crate) struct App {
     pub(crate) request_timeout: Duration,
 }
 
+/// The response to one request: ready at once (the common case, a sync handler and no
+/// body), or a future (a body to read, an async or blocking handler).
+pub(crate) enum Answer {
+    Ready(Option<Response>),
+    Later(Pin<Box<dyn Future<Output = Response> + Send>>),
+}
+
+impl Future for Answer {
+    type Output = Response;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Response> {
+        match self.get_mut() {
+            Answer::Ready(response) => Poll::Ready(response.take().expect("an Answer is polled to completion once")),
+            Answer::Later(future) => future.as_mut().poll(cx),
+        }
+    }
+}
+
 impl App {
     /// Answers `request`; never fails, never panics.
-    pub(crate) async fn handle(self: Arc<Self>, request: hyper::Request<Incoming>) -> Response {
+    pub(crate) fn handle(self: &Arc<Self>, request: hyper::Request<Incoming>) -> Answer {
         if !tracing::enabled!(target: "appserver::access", tracing::Level::INFO) {
-            return self.respond(request).await;
+            return self.respond(request);
         }
         let started = Instant::now();
         let (method, uri) = (request.method().clone(), request.uri().clone());
-        let response = self.respond(request).await;
-        tracing::info!(
-            target: "appserver::access",
-            method = %method,
-            path = uri.path(),
-            status = response.status().as_u16(),
-            micros = started.elapsed().as_micros() as u64,
-        );
-        response
+        let log = move |response: &Response| {
+            tracing::info!(
+                target: "appserver::access",
+                method = %method,
+                path = uri.path(),
+                status = response.status().as_u16(),
+                micros = started.elapsed().as_micros() as u64,
+            );
+        };
+        match self.respond(request) {
+            Answer::Ready(Some(response)) => {
+                log(&response);
+                Answer::Ready(Some(response))
+            }
+            Answer::Later(future) => Answer::Later(Box::pin(async move {
+                let response = future.await;
+                log(&response);
+                response
+            })),
+            ready => ready,
+        }
     }
 
-    async fn respond(&self, request: hyper::Request<Incoming>) -> Response {
+    fn respond(self: &Arc<Self>, request: hyper::Request<Incoming>) -> Answer {
+        let ready = |response| Answer::Ready(Some(response));
         let (parts, body) = request.into_parts();
         if parts.version == Version::HTTP_11 && parts.headers.get_all(HOST).iter().count() != 1 {
             // RFC 9112 §3.2; hyper leaves this check to the server.
-            return close(Error::bad_request("an HTTP/1.1 request needs exactly one Host header"));
+            return ready(close(Error::bad_request("an HTTP/1.1 request needs exactly one Host header")));
         }
         let (route, params) = match self.router.find(&parts.method, parts.uri.path()) {
             Lookup::Route(route, params) => (route, params),
             Lookup::NotFound => {
-                return Error::not_found(format!("no route for {} {}", parts.method, parts.uri.path())).into_response();
+                return ready(
+                    Error::not_found(format!("no route for {} {}", parts.method, parts.uri.path())).into_response(),
+                );
             }
             Lookup::NotAllowed(allow) => {
                 let message = format!("{} is not allowed for {}; allowed: {allow}", parts.method, parts.uri.path());
@@ -62,14 +96,11 @@ impl App {
                 if let Ok(allow) = HeaderValue::from_str(&allow) {
                     response.headers_mut().insert(ALLOW, allow);
                 }
-                return response;
+                return ready(response);
             }
         };
-        let body = match read_body(body, self.max_body_bytes, self.request_timeout).await {
-            Ok(body) => body,
-            Err(err) => return close(err),
-        };
-        let request = Request {
+        let timeout = self.request_timeout;
+        let request = |body| Request {
             method: parts.method,
             uri: parts.uri,
             headers: parts.headers,
@@ -77,7 +108,24 @@ impl App {
             params,
             state: Arc::clone(&self.state),
         };
-        call(route, request, self.request_timeout).await
+        if body.is_end_stream() {
+            let request = request(Bytes::new());
+            return match run(route, &request) {
+                Reply::Ready(response) => ready(response),
+                reply => Answer::Later(Box::pin(finish(route, reply, timeout))),
+            };
+        }
+        let (limit, request) = (self.max_body_bytes, request(Bytes::new()));
+        Answer::Later(Box::pin(async move {
+            let mut request = request;
+            request.body = match read_body(body, limit, timeout).await {
+                Ok(body) => body,
+                Err(err) => return close(err),
+            };
+            let reply = run(route, &request);
+            drop(request);
+            finish(route, reply, timeout).await
+        }))
     }
 }
 
@@ -108,17 +156,20 @@ async fn read_body(body: Incoming, limit: usize, timeout: Duration) -> Result<By
     }
 }
 
-/// Runs the handler: a panic becomes a logged 500, a handler past `timeout` a 503 (sync
-/// handlers run inline and are not timed), and the server goes on.
-async fn call(route: &'static Route, request: Request, timeout: Duration) -> Response {
-    let reply = match catch_unwind(AssertUnwindSafe(|| (route.handler)(&request))) {
-        Ok(Ok(Reply::Ready(response))) => return response,
+/// Calls the handler: its reply, with an error or a panic (logged) as a ready response.
+fn run(route: &'static Route, request: &Request) -> Reply {
+    match catch_unwind(AssertUnwindSafe(|| (route.handler)(request))) {
         Ok(Ok(reply)) => reply,
-        Ok(Err(err)) => return err.into_response(),
-        Err(panic) => return panicked(route, panic),
-    };
-    drop(request);
+        Ok(Err(err)) => Reply::Ready(err.into_response()),
+        Err(panic) => Reply::Ready(panicked(route, panic)),
+    }
+}
+
+/// Awaits an async or blocking handler: a panic is a logged 500, a handler past `timeout`
+/// a 503 (its task is dropped), and the server goes on.
+async fn finish(route: &'static Route, reply: Reply, timeout: Duration) -> Response {
     let response = match reply {
+        Reply::Ready(response) => Ok(response),
         Reply::Pending(mut future) => {
             let guarded = poll_fn(move |cx| match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
                 Ok(poll) => poll,
@@ -132,7 +183,6 @@ async fn call(route: &'static Route, request: Request, timeout: Duration) -> Res
                 Err(_) => Error::new(StatusCode::SERVICE_UNAVAILABLE, "the server is shutting down").into_response(),
             })
         }),
-        Reply::Ready(response) => Ok(response),
     };
     response.unwrap_or_else(|_| {
         tracing::warn!(handler = route.name, timeout_ms = timeout.as_millis() as u64, "handler timed out");

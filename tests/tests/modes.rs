@@ -235,3 +235,22 @@ fn requests_still_running_after_graceful_timeout_are_cut_off() {
         assert!(!out.contains("200 OK"), "{out}");
     });
 }
+
+#[test]
+fn idle_connections_close_after_keep_alive_timeout_and_busy_ones_stay() {
+    each_mode(&[("APPSERVER_KEEP_ALIVE_TIMEOUT", "300ms")], |server| {
+        let request = b"GET /library/x HTTP/1.1\r\nHost: x\r\n\r\n";
+        let mut busy = TcpStream::connect(server.addr()).unwrap();
+        let mut idle = TcpStream::connect(server.addr()).unwrap();
+        idle.write_all(request).unwrap();
+        read_response(&mut idle);
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_millis(900) {
+            busy.write_all(request).unwrap();
+            assert!(read_response(&mut busy).starts_with("HTTP/1.1 200 "));
+            thread::sleep(Duration::from_millis(100));
+        }
+        idle.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        assert!(matches!(idle.read(&mut [0; 16]), Ok(0)), "the idle connection is still open");
+    });
+}

@@ -1,0 +1,192 @@
+//! Open connections and their timeouts.
+//!
+//! Rather than a timer per request (hyper's header timeout resets one on every request),
+//! one reaper task per server looks at every connection a few times per timeout. A
+//! connection with no request in flight that has seen no new request for its limit
+//! (`header_timeout` before its first request, the smaller of `keep_alive_timeout` and
+//! `header_timeout` after) is shut down gracefully, and dropped one tick later if it is
+//! stuck in the middle of a request's headers. On shutdown every connection is shut down
+//! gracefully: requests in flight finish, idle connections close.
+//!
+//! The hot path pays two relaxed atomic increments per request and one atomic load per
+//! poll of the connection.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+const OPEN: u8 = 0;
+const GRACEFUL: u8 = 1;
+const DROP: u8 = 2;
+
+/// What the service and the reaper know of one connection.
+#[derive(Default)]
+pub(crate) struct Activity {
+    started: AtomicU64,
+    finished: AtomicU64,
+    close: AtomicU8,
+    waker: Mutex<Option<Waker>>,
+}
+
+impl Activity {
+    /// Marks a request as started; the guard marks it finished when dropped.
+    pub(crate) fn request(self: &Arc<Self>) -> RequestGuard {
+        self.started.fetch_add(1, Ordering::Relaxed);
+        RequestGuard(Arc::clone(self))
+    }
+
+    fn close(&self, how: u8) {
+        if self.close.fetch_max(how, Ordering::AcqRel) < how {
+            if let Some(waker) = self.waker.lock().unwrap().as_ref() {
+                waker.wake_by_ref();
+            }
+        }
+    }
+}
+
+/// A request in flight on a connection.
+pub(crate) struct RequestGuard(Arc<Activity>);
+
+impl Drop for RequestGuard {
+    fn drop(&mut self) {
+        self.0.finished.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// A hyper connection that obeys its [`Activity`]'s close flag.
+pub(crate) struct Watched<C> {
+    connection: Pin<Box<C>>,
+    activity: Arc<Activity>,
+    seen: u8,
+    waker: Option<Waker>,
+}
+
+/// A connection that can be asked to finish its request in flight and close.
+pub(crate) trait GracefulShutdown {
+    fn graceful_shutdown(self: Pin<&mut Self>);
+}
+
+impl<I, S> GracefulShutdown for hyper::server::conn::http1::Connection<I, S>
+where
+    S: hyper::service::HttpService<hyper::body::Incoming>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin,
+    S::ResBody: hyper::body::Body + 'static,
+    <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    fn graceful_shutdown(self: Pin<&mut Self>) {
+        hyper::server::conn::http1::Connection::graceful_shutdown(self)
+    }
+}
+
+impl<C> Watched<C> {
+    pub(crate) fn new(connection: C, activity: Arc<Activity>) -> Self {
+        Watched { connection: Box::pin(connection), activity, seen: OPEN, waker: None }
+    }
+}
+
+impl<C, E> Future for Watched<C>
+where
+    C: Future<Output = Result<(), E>> + GracefulShutdown,
+    E: std::fmt::Display,
+{
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        if !this.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            this.waker = Some(cx.waker().clone());
+            *this.activity.waker.lock().unwrap() = this.waker.clone();
+        }
+        match this.activity.close.load(Ordering::Acquire) {
+            DROP => return Poll::Ready(()),
+            GRACEFUL if this.seen == OPEN => {
+                this.seen = GRACEFUL;
+                this.connection.as_mut().graceful_shutdown();
+            }
+            _ => {}
+        }
+        this.connection.as_mut().poll(cx).map(|result| {
+            if let Err(err) = result {
+                tracing::debug!(error = %err, "connection ended with an error");
+            }
+        })
+    }
+}
+
+/// Every open connection of a server, for the reaper.
+pub(crate) struct Connections {
+    open: Mutex<Vec<Tracked>>,
+    header_timeout: Duration,
+    idle_timeout: Duration,
+}
+
+struct Tracked {
+    activity: Weak<Activity>,
+    /// `started` when last looked at, and since when it has not changed.
+    seen: u64,
+    since: Instant,
+    /// When the connection was asked to close gracefully.
+    asked: Option<Instant>,
+}
+
+impl Connections {
+    pub(crate) fn new(header_timeout: Duration, keep_alive_timeout: Duration) -> Self {
+        Connections {
+            open: Mutex::new(Vec::new()),
+            header_timeout,
+            idle_timeout: keep_alive_timeout.min(header_timeout),
+        }
+    }
+
+    /// Tracks a new connection.
+    pub(crate) fn add(&self) -> Arc<Activity> {
+        let activity = Arc::new(Activity::default());
+        let tracked = Tracked { activity: Arc::downgrade(&activity), seen: 0, since: Instant::now(), asked: None };
+        self.open.lock().unwrap().push(tracked);
+        activity
+    }
+
+    /// How often the reaper looks: a quarter of the shortest limit, within 10 ms..1 s.
+    pub(crate) fn tick(&self) -> Duration {
+        (self.idle_timeout.min(self.header_timeout) / 4).clamp(Duration::from_millis(10), Duration::from_secs(1))
+    }
+
+    /// One look at every connection: closes the idle and the stuck ones, forgets the closed.
+    pub(crate) fn reap(&self) {
+        let now = Instant::now();
+        self.open.lock().unwrap().retain_mut(|tracked| {
+            let Some(activity) = tracked.activity.upgrade() else { return false };
+            let started = activity.started.load(Ordering::Relaxed);
+            if started != tracked.seen || activity.finished.load(Ordering::Relaxed) != started {
+                // A new request, or one in flight: not idle.
+                tracked.seen = started;
+                tracked.since = now;
+                return true;
+            }
+            let limit = if started == 0 { self.header_timeout } else { self.idle_timeout };
+            match tracked.asked {
+                None if now - tracked.since >= limit => {
+                    activity.close(GRACEFUL);
+                    tracked.asked = Some(now);
+                }
+                // Still open a tick after the request to close: stuck in a request's head.
+                Some(asked) if now - asked >= self.tick() => activity.close(DROP),
+                _ => {}
+            }
+            true
+        });
+    }
+
+    /// Asks every connection to finish its request in flight and close.
+    pub(crate) fn close_all(&self) {
+        for tracked in self.open.lock().unwrap().iter() {
+            if let Some(activity) = tracked.activity.upgrade() {
+                activity.close(GRACEFUL);
+            }
+        }
+    }
+}
