@@ -20,13 +20,13 @@ pub(crate) struct Settings {
     pub(crate) host: Option<IpAddr>,
     pub(crate) port: Option<u16>,
     pub(crate) server_type: Option<ServerType>,
-    pub(crate) workers: Option<Workers>,
+    pub(crate) workers: Option<AtLeastOne>,
     pub(crate) log: Option<String>,
     pub(crate) max_body_bytes: Option<usize>,
     pub(crate) header_timeout: Option<Seconds>,
     pub(crate) request_timeout: Option<Seconds>,
     pub(crate) keep_alive_timeout: Option<Seconds>,
-    pub(crate) max_connections: Option<Workers>,
+    pub(crate) max_connections: Option<AtLeastOne>,
     pub(crate) graceful_timeout: Option<Seconds>,
 }
 
@@ -145,13 +145,13 @@ fn expected_forms() -> &'static str {
 
 /// A count that must be at least 1.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Workers(pub(crate) usize);
+pub(crate) struct AtLeastOne(pub(crate) usize);
 
-impl<'de> Deserialize<'de> for Workers {
+impl<'de> Deserialize<'de> for AtLeastOne {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         match usize::deserialize(deserializer)? {
             0 => Err(de::Error::invalid_value(de::Unexpected::Unsigned(0), &"a number of at least 1")),
-            n => Ok(Workers(n)),
+            n => Ok(AtLeastOne(n)),
         }
     }
 }

@@ -18,7 +18,7 @@
 #![allow(unsafe_code)]
 
 use crate::config::Config;
-use crate::server::{serve_connections, shutdown_signal};
+use crate::server::{Hook, serve_connections, shutdown_signal};
 use crate::service::App;
 use std::io::{self, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -30,8 +30,6 @@ use std::time::{Duration, Instant};
 const BOOT_FAILURES: u32 = 3;
 /// A worker's exit code when its boot failed (the hook or the runtime).
 const BOOT_ERROR: i32 = 3;
-
-type Hook = Arc<dyn Fn() -> io::Result<()> + Send + Sync>;
 
 struct Worker {
     pid: libc::pid_t,

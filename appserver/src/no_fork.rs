@@ -1,6 +1,7 @@
 //! `ServerType::Forked` where it is not supported.
 
 use crate::config::Config;
+use crate::server::Hook;
 use crate::service::App;
 use std::io;
 use std::sync::Arc;
@@ -9,7 +10,7 @@ pub(crate) fn serve(
     _listener: std::net::TcpListener,
     _app: Arc<App>,
     _config: &Config,
-    _hook: Option<Arc<dyn Fn() -> io::Result<()> + Send + Sync>>,
+    _hook: Option<Hook>,
 ) -> io::Result<()> {
     Err(crate::error::startup_error(
         io::ErrorKind::Unsupported,

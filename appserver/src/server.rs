@@ -1,6 +1,6 @@
 //! Binding, serving connections, shutting down.
 
-use crate::config::{Config, Seconds, Settings, Workers};
+use crate::config::{AtLeastOne, Config, Seconds, Settings};
 use crate::connection::{Connections, Watched};
 use crate::log;
 use crate::route::Route;
@@ -37,7 +37,7 @@ pub enum ServerType {
 
 /// A hook run in every process that serves, before it serves; see
 /// [`Server::on_worker_start`].
-type Hook = Arc<dyn Fn() -> io::Result<()> + Send + Sync>;
+pub(crate) type Hook = Arc<dyn Fn() -> io::Result<()> + Send + Sync>;
 
 /// Serves every `#[route]` of the program on `127.0.0.1:port` until SIGINT or SIGTERM,
 /// then finishes the requests in flight and returns `Ok(())`.
@@ -107,7 +107,7 @@ impl Server {
     /// Threads (Threaded) or processes (Forked) serving requests (key `workers`, default:
     /// the number of CPUs).
     pub fn workers(mut self, workers: usize) -> Self {
-        self.settings.workers = Some(Workers(workers.max(1)));
+        self.settings.workers = Some(AtLeastOne(workers.max(1)));
         self
     }
 
@@ -144,7 +144,7 @@ impl Server {
     /// The most connections served at once, per process (key `max_connections`, default
     /// 4096); further ones wait to be accepted while the open ones keep working.
     pub fn max_connections(mut self, limit: usize) -> Self {
-        self.settings.max_connections = Some(Workers(limit.max(1)));
+        self.settings.max_connections = Some(AtLeastOne(limit.max(1)));
         self
     }
 

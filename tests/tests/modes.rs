@@ -91,6 +91,12 @@ fn bodies_over_the_limit_are_413_and_host_is_required() {
         let out = raw(addr, b"POST /upload/ HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n");
         assert!(out.starts_with("HTTP/1.1 413 ") && out.contains("limit of 1000 bytes"), "{out}");
         assert!(request(addr, "POST /upload/ HTTP/1.1\r\nHost: x", &"z".repeat(1000)).ends_with("1000"));
+        let chunk = format!("200\r\n{}\r\n", "y".repeat(0x200));
+        let chunked = format!(
+            "POST /upload/ HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n{chunk}{chunk}{chunk}0\r\n\r\n"
+        );
+        let out = raw(addr, chunked.as_bytes());
+        assert!(out.starts_with("HTTP/1.1 413 ") && out.contains("\r\nconnection: close\r\n"), "{out}");
         for head in ["GET /pid HTTP/1.1", "GET /pid HTTP/1.1\r\nHost: a\r\nHost: b"] {
             let out = request(addr, head, "");
             assert!(out.starts_with("HTTP/1.1 400 "), "{out}");
