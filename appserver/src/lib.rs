@@ -47,8 +47,16 @@
 //! # Logging
 //! Through `tracing`: the route table at startup, then one line per request (method,
 //! path, status, duration) under the target `appserver::access`. [`Server::serve`] and
-//! [`run`] install a subscriber filtered by `RUST_LOG` (default `info`) unless the program
-//! installed one.
+//! [`run`] install a subscriber filtered by `RUST_LOG`, else the `log` setting, else
+//! `info`, unless the program installed one.
+//!
+//! # Server types and configuration
+//! [`ServerType::Threaded`] serves from one process with a pool of threads;
+//! [`ServerType::Forked`] (Linux) forks supervised worker processes, replacing any that
+//! dies. Settings come from `appserver.toml` (or the file named by `APPSERVER_CONFIG`),
+//! overridden by `APPSERVER_<KEY>` variables, overridden by what the program sets on
+//! [`Server`]: address, server type, workers, log filter, body limit, timeouts, connection
+//! limit. SIGTERM or SIGINT shut down gracefully. See [`Server`] for every key.
 //!
 //! # Testing
 //! [`Server::start`] on port 0 serves in the background and tells its address; drop or
@@ -146,8 +154,10 @@ pub use state::State;
 /// non-optional parameter for an optional group; a return or extractor type that does not
 /// fit. All errors of a function are reported together.
 ///
-/// **Sync or async.** A sync `fn` runs inline on the server's threads, so it must be
-/// quick; an `async fn` can await.
+/// **Sync, async or blocking.** A sync `fn` runs inline on the server's threads, so it
+/// must be quick; an `async fn` can await; a sync `fn` that blocks (sleeps, file I/O, long
+/// computations) is marked `#[route(r"...", blocking)]` and runs on a blocking pool, where
+/// it cannot stall other requests.
 pub use appserver_macros::route;
 
 /// The README's examples, compiled as doctests so that they stay true.
