@@ -172,27 +172,25 @@ impl Server {
     }
 
     /// Serves until SIGINT or SIGTERM, then shuts down gracefully. Installs a `tracing`
-    /// subscriber (filter: `APPSERVER_LOG`, else `RUST_LOG`, else the `log` key, else
-    /// `info`) unless the program set one.
+    /// subscriber (filter: `RUST_LOG`, else the `log` setting, else `info`) unless the
+    /// program set one.
     ///
     /// **Signals.** SIGTERM and SIGINT: stop accepting, finish the requests in flight
     /// (at most `graceful_timeout`), return `Ok(())`. In Forked mode the master forwards
     /// SIGTERM to the workers, kills those still busy after `graceful_timeout`, and
     /// returns once none is left.
     pub fn serve(self) -> io::Result<()> {
-        let config = self.settings.clone().resolve()?;
+        let config = self.settings.resolve()?;
         log::init_default(config.log.as_deref())?;
-        let (listener, app) = prepare(&config, self.state)?;
-        let hook = self.on_worker_start;
         match config.server_type {
             ServerType::Threaded => {
-                if let Some(hook) = &hook {
-                    hook()?;
-                }
-                let runtime = threaded_runtime(&config)?;
+                let (runtime, listener, app) = threaded(&config, self.state, self.on_worker_start)?;
                 runtime.block_on(async { serve_connections(listener, app, &config, shutdown_signal()).await })
             }
-            ServerType::Forked => crate::fork::serve(listener, app, &config, hook),
+            ServerType::Forked => {
+                let (listener, app) = prepare(&config, self.state)?;
+                crate::fork::serve(listener, app, &config, self.on_worker_start)
+            }
         }
     }
 
@@ -209,19 +207,15 @@ impl Server {
     /// Threaded mode only: a process cannot fork safely once it runs other threads, so a
     /// Forked server is started with [`Server::serve`] from `main`.
     pub fn start(self) -> io::Result<RunningServer> {
-        let config = self.settings.clone().resolve()?;
+        let config = self.settings.resolve()?;
         if config.server_type != ServerType::Threaded {
             return Err(crate::error::startup_error(
                 io::ErrorKind::Unsupported,
                 "Server::start runs Threaded servers only; start a Forked server with serve() from main".into(),
             ));
         }
-        let (listener, app) = prepare(&config, self.state)?;
-        if let Some(hook) = &self.on_worker_start {
-            hook()?;
-        }
+        let (runtime, listener, app) = threaded(&config, self.state, self.on_worker_start)?;
         let addr = listener.local_addr()?;
-        let runtime = threaded_runtime(&config)?;
         let (stop, stopped) = oneshot::channel::<()>();
         let thread = std::thread::Builder::new().name("appserver".into()).spawn(move || {
             runtime.block_on(serve_connections(listener, app, &config, async {
@@ -230,6 +224,25 @@ impl Server {
         })?;
         Ok(RunningServer { addr, stop: Some(stop), thread: Some(thread) })
     }
+}
+
+/// What a Threaded server runs on: `prepare`, then the `on_worker_start` hook, then its
+/// runtime (with one worker, a current-thread runtime: the same thing without the cost of
+/// work stealing).
+fn threaded(
+    config: &Config,
+    state: StateMap,
+    hook: Option<Hook>,
+) -> io::Result<(tokio::runtime::Runtime, std::net::TcpListener, Arc<App>)> {
+    let (listener, app) = prepare(config, state)?;
+    if let Some(hook) = hook {
+        hook()?;
+    }
+    let runtime = match config.workers {
+        1 => tokio::runtime::Builder::new_current_thread().enable_all().build()?,
+        n => tokio::runtime::Builder::new_multi_thread().worker_threads(n).enable_all().build()?,
+    };
+    Ok((runtime, listener, app))
 }
 
 /// Checks the routes and state, binds the socket, logs the route table.
@@ -258,15 +271,6 @@ fn prepare(config: &Config, state: StateMap) -> io::Result<(std::net::TcpListene
         request_timeout: config.request_timeout,
     };
     Ok((listener, Arc::new(app)))
-}
-
-/// The runtime of a Threaded server: with one worker, a current-thread runtime (the same
-/// thing without the cost of work stealing).
-fn threaded_runtime(config: &Config) -> io::Result<tokio::runtime::Runtime> {
-    match config.workers {
-        1 => tokio::runtime::Builder::new_current_thread().enable_all().build(),
-        n => tokio::runtime::Builder::new_multi_thread().worker_threads(n).enable_all().build(),
-    }
 }
 
 /// A server started with [`Server::start`]; dropping it shuts it down too.

@@ -100,24 +100,22 @@ impl App {
             }
         };
         let timeout = self.request_timeout;
-        let request = |body| Request {
+        let mut request = Request {
             method: parts.method,
             uri: parts.uri,
             headers: parts.headers,
-            body,
+            body: Bytes::new(),
             params,
             state: Arc::clone(&self.state),
         };
         if body.is_end_stream() {
-            let request = request(Bytes::new());
             return match run(route, &request) {
                 Reply::Ready(response) => ready(response),
                 reply => Answer::Later(Box::pin(finish(route, reply, timeout))),
             };
         }
-        let (limit, request) = (self.max_body_bytes, request(Bytes::new()));
+        let limit = self.max_body_bytes;
         Answer::Later(Box::pin(async move {
-            let mut request = request;
             request.body = match read_body(body, limit, timeout).await {
                 Ok(body) => body,
                 Err(err) => return close(err),
@@ -140,9 +138,6 @@ fn close(err: Error) -> Response {
 /// The whole body, up to `limit` bytes (a 413 past it, checked before reading when the
 /// length is declared) and within `timeout` (a 408 past it).
 async fn read_body(body: Incoming, limit: usize, timeout: Duration) -> Result<Bytes, Error> {
-    if body.is_end_stream() {
-        return Ok(Bytes::new());
-    }
     let too_large =
         || Error::new(StatusCode::PAYLOAD_TOO_LARGE, format!("request body is larger than the limit of {limit} bytes"));
     if body.size_hint().lower() > limit as u64 {
