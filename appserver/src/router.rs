@@ -166,7 +166,8 @@ impl Router {
                 by_method.push(Some(same));
             } else {
                 let hirs: Vec<&Hir> = members.iter().map(|&i| parsed[i].1.hir()).collect();
-                let which = Which::new(&hirs).map_err(|err| format!("cannot compile the {method} routes: {err}"))?;
+                let which = Which::new(&hirs, DFA_SIZE_LIMIT)
+                    .map_err(|err| format!("cannot compile the {method} routes: {err}"))?;
                 tables.push(Table { which, routes: members });
                 by_method.push(Some(tables.len() - 1));
             }
@@ -264,7 +265,8 @@ impl Router {
 }
 
 impl Which {
-    fn new(hirs: &[&Hir]) -> Result<Self, String> {
+    /// A dense DFA over `hirs`, or `meta` when the DFA would take more than `size_limit`.
+    fn new(hirs: &[&Hir], size_limit: usize) -> Result<Self, String> {
         let nfa = thompson::Compiler::new()
             .configure(thompson::Config::new().utf8(false).which_captures(WhichCaptures::None))
             .build_many_from_hir(hirs)
@@ -274,8 +276,8 @@ impl Which {
                 dense::Config::new()
                     .match_kind(MatchKind::LeftmostFirst)
                     .start_kind(StartKind::Anchored)
-                    .dfa_size_limit(Some(DFA_SIZE_LIMIT))
-                    .determinize_size_limit(Some(DFA_SIZE_LIMIT)),
+                    .dfa_size_limit(Some(size_limit))
+                    .determinize_size_limit(Some(size_limit)),
             )
             .build_from_nfa(&nfa);
         match dfa {
@@ -534,6 +536,23 @@ mod tests {
             }
             assert!(matched > 20, "{pattern}: only {matched} paths matched");
         }
+    }
+
+    #[test]
+    fn patterns_too_large_for_a_dfa_fall_back_to_meta_with_the_same_answers() {
+        let patterns = ["/users/me", r"/users/(?P<id>[^/]+)", r"/files/(?P<path>.+)\.txt"];
+        let parsed: Vec<_> = patterns.iter().map(|p| appserver_pattern::parse(p).unwrap()).collect();
+        let hirs: Vec<&Hir> = parsed.iter().map(|p| p.hir()).collect();
+        let dfa = Which::new(&hirs, DFA_SIZE_LIMIT).unwrap();
+        let meta = Which::new(&hirs, 1).unwrap();
+        assert!(matches!((&dfa, &meta), (Which::Dfa(_), Which::Meta(_))));
+        for path in ["/users/me", "/users/ann", "/files/a/b.txt", "/files/.txt", "/users/", "/x"] {
+            let input = Input::new(path).anchored(Anchored::Yes);
+            assert_eq!(dfa.find(&input), meta.find(&input), "{path}");
+        }
+        assert_eq!(meta.find(&Input::new("/users/me").anchored(Anchored::Yes)), Some(PatternID::must(0)));
+        assert_eq!(meta.find(&Input::new("/users/ann").anchored(Anchored::Yes)), Some(PatternID::must(1)));
+        assert_eq!(meta.find(&Input::new("/users/").anchored(Anchored::Yes)), None);
     }
 
     #[test]
