@@ -4,23 +4,16 @@
 mod support;
 
 use appserver::{
-    Body, Bytes, Error, Form, FromRequest, HeaderMap, Json, Query, Request, Response, Server, State, StatusCode, route,
+    Body, Bytes, Error, Form, FromRequest, HeaderMap, Query, Request, Response, Server, State, StatusCode, route,
 };
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 use std::sync::atomic::{AtomicU64, Ordering};
 use support::{get, post_json, send, start};
 
-#[derive(Deserialize, Serialize)]
-struct Person {
-    name: String,
-    age: u32,
-}
-
-#[route(POST, r"/person/")]
-fn create_person(person: Json<Person>) -> (StatusCode, Person) {
-    (StatusCode::CREATED, person.0)
-}
+// The library crate's routes serve here too: `POST /person/` (a `Json<Person>` in, a
+// `(StatusCode::CREATED, Person)` out) and `/panic/` (a sync handler that panics).
+use appserver_tests as _;
 
 #[derive(Deserialize)]
 struct Page {
@@ -98,11 +91,6 @@ async fn async_checked(n: u64) -> Result<Response, Error> {
         return Err(Error::bad_request("zero"));
     }
     Ok(appserver::http::Response::builder().status(202).header("x-n", n).body(Body::from("raw")).unwrap())
-}
-
-#[route(GET, r"/panic/")]
-fn panics() -> u64 {
-    panic!("boom")
 }
 
 #[route(GET, r"/async-panic/")]
