@@ -30,7 +30,7 @@ fn create_person(person: Json<Person>) -> (StatusCode, Person) {
     (StatusCode::CREATED, person.0)
 }
 
-fn main() -> std::io::Result<()> {
+fn main() -> Result<(), appserver::ServeError> {
     // `appserver::run(8080, ServerType::Threaded)` would fix both in code; this leaves
     // them to the configuration (default: 127.0.0.1:8080, threaded).
     Server::new().serve()

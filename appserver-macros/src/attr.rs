@@ -1,15 +1,13 @@
 //! The attribute's arguments: `[METHOD | METHOD ,] "pattern" [, blocking]`.
 
+use appserver_pattern::Methods;
 use syn::parse::{Parse, ParseStream};
 use syn::{Ident, LitStr, Token};
 
-/// HTTP methods, as bits of the runtime's method set (same order as the runtime).
-pub(crate) const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"];
-
 /// What `#[route(...)]` says.
 pub(crate) struct Attr {
-    /// Bit set over [`METHODS`]; GET and POST when the attribute names none.
-    pub(crate) methods: u8,
+    /// GET and POST when the attribute names none.
+    pub(crate) methods: Methods,
     pub(crate) pattern: LitStr,
     /// `blocking`: the handler runs on the blocking pool.
     pub(crate) blocking: Option<Ident>,
@@ -35,14 +33,17 @@ impl Parse for Attr {
             } else if input.peek(Ident) && input.fork().parse::<Ident>()? == "blocking" {
                 blocking = Some(input.parse::<Ident>()?);
             } else if input.peek(Ident) {
-                let mut bits = 0u8;
+                let mut named = Methods::default();
                 loop {
                     let ident: Ident = input.parse()?;
-                    match METHODS.iter().position(|m| ident == m) {
-                        Some(i) => bits |= 1 << i,
+                    match Methods::from_name(&ident.to_string()) {
+                        Some(method) => named = named | method,
                         None => push(syn::Error::new(
                             ident.span(),
-                            format!("unknown HTTP method `{ident}`; expected one of {}", METHODS.join(", ")),
+                            format!(
+                                "unknown HTTP method `{ident}`; expected one of {}",
+                                Methods::ALL.map(|(name, _)| name).join(", ")
+                            ),
                         )),
                     }
                     if !input.peek(Token![|]) {
@@ -53,7 +54,7 @@ impl Parse for Attr {
                 if methods.is_some() {
                     push(input.error("name the methods once, joined with `|`: `#[route(GET | POST, \"...\")]`"));
                 }
-                methods = Some(bits);
+                methods = Some(named);
             } else {
                 return Err(input.error(r#"expected a route pattern, e.g. `#[route(r"/items/(?P<id>\d+)")]`, optionally after methods and before `blocking`: `#[route(GET | POST, r"...", blocking)]`"#));
             }
@@ -67,6 +68,6 @@ impl Parse for Attr {
         let Some(pattern) = pattern else {
             return Err(input.error(r#"expected a route pattern, e.g. `#[route(r"/items/(?P<id>\d+)")]`"#));
         };
-        Ok(Attr { methods: methods.unwrap_or(0b101), pattern, blocking })
+        Ok(Attr { methods: methods.unwrap_or(Methods::DEFAULT), pattern, blocking })
     }
 }

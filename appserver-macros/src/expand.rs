@@ -45,7 +45,7 @@ fn expand(attr: &Attr, handler: &Handler<'_>, bindings: &[Binding], names: &[Str
     let name = &item.sig.ident;
     let name_str = name.to_string();
     let pattern = &attr.pattern;
-    let methods = attr.methods;
+    let methods = attr.methods.bits();
     let args: Vec<_> = (0..handler.params.len()).map(|i| format_ident!("__arg{}", i)).collect();
     let extracts = handler.params.iter().zip(bindings).map(|(param, binding)| {
         let ty = param.ty;
@@ -119,7 +119,7 @@ fn expand(attr: &Attr, handler: &Handler<'_>, bindings: &[Binding], names: &[Str
                 ::appserver::__private::Route {
                     name: ::core::concat!(::core::module_path!(), "::", #name_str),
                     pattern: #pattern,
-                    methods: #methods,
+                    methods: ::appserver::__private::Methods::from_bits(#methods),
                     params: &[#(#names),*],
                     file: ::core::file!(),
                     line: ::core::line!(),

@@ -1,7 +1,9 @@
-//! Route patterns as both the `#[route]` macro and the appserver router read them.
+//! Route patterns and method sets as both the `#[route]` macro and the appserver router
+//! read them.
 //!
 //! The macro checks a pattern at compile time and the router compiles it at startup; both
-//! call [`parse`], so the two can never disagree about what a pattern means.
+//! call [`parse`], so the two can never disagree about what a pattern means. Likewise both
+//! name methods through [`Methods`].
 //!
 //! A pattern is a regular expression matched against the whole request path, exactly as it
 //! arrived (percent-encoded, so ASCII): it is implicitly anchored at both ends, and its
@@ -14,6 +16,10 @@
 //! assert_eq!(names, ["kind", "id"]);
 //! assert!(pattern.groups()[1].matches_only(b"0123456789"));
 //! ```
+
+mod methods;
+
+pub use methods::Methods;
 
 use regex_syntax::ast::{self, Ast};
 use regex_syntax::hir::{self, Class, Hir, HirKind, Look};

@@ -1,208 +1,390 @@
-//! Settings: `appserver.toml`, overridden by `APPSERVER_<KEY>` variables, overridden by
-//! what the program sets on [`Server`](crate::Server).
+//! Settings: one schema ([`schema!`]) gives every key its type, default, check and
+//! expected form. From it come the layers (`appserver.toml`, `APPSERVER_<KEY>` variables,
+//! what the program sets on [`Server`](crate::Server)), the resolved [`Config`], the
+//! `Server` setters and every error message, so they cannot disagree.
 
-use crate::server::ServerType;
-use serde::Deserialize;
-use serde::de::{self, Deserializer, Visitor};
+use crate::server_type::ServerType;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The file read when `APPSERVER_CONFIG` names none.
 const DEFAULT_FILE: &str = "appserver.toml";
+/// The longest duration any setting takes.
+const MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
 
-/// Every setting, each one optional: one layer of configuration.
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct Settings {
-    pub(crate) host: Option<IpAddr>,
-    pub(crate) port: Option<u16>,
-    pub(crate) server_type: Option<ServerType>,
-    pub(crate) workers: Option<AtLeastOne>,
-    pub(crate) log: Option<String>,
-    pub(crate) max_body_bytes: Option<usize>,
-    pub(crate) header_timeout: Option<Seconds>,
-    pub(crate) request_timeout: Option<Seconds>,
-    pub(crate) keep_alive_timeout: Option<Seconds>,
-    pub(crate) max_connections: Option<AtLeastOne>,
-    pub(crate) graceful_timeout: Option<Seconds>,
+/// Calls `$then!` with every setting: doc, key, type, default, expected form, check.
+/// The one list of settings; the README's config block is checked against it.
+macro_rules! schema {
+    ($then:ident) => {
+        $then! {
+            /// The IP address to listen on.
+            host: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST), "an IP address such as \"127.0.0.1\" or \"::\"", |_| true;
+            /// The port to listen on; 0 picks a free port.
+            port: u16 = 8080, "a port number from 0 to 65535", |_| true;
+            /// How handlers run: one process with threads, or forked worker processes.
+            server_type: ServerType = ServerType::Threaded, "\"threaded\" or \"forked\"", |_| true;
+            /// Threads (Threaded) or processes (Forked) serving requests; default: the
+            /// number of CPUs.
+            workers: usize = cpus(), "a number from 1 to 1024", |n| (1..=1024).contains(n);
+            /// The log filter of the default subscriber; `RUST_LOG`, when set, wins.
+            log: String = "info".to_owned(), "a log filter such as \"info\" or \"warn,appserver::access=info\"",
+                |filter| tracing_subscriber::EnvFilter::builder().parse(filter).is_ok();
+            /// The largest request body, in bytes; a larger one is a 413.
+            max_body_bytes: usize = 1 << 20, "a number of bytes", |_| true;
+            /// The largest request head (request line and headers), in bytes; a larger one
+            /// is a 431.
+            max_header_bytes: usize = 64 << 10, "a number of bytes from 8192 to 16777216",
+                |n| (8192..=16 << 20).contains(n);
+            /// How long a client may take to send a request's head, counted from when the
+            /// connection opens or goes idle; then the connection is closed.
+            header_timeout: Duration = Duration::from_secs(10), DURATION, positive;
+            /// How long an async or blocking handler may run, and a body may take to
+            /// arrive; then the answer is a 503 (a 408 for the body).
+            request_timeout: Duration = Duration::from_secs(30), DURATION, positive;
+            /// How long a connection may stay open without a new request
+            /// (`header_timeout` bounds it too).
+            keep_alive_timeout: Duration = Duration::from_secs(5), DURATION, positive;
+            /// The most connections served at once, per process. When all are taken, the
+            /// oldest connection that has not sent a complete request head is closed for a
+            /// newcomer; when every one is busy, newcomers wait in the backlog.
+            max_connections: usize = 4096, "a number from 1 to 1048576", |n| (1..=1 << 20).contains(n);
+            /// The most connections one client address may hold, per process; past it, the
+            /// address's oldest connection without a request in flight is closed, or the
+            /// newcomer is answered 503.
+            max_connections_per_client: usize = 1024, "a number from 1 to 1048576",
+                |n| (1..=1 << 20).contains(n);
+            /// Connections the kernel queues before the server accepts them (the kernel's
+            /// `net.core.somaxconn` caps it).
+            backlog: u32 = 1024, "a number from 1 to 65535", |n| (1..=65535).contains(n);
+            /// How long a shutdown waits for requests in flight; then the connections
+            /// still open are closed (Forked: the workers still busy are killed) and the
+            /// process exits, whatever its handlers do.
+            graceful_timeout: Duration = Duration::from_secs(30), DURATION, |d| *d <= MAX_DURATION;
+        }
+    };
+}
+pub(crate) use schema;
+
+/// The expected form of every duration.
+const DURATION: &str = "a duration up to 1 day: seconds (10, 0.5) or a string such as \"250ms\", \"10s\", \"2m\"";
+
+fn positive(duration: &Duration) -> bool {
+    !duration.is_zero() && *duration <= MAX_DURATION
 }
 
-/// The settings a server runs with.
-#[derive(Debug, Clone)]
-pub(crate) struct Config {
-    pub(crate) addr: SocketAddr,
-    pub(crate) server_type: ServerType,
-    pub(crate) workers: usize,
-    pub(crate) log: Option<String>,
-    pub(crate) max_body_bytes: usize,
-    pub(crate) header_timeout: Duration,
-    pub(crate) request_timeout: Duration,
-    pub(crate) keep_alive_timeout: Duration,
-    pub(crate) max_connections: usize,
-    pub(crate) graceful_timeout: Duration,
+fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get()).min(1024)
+}
+
+macro_rules! define_settings {
+    ($( $(#[doc = $doc:literal])* $key:ident : $ty:ty = $default:expr, $expected:expr, $valid:expr; )*) => {
+        /// One layer of configuration: each setting, if this layer sets it.
+        #[derive(Debug, Default, Clone)]
+        pub(crate) struct Settings {
+            $( pub(crate) $key: Option<$ty>, )*
+        }
+
+        /// The settings a server runs with.
+        #[derive(Debug, Clone)]
+        pub(crate) struct Config {
+            $( $(#[doc = $doc])* pub(crate) $key: $ty, )*
+        }
+
+        /// Every key with its expected form, in schema order.
+        pub(crate) const KEYS: &[(&str, &str)] = &[$( (stringify!($key), $expected), )*];
+
+        impl Settings {
+            /// Each setting of `self`, or else of `lower`.
+            fn or(self, lower: Settings) -> Settings {
+                Settings { $( $key: self.$key.or(lower.$key), )* }
+            }
+
+            /// Sets `key` from `raw`, which must parse and pass the key's check.
+            fn set(&mut self, key: &str, raw: Raw<'_>, source: &Source) -> Result<(), ConfigError> {
+                match key {
+                    $( stringify!($key) => {
+                        self.$key = Some(parse(stringify!($key), raw, $expected, $valid, source)?);
+                        Ok(())
+                    } )*
+                    _ => Err(ConfigError::UnknownKey { source: source.clone(), key: key.to_owned() }),
+                }
+            }
+
+            /// The errors of the values set in code (the other layers are checked as read).
+            fn check_code(&self) -> Vec<ConfigError> {
+                let mut errors = Vec::new();
+                $( if let Some(value) = &self.$key {
+                    if !check(value, $valid) {
+                        errors.push(ConfigError::Invalid {
+                            source: Source::Code,
+                            key: stringify!($key),
+                            value: format!("{value:?}"),
+                            expected: $expected,
+                        });
+                    }
+                } )*
+                errors
+            }
+
+            /// The settings, with the defaults for those not set.
+            fn config(self) -> Config {
+                Config { $( $key: self.$key.unwrap_or_else(|| $default), )* }
+            }
+        }
+
+        impl Config {
+            /// The keys whose values differ between `self` and `other`.
+            pub(crate) fn changed(&self, other: &Config) -> Vec<&'static str> {
+                let mut keys = Vec::new();
+                $( if self.$key != other.$key { keys.push(stringify!($key)); } )*
+                keys
+            }
+        }
+    };
+}
+schema!(define_settings);
+
+/// The expected form of `key`'s value.
+pub(crate) fn expected(key: &str) -> &'static str {
+    KEYS.iter().find(|(k, _)| *k == key).map_or("", |(_, expected)| expected)
+}
+
+/// `valid(value)`, with the closure's argument type pinned to `T`.
+fn check<T>(value: &T, valid: impl Fn(&T) -> bool) -> bool {
+    valid(value)
+}
+
+/// `raw` as a `T`, if it parses and passes `valid`.
+fn parse<T: Value>(
+    key: &'static str,
+    raw: Raw<'_>,
+    expected: &'static str,
+    valid: impl Fn(&T) -> bool,
+    source: &Source,
+) -> Result<T, ConfigError> {
+    let value = match raw {
+        Raw::Toml(value) => T::from_toml(value),
+        Raw::Text(text) => T::from_text(text),
+    };
+    value.filter(|v| valid(v)).ok_or_else(|| ConfigError::Invalid {
+        source: source.clone(),
+        key,
+        value: raw.to_string(),
+        expected,
+    })
 }
 
 impl Settings {
-    /// Each setting of `self`, or else of `lower`.
-    fn or(self, lower: Settings) -> Settings {
-        Settings {
-            host: self.host.or(lower.host),
-            port: self.port.or(lower.port),
-            server_type: self.server_type.or(lower.server_type),
-            workers: self.workers.or(lower.workers),
-            log: self.log.or(lower.log),
-            max_body_bytes: self.max_body_bytes.or(lower.max_body_bytes),
-            header_timeout: self.header_timeout.or(lower.header_timeout),
-            request_timeout: self.request_timeout.or(lower.request_timeout),
-            keep_alive_timeout: self.keep_alive_timeout.or(lower.keep_alive_timeout),
-            max_connections: self.max_connections.or(lower.max_connections),
-            graceful_timeout: self.graceful_timeout.or(lower.graceful_timeout),
-        }
-    }
-
     /// `self` (set in code) over the environment over the config file over the defaults.
-    pub(crate) fn resolve(self) -> io::Result<Config> {
+    /// Every error of every layer is reported.
+    pub(crate) fn resolve(&self) -> Result<Config, Vec<ConfigError>> {
         let (path, required) = match std::env::var_os("APPSERVER_CONFIG") {
             Some(path) => (PathBuf::from(path), true),
             None => (PathBuf::from(DEFAULT_FILE), false),
         };
+        let mut errors = self.check_code();
         let file = match std::fs::read_to_string(&path) {
-            Ok(text) => from_file(&path, &text)?,
+            Ok(text) => from_file(&path, &text, &mut errors),
             Err(err) if err.kind() == io::ErrorKind::NotFound && !required => Settings::default(),
-            Err(err) => return Err(invalid(format!("cannot read the config file {}: {err}", path.display()))),
+            Err(error) => {
+                errors.push(ConfigError::Unreadable { path, error });
+                Settings::default()
+            }
         };
-        let env = from_env(std::env::vars().filter(|(k, _)| k.starts_with("APPSERVER_") && k != "APPSERVER_CONFIG"))?;
-        Ok(self.or(env).or(file).config())
-    }
-
-    fn config(self) -> Config {
-        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let secs = |value: Option<Seconds>, default: u64| value.map_or(Duration::from_secs(default), |s| s.0);
-        Config {
-            addr: SocketAddr::new(self.host.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)), self.port.unwrap_or(8080)),
-            server_type: self.server_type.unwrap_or_default(),
-            workers: self.workers.map_or(cpus, |w| w.0),
-            log: self.log,
-            max_body_bytes: self.max_body_bytes.unwrap_or(1 << 20),
-            header_timeout: secs(self.header_timeout, 10),
-            request_timeout: secs(self.request_timeout, 30),
-            keep_alive_timeout: secs(self.keep_alive_timeout, 5),
-            max_connections: self.max_connections.map_or(4096, |m| m.0),
-            graceful_timeout: secs(self.graceful_timeout, 30),
+        let env = from_env(std::env::vars_os(), &mut errors);
+        match errors.is_empty() {
+            true => Ok(self.clone().or(env).or(file).config()),
+            false => Err(errors),
         }
     }
-}
-
-fn invalid(message: String) -> io::Error {
-    crate::error::startup_error(io::ErrorKind::InvalidInput, message)
 }
 
 /// Settings from the TOML text of the file at `path`.
-fn from_file(path: &Path, text: &str) -> io::Result<Settings> {
-    toml::from_str(text).map_err(|err| {
-        invalid(format!("invalid config file {}: {}\n{}", path.display(), err.message(), expected_forms()))
-    })
+fn from_file(path: &Path, text: &str, errors: &mut Vec<ConfigError>) -> Settings {
+    use toml::Spanned;
+    let line = |at: usize| text[..at.min(text.len())].matches('\n').count() + 1;
+    let mut settings = Settings::default();
+    let table: BTreeMap<Spanned<String>, Spanned<toml::Value>> = match toml::from_str(text) {
+        Ok(table) => table,
+        Err(err) => {
+            let line = err.span().map_or(1, |span| line(span.start));
+            errors.push(ConfigError::Syntax { path: path.to_owned(), line, message: err.message().to_owned() });
+            return settings;
+        }
+    };
+    let mut entries: Vec<_> = table.iter().collect();
+    entries.sort_by_key(|(key, _)| key.span().start);
+    for (key, value) in entries {
+        let source = Source::File { path: path.to_owned(), line: line(key.span().start) };
+        if let Err(err) = settings.set(key.get_ref(), Raw::Toml(value.get_ref()), &source) {
+            errors.push(err);
+        }
+    }
+    settings
 }
 
-/// Settings from `APPSERVER_<KEY>=value` variables; a value is read as a TOML value, or
-/// else as a string (so `APPSERVER_HOST=0.0.0.0` needs no quotes).
-fn from_env(vars: impl Iterator<Item = (String, String)>) -> io::Result<Settings> {
+/// Settings from `APPSERVER_<KEY>=value` variables, each value read as its key's type.
+fn from_env(
+    vars: impl Iterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+    errors: &mut Vec<ConfigError>,
+) -> Settings {
     let mut settings = Settings::default();
     for (name, value) in vars {
+        let Some(name) = name.to_str().filter(|n| n.starts_with("APPSERVER_") && *n != "APPSERVER_CONFIG") else {
+            continue;
+        };
+        let source = Source::Env(name.to_owned());
         let key = name["APPSERVER_".len()..].to_ascii_lowercase();
-        let parsed = toml::from_str::<Settings>(&format!("{key} = {value}"))
-            .or_else(|_| toml::from_str::<Settings>(&format!("{key} = {}", toml_string(&value))));
-        let one = parsed.map_err(|err| {
-            invalid(format!("invalid environment variable {name}={value:?}: {}\n{}", err.message(), expected_forms()))
-        })?;
-        settings = one.or(settings);
-    }
-    Ok(settings)
-}
-
-fn toml_string(value: &str) -> String {
-    let mut quoted = String::from("\"");
-    for c in value.chars() {
-        match c {
-            '"' | '\\' => quoted.extend(['\\', c]),
-            c if c.is_control() => quoted.push_str(&format!("\\u{:04X}", u32::from(c))),
-            c => quoted.push(c),
+        let text = value.to_string_lossy();
+        if let Err(err) = settings.set(&key, Raw::Text(&text), &source) {
+            errors.push(err);
         }
     }
-    quoted.push('"');
-    quoted
+    settings
 }
 
-fn expected_forms() -> &'static str {
-    "keys and their forms: host = \"127.0.0.1\" (an IP address), port = 8080, server_type = \"threaded\" | \
-     \"forked\", workers = 4 (at least 1), log = \"info\" (a RUST_LOG filter), max_body_bytes = 1048576, \
-     max_connections = 4096 (at least 1), and durations header_timeout, request_timeout, keep_alive_timeout, \
-     graceful_timeout = 10 (seconds) or \"250ms\", \"10s\", \"2m\""
+/// A value as read, before it is parsed into its key's type.
+#[derive(Clone, Copy)]
+enum Raw<'a> {
+    Toml(&'a toml::Value),
+    Text(&'a str),
 }
 
-/// A count that must be at least 1.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct AtLeastOne(pub(crate) usize);
-
-impl<'de> Deserialize<'de> for AtLeastOne {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        match usize::deserialize(deserializer)? {
-            0 => Err(de::Error::invalid_value(de::Unexpected::Unsigned(0), &"a number of at least 1")),
-            n => Ok(AtLeastOne(n)),
+impl fmt::Display for Raw<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Raw::Toml(toml::Value::String(text)) => write!(f, "{text:?}"),
+            Raw::Toml(toml::Value::Integer(n)) => write!(f, "{n}"),
+            Raw::Toml(toml::Value::Float(n)) => write!(f, "{n}"),
+            Raw::Toml(toml::Value::Boolean(b)) => write!(f, "{b}"),
+            Raw::Toml(toml::Value::Datetime(d)) => write!(f, "{d}"),
+            Raw::Toml(toml::Value::Array(_)) => f.write_str("(an array)"),
+            Raw::Toml(toml::Value::Table(_)) => f.write_str("(a table)"),
+            Raw::Text(text) => write!(f, "{text:?}"),
         }
     }
 }
 
-/// A duration: a number of seconds, or a string like `"250ms"`, `"10s"`, `"2m"`.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Seconds(pub(crate) Duration);
+/// A type a setting can have: read from a TOML value or an environment variable's text.
+trait Value: Sized + fmt::Debug {
+    fn from_toml(value: &toml::Value) -> Option<Self>;
+    fn from_text(text: &str) -> Option<Self>;
+}
 
-impl<'de> Deserialize<'de> for Seconds {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct SecondsVisitor;
-
-        impl Visitor<'_> for SecondsVisitor {
-            type Value = Seconds;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a duration: seconds (10, 0.5) or a string like \"250ms\", \"10s\", \"2m\"")
+macro_rules! integer_value {
+    ($($ty:ty),*) => {$(
+        impl Value for $ty {
+            fn from_toml(value: &toml::Value) -> Option<Self> {
+                value.as_integer().and_then(|n| <$ty>::try_from(n).ok())
             }
-
-            fn visit_u64<E: de::Error>(self, secs: u64) -> Result<Seconds, E> {
-                Ok(Seconds(Duration::from_secs(secs)))
-            }
-
-            fn visit_i64<E: de::Error>(self, secs: i64) -> Result<Seconds, E> {
-                u64::try_from(secs).map_err(|_| E::invalid_value(de::Unexpected::Signed(secs), &self))?;
-                self.visit_u64(secs as u64)
-            }
-
-            fn visit_f64<E: de::Error>(self, secs: f64) -> Result<Seconds, E> {
-                Duration::try_from_secs_f64(secs)
-                    .map(Seconds)
-                    .map_err(|_| E::invalid_value(de::Unexpected::Float(secs), &self))
-            }
-
-            fn visit_str<E: de::Error>(self, text: &str) -> Result<Seconds, E> {
-                let split = text.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.len());
-                let (number, unit) = text.split_at(split);
-                let scale = match unit.trim() {
-                    "ms" => 0.001,
-                    "s" | "" => 1.0,
-                    "m" => 60.0,
-                    _ => return Err(E::invalid_value(de::Unexpected::Str(text), &self)),
-                };
-                match number.parse::<f64>() {
-                    Ok(n) => self.visit_f64(n * scale),
-                    Err(_) => Err(E::invalid_value(de::Unexpected::Str(text), &self)),
-                }
+            fn from_text(text: &str) -> Option<Self> {
+                text.trim().parse().ok()
             }
         }
+    )*};
+}
+integer_value!(u16, u32, usize);
 
-        deserializer.deserialize_any(SecondsVisitor)
+impl Value for IpAddr {
+    fn from_toml(value: &toml::Value) -> Option<Self> {
+        value.as_str().and_then(Self::from_text)
+    }
+    fn from_text(text: &str) -> Option<Self> {
+        text.trim().parse().ok()
+    }
+}
+
+impl Value for String {
+    fn from_toml(value: &toml::Value) -> Option<Self> {
+        value.as_str().map(str::to_owned)
+    }
+    fn from_text(text: &str) -> Option<Self> {
+        Some(text.to_owned())
+    }
+}
+
+impl Value for ServerType {
+    fn from_toml(value: &toml::Value) -> Option<Self> {
+        value.as_str().and_then(Self::from_text)
+    }
+    fn from_text(text: &str) -> Option<Self> {
+        ServerType::from_name(text.trim())
+    }
+}
+
+/// Seconds (`10`, `0.5`), or a string with a unit: `"250ms"`, `"10s"`, `"2m"`.
+impl Value for Duration {
+    fn from_toml(value: &toml::Value) -> Option<Self> {
+        match value {
+            toml::Value::Integer(secs) => u64::try_from(*secs).ok().map(Duration::from_secs),
+            toml::Value::Float(secs) => Duration::try_from_secs_f64(*secs).ok(),
+            toml::Value::String(text) => Self::from_text(text),
+            _ => None,
+        }
+    }
+    fn from_text(text: &str) -> Option<Self> {
+        let text = text.trim();
+        let split = text.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.len());
+        let (number, unit) = text.split_at(split);
+        let scale = match unit.trim() {
+            "ms" => 0.001,
+            "s" | "" => 1.0,
+            "m" => 60.0,
+            _ => return None,
+        };
+        Duration::try_from_secs_f64(number.parse::<f64>().ok()? * scale).ok()
+    }
+}
+
+/// Where a value came from.
+#[derive(Debug, Clone)]
+pub(crate) enum Source {
+    File { path: PathBuf, line: usize },
+    Env(String),
+    Code,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::File { path, line } => write!(f, "{}:{line}", path.display()),
+            Source::Env(name) => write!(f, "environment variable {name}"),
+            Source::Code => f.write_str("set in code"),
+        }
+    }
+}
+
+/// A configuration that cannot be used; each displays as one line naming the source, the
+/// key, the value and the expected form.
+#[derive(Debug)]
+pub(crate) enum ConfigError {
+    Unreadable { path: PathBuf, error: io::Error },
+    Syntax { path: PathBuf, line: usize, message: String },
+    UnknownKey { source: Source, key: String },
+    Invalid { source: Source, key: &'static str, value: String, expected: &'static str },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Unreadable { path, error } => {
+                write!(f, "cannot read the config file {}: {error}", path.display())
+            }
+            ConfigError::Syntax { path, line, message } => {
+                write!(f, "{}:{line}: invalid TOML: {}", path.display(), message.trim_end())
+            }
+            ConfigError::UnknownKey { source, key } => {
+                let keys: Vec<&str> = KEYS.iter().map(|(key, _)| *key).collect();
+                write!(f, "{source}: unknown key `{key}`; the keys are {}", keys.join(", "))
+            }
+            ConfigError::Invalid { source, key, value, expected } => {
+                write!(f, "{source}: invalid value {value} for `{key}`: expected {expected}")
+            }
+        }
     }
 }
 
@@ -210,8 +392,22 @@ impl<'de> Deserialize<'de> for Seconds {
 mod tests {
     use super::*;
 
-    fn env(pairs: &[(&str, &str)]) -> io::Result<Settings> {
-        from_env(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+    fn file(text: &str) -> Result<Settings, Vec<String>> {
+        let mut errors = Vec::new();
+        let settings = from_file(Path::new("conf/app.toml"), text, &mut errors);
+        match errors.is_empty() {
+            true => Ok(settings),
+            false => Err(errors.iter().map(ToString::to_string).collect()),
+        }
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> Result<Settings, Vec<String>> {
+        let mut errors = Vec::new();
+        let settings = from_env(pairs.iter().map(|(k, v)| (k.into(), v.into())), &mut errors);
+        match errors.is_empty() {
+            true => Ok(settings),
+            false => Err(errors.iter().map(ToString::to_string).collect()),
+        }
     }
 
     #[test]
@@ -226,51 +422,109 @@ mod tests {
             graceful_timeout = 7
             keep_alive_timeout = "1m"
         "#;
-        let config = from_file(Path::new("a.toml"), text).unwrap().config();
-        assert_eq!(config.addr, "0.0.0.0:9000".parse().unwrap());
+        let config = file(text).unwrap().config();
+        assert_eq!((config.host.to_string(), config.port), ("0.0.0.0".to_owned(), 9000));
         assert_eq!((config.server_type, config.workers), (ServerType::Forked, 3));
         assert_eq!(config.header_timeout, Duration::from_millis(250));
         assert_eq!(config.request_timeout, Duration::from_millis(2500));
         assert_eq!(config.graceful_timeout, Duration::from_secs(7));
         assert_eq!(config.keep_alive_timeout, Duration::from_secs(60));
-        assert_eq!(config.max_body_bytes, 1 << 20);
+        assert_eq!((config.max_body_bytes, config.max_header_bytes), (1 << 20, 64 << 10));
     }
 
     #[test]
-    fn errors_name_the_file_the_key_and_the_form() {
-        let err = from_file(Path::new("conf/app.toml"), "prot = 80").unwrap_err().to_string();
-        assert!(err.starts_with("invalid config file conf/app.toml: unknown field `prot`, expected one of"), "{err}");
-        let err = from_file(Path::new("a.toml"), "workers = 0").unwrap_err().to_string();
-        assert!(err.contains("invalid value: integer `0`, expected a number of at least 1"), "{err}");
-        let err = from_file(Path::new("a.toml"), r#"header_timeout = "soon""#).unwrap_err().to_string();
-        assert!(err.contains(r#"expected a duration: seconds (10, 0.5) or a string like "250ms""#), "{err}");
-        let err = from_file(Path::new("a.toml"), r#"server_type = "process""#).unwrap_err().to_string();
-        assert!(err.contains("unknown variant `process`, expected `threaded` or `forked`"), "{err}");
+    fn file_errors_name_the_line_the_key_the_value_and_the_form_all_at_once() {
+        let errors = file("port = 80\nprot = 80\nworkers = 0\n\nheader_timeout = \"soon\"\nrequest_timeout = 0\n");
+        assert_eq!(
+            errors.unwrap_err(),
+            [
+                "conf/app.toml:2: unknown key `prot`; the keys are host, port, server_type, workers, log, \
+                 max_body_bytes, max_header_bytes, header_timeout, request_timeout, keep_alive_timeout, \
+                 max_connections, max_connections_per_client, backlog, graceful_timeout",
+                "conf/app.toml:3: invalid value 0 for `workers`: expected a number from 1 to 1024",
+                format!("conf/app.toml:5: invalid value \"soon\" for `header_timeout`: expected {DURATION}").as_str(),
+                format!("conf/app.toml:6: invalid value 0 for `request_timeout`: expected {DURATION}").as_str(),
+            ]
+        );
+        let errors = file("port = 80\nworkers = [\n").unwrap_err();
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].starts_with("conf/app.toml:2: invalid TOML: "), "{errors:?}");
+        let errors = file("server_type = \"process\"\nworkers = 100000\n").unwrap_err();
+        assert_eq!(
+            errors,
+            [
+                "conf/app.toml:1: invalid value \"process\" for `server_type`: expected \"threaded\" or \"forked\"",
+                "conf/app.toml:2: invalid value 100000 for `workers`: expected a number from 1 to 1024",
+            ]
+        );
     }
 
     #[test]
-    fn environment_values_need_no_quotes_and_are_checked_like_the_file() {
+    fn environment_values_are_typed_values_never_toml_source() {
         let settings =
             env(&[("APPSERVER_HOST", "0.0.0.0"), ("APPSERVER_SERVER_TYPE", "forked"), ("APPSERVER_PORT", "81")]);
         let config = settings.unwrap().config();
-        assert_eq!((config.addr.to_string(), config.server_type), ("0.0.0.0:81".to_owned(), ServerType::Forked));
-        let err = env(&[("APPSERVER_PORT", "eighty")]).unwrap_err().to_string();
-        assert!(
-            err.starts_with(
-                r#"invalid environment variable APPSERVER_PORT="eighty": invalid type: string "eighty", expected u16"#
-            ),
-            "{err}"
+        assert_eq!(
+            (config.host.to_string(), config.port, config.server_type),
+            ("0.0.0.0".into(), 81, ServerType::Forked)
         );
-        let err = env(&[("APPSERVER_PROT", "80")]).unwrap_err().to_string();
-        assert!(err.contains("unknown field `prot`"), "{err}");
+        // A newline cannot smuggle in another key.
+        let errors = env(&[("APPSERVER_PORT", "18401\nworkers = 7")]).unwrap_err();
+        assert_eq!(
+            errors,
+            [
+                r#"environment variable APPSERVER_PORT: invalid value "18401\nworkers = 7" for `port`: expected a port number from 0 to 65535"#
+            ]
+        );
+        let errors =
+            env(&[("APPSERVER_WORKERS", "0"), ("APPSERVER_PORT", "99999"), ("APPSERVER_PROT", "1")]).unwrap_err();
+        assert_eq!(
+            errors[..2],
+            [
+                r#"environment variable APPSERVER_WORKERS: invalid value "0" for `workers`: expected a number from 1 to 1024"#,
+                r#"environment variable APPSERVER_PORT: invalid value "99999" for `port`: expected a port number from 0 to 65535"#,
+            ]
+        );
+        assert!(errors[2].starts_with("environment variable APPSERVER_PROT: unknown key `prot`; the keys are host,"));
+        let log = env(&[("APPSERVER_LOG", "warn,appserver::access=info")]).unwrap().config().log;
+        assert_eq!(log, "warn,appserver::access=info");
     }
 
     #[test]
-    fn code_over_environment_over_file() {
-        let file = from_file(Path::new("a.toml"), "port = 1\nworkers = 1\nmax_body_bytes = 1").unwrap();
+    fn code_over_environment_over_file_and_code_is_checked_like_the_rest() {
+        let file = file("port = 1\nworkers = 1\nmax_body_bytes = 1").unwrap();
         let env = env(&[("APPSERVER_PORT", "2"), ("APPSERVER_WORKERS", "2")]).unwrap();
         let code = Settings { port: Some(3), ..Settings::default() };
         let config = code.or(env).or(file).config();
-        assert_eq!((config.addr.port(), config.workers, config.max_body_bytes), (3, 2, 1));
+        assert_eq!((config.port, config.workers, config.max_body_bytes), (3, 2, 1));
+        let code = Settings { workers: Some(0), graceful_timeout: Some(Duration::MAX), ..Settings::default() };
+        let errors: Vec<String> = code.check_code().iter().map(ToString::to_string).collect();
+        assert_eq!(errors[0], "set in code: invalid value 0 for `workers`: expected a number from 1 to 1024");
+        assert!(
+            errors[1].starts_with("set in code: invalid value 18446744073709551615.999999999s for `graceful_timeout`")
+        );
+    }
+
+    #[test]
+    fn the_readme_lists_every_key_with_its_default() {
+        let readme = include_str!("../../README.md");
+        let config = Settings::default().config();
+        for (key, _) in KEYS {
+            let line = readme
+                .lines()
+                .find(|l| l.starts_with(&format!("{key} =")))
+                .unwrap_or_else(|| panic!("README.md's config block has no line `{key} = ...`"));
+            let value = line[key.len() + 3..].split('#').next().unwrap().trim();
+            let mut errors = Vec::new();
+            let mut settings = Settings::default();
+            let parsed: toml::Value = toml::from_str::<toml::Table>(&format!("v = {value}")).unwrap()["v"].clone();
+            settings.set(key, Raw::Toml(&parsed), &Source::Code).unwrap_or_else(|e| errors.push(e));
+            assert!(errors.is_empty(), "README's {key}: {}", errors[0]);
+            if *key != "workers" {
+                let shown = format!("{:?}", settings.config());
+                let default = format!("{config:?}");
+                assert_eq!(shown, default, "README.md shows `{line}`, which is not the default of `{key}`");
+            }
+        }
     }
 }

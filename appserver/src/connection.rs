@@ -1,4 +1,5 @@
-//! Open connections and their timeouts.
+//! Open connections: their timeouts, eviction when connections run short, the per-client
+//! cap.
 //!
 //! Rather than a timer per request (hyper's header timeout resets one on every request),
 //! one reaper task per server looks at every connection a few times per timeout. A
@@ -8,15 +9,22 @@
 //! stuck in the middle of a request's headers. On shutdown every connection is shut down
 //! gracefully: requests in flight finish, idle connections close.
 //!
+//! When a newcomer finds no free slot, the oldest connection that has no request in flight
+//! (one that has sent nothing yet, or idles between requests) is closed for it, as nginx
+//! reuses idle keep-alive connections: a flood of idle sockets cannot lock clients out.
+//!
 //! The hot path pays two relaxed atomic increments per request and one atomic load per
 //! poll of the connection.
 
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
+use tokio::sync::Notify;
 
 const OPEN: u8 = 0;
 const GRACEFUL: u8 = 1;
@@ -117,15 +125,27 @@ where
     }
 }
 
-/// Every open connection of a server, for the reaper.
+/// Every open connection of a server: for the reaper, for eviction when connections run
+/// short, and for the per-client cap.
 pub(crate) struct Connections {
-    open: Mutex<Vec<Tracked>>,
+    registry: Mutex<Registry>,
     header_timeout: Duration,
     idle_timeout: Duration,
+    per_client: usize,
+    live: AtomicUsize,
+    all_closed: Notify,
+}
+
+#[derive(Default)]
+struct Registry {
+    /// Oldest first.
+    tracked: VecDeque<Tracked>,
+    clients: HashMap<IpAddr, usize>,
 }
 
 struct Tracked {
     activity: Weak<Activity>,
+    client: IpAddr,
     /// `started` when last looked at, and since when it has not changed.
     seen: u64,
     since: Instant,
@@ -133,21 +153,74 @@ struct Tracked {
     asked: Option<Instant>,
 }
 
+impl Tracked {
+    /// Whether the connection may be closed for a newcomer: open, with no request in flight
+    /// (it has not sent a complete request head since its last response).
+    fn evictable(&self) -> bool {
+        self.activity.upgrade().is_some_and(|a| {
+            a.close.load(Ordering::Acquire) == OPEN
+                && a.started.load(Ordering::Relaxed) == a.finished.load(Ordering::Relaxed)
+        })
+    }
+}
+
+/// A connection's place in [`Connections`]; dropping it (when the connection ends) frees it.
+pub(crate) struct Slot {
+    connections: Arc<Connections>,
+    client: IpAddr,
+    pub(crate) activity: Arc<Activity>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut registry = self.connections.registry.lock().unwrap();
+        if let Some(count) = registry.clients.get_mut(&self.client) {
+            *count -= 1;
+            if *count == 0 {
+                registry.clients.remove(&self.client);
+            }
+        }
+        drop(registry);
+        if self.connections.live.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.connections.all_closed.notify_waiters();
+        }
+    }
+}
+
 impl Connections {
-    pub(crate) fn new(header_timeout: Duration, keep_alive_timeout: Duration) -> Self {
+    pub(crate) fn new(header_timeout: Duration, keep_alive_timeout: Duration, per_client: usize) -> Self {
         Connections {
-            open: Mutex::new(Vec::new()),
+            registry: Mutex::default(),
             header_timeout,
             idle_timeout: keep_alive_timeout.min(header_timeout),
+            per_client,
+            live: AtomicUsize::new(0),
+            all_closed: Notify::new(),
         }
     }
 
-    /// Tracks a new connection.
-    pub(crate) fn add(&self) -> Arc<Activity> {
+    /// Tracks a new connection from `client`. At the per-client cap, the client's oldest
+    /// connection without a request in flight is closed to make room; `None` when there is
+    /// none (the newcomer is refused).
+    pub(crate) fn admit(self: &Arc<Self>, client: IpAddr) -> Option<Slot> {
+        let mut registry = self.registry.lock().unwrap();
+        let count = registry.clients.get(&client).copied().unwrap_or(0);
+        if count >= self.per_client && !registry.evict(|t| t.client == client) {
+            return None;
+        }
+        *registry.clients.entry(client).or_insert(0) += 1;
         let activity = Arc::new(Activity::default());
-        let tracked = Tracked { activity: Arc::downgrade(&activity), seen: 0, since: Instant::now(), asked: None };
-        self.open.lock().unwrap().push(tracked);
-        activity
+        let tracked =
+            Tracked { activity: Arc::downgrade(&activity), client, seen: 0, since: Instant::now(), asked: None };
+        registry.tracked.push_back(tracked);
+        self.live.fetch_add(1, Ordering::AcqRel);
+        Some(Slot { connections: Arc::clone(self), client, activity })
+    }
+
+    /// Closes the oldest connection without a request in flight, for a newcomer; false if
+    /// every connection is busy.
+    pub(crate) fn evict_oldest(&self) -> bool {
+        self.registry.lock().unwrap().evict(|_| true)
     }
 
     /// How often the reaper looks: a quarter of the shortest limit, within 10 ms..1 s.
@@ -158,7 +231,8 @@ impl Connections {
     /// One look at every connection: closes the idle and the stuck ones, forgets the closed.
     pub(crate) fn reap(&self) {
         let now = Instant::now();
-        self.open.lock().unwrap().retain_mut(|tracked| {
+        let tick = self.tick();
+        self.registry.lock().unwrap().tracked.retain_mut(|tracked| {
             let Some(activity) = tracked.activity.upgrade() else { return false };
             let started = activity.started.load(Ordering::Relaxed);
             if started != tracked.seen || activity.finished.load(Ordering::Relaxed) != started {
@@ -174,7 +248,7 @@ impl Connections {
                     tracked.asked = Some(now);
                 }
                 // Still open a tick after the request to close: stuck in a request's head.
-                Some(asked) if now - asked >= self.tick() => activity.close(DROP),
+                Some(asked) if now - asked >= tick => activity.close(DROP),
                 _ => {}
             }
             true
@@ -183,10 +257,42 @@ impl Connections {
 
     /// Asks every connection to finish its request in flight and close.
     pub(crate) fn close_all(&self) {
-        for tracked in self.open.lock().unwrap().iter() {
+        for tracked in self.registry.lock().unwrap().tracked.iter() {
             if let Some(activity) = tracked.activity.upgrade() {
                 activity.close(GRACEFUL);
             }
         }
+    }
+
+    /// Waits until every connection has closed, at most `timeout`; returns how many are
+    /// still open.
+    pub(crate) async fn closed(&self, timeout: Duration) -> usize {
+        let wait = async {
+            loop {
+                let notified = self.all_closed.notified();
+                if self.live.load(Ordering::Acquire) == 0 {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        let _ = tokio::time::timeout(timeout, wait).await;
+        self.live.load(Ordering::Acquire)
+    }
+}
+
+impl Registry {
+    /// Closes the oldest tracked connection that `which` selects and has no request in
+    /// flight; forgets the closed ones passed on the way.
+    fn evict(&mut self, which: impl Fn(&Tracked) -> bool) -> bool {
+        while self.tracked.front().is_some_and(|t| t.activity.strong_count() == 0) {
+            self.tracked.pop_front();
+        }
+        let Some(i) = self.tracked.iter().position(|t| which(t) && t.evictable()) else { return false };
+        let tracked = self.tracked.remove(i).expect("the position is in range");
+        if let Some(activity) = tracked.activity.upgrade() {
+            activity.close(DROP);
+        }
+        true
     }
 }

@@ -60,7 +60,7 @@ impl Error {
     /// The response: the status and the JSON error body.
     pub(crate) fn to_response(&self) -> Response {
         if let Some(source) = &self.source {
-            tracing::error!(status = self.status.as_u16(), error = %source, "handler failed");
+            crate::log::handler_failed(self.status.as_u16(), &source.to_string());
         }
         #[derive(serde::Serialize)]
         struct Body<'a> {
@@ -103,22 +103,4 @@ impl fmt::Display for Error {
             None => Ok(()),
         }
     }
-}
-
-/// An error that stops the server from starting, as `io::Error`: its `Debug` (what `main`
-/// prints when it returns `Err`) shows the message as written, not escaped.
-pub(crate) fn startup_error(kind: std::io::ErrorKind, message: String) -> std::io::Error {
-    struct Message(String);
-    impl fmt::Debug for Message {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str(&self.0)
-        }
-    }
-    impl fmt::Display for Message {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str(&self.0)
-        }
-    }
-    impl std::error::Error for Message {}
-    std::io::Error::new(kind, Message(message))
 }

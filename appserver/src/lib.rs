@@ -23,7 +23,7 @@
 //! assert!(response.starts_with("HTTP/1.1 200 OK"));
 //! assert!(response.ends_with(r#"{"object_type":"person","object_id":123}"#));
 //! server.shutdown()?;
-//! # Ok::<(), std::io::Error>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! # Routes
@@ -64,6 +64,8 @@
 //! the routes linked into it. Doctests of edition 2024 are merged into one binary, so a
 //! doctest that starts a server is best marked `standalone_crate`.
 
+mod accept;
+mod boot;
 mod config;
 mod connection;
 mod error;
@@ -82,9 +84,13 @@ mod request;
 mod response;
 mod route;
 mod router;
+mod serve_error;
 mod server;
+mod server_type;
 mod service;
+mod signal;
 mod state;
+mod threaded;
 
 #[doc(hidden)]
 #[path = "private.rs"]
@@ -99,8 +105,12 @@ pub use json::Json;
 pub use query::Query;
 pub use request::Request;
 pub use response::{Body, IntoResponse, Response};
-pub use server::{RunningServer, Server, ServerType, run};
+pub use route::RouteError;
+pub use serve_error::ServeError;
+pub use server::{Server, run};
+pub use server_type::ServerType;
 pub use state::State;
+pub use threaded::RunningServer;
 
 /// Serves a function as an HTTP handler for the paths that match a pattern.
 ///

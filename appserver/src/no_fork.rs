@@ -1,19 +1,12 @@
 //! `ServerType::Forked` where it is not supported.
 
-use crate::config::Config;
-use crate::server::Hook;
-use crate::service::App;
-use std::io;
-use std::sync::Arc;
+use crate::boot::Boot;
+use crate::serve_error::{Kind, ServeError};
+use std::net::TcpListener;
 
-pub(crate) fn serve(
-    _listener: std::net::TcpListener,
-    _app: Arc<App>,
-    _config: &Config,
-    _hook: Option<Hook>,
-) -> io::Result<()> {
-    Err(crate::error::startup_error(
-        io::ErrorKind::Unsupported,
-        "ServerType::Forked needs Linux; use ServerType::Threaded".into(),
-    ))
+pub(crate) fn serve(_listener: TcpListener, _boot: Boot) -> Result<(), ServeError> {
+    Err(ServeError::new(Kind::Unsupported("ServerType::Forked needs Linux; use ServerType::Threaded".into())))
 }
+
+/// Open-file limits are left as they are here.
+pub(crate) fn raise_fd_limit(_max_connections: usize) {}

@@ -15,6 +15,7 @@ pub use crate::param::{FromParam, optional_param, param};
 pub use crate::request::Request;
 pub use crate::route::{Reply, RequiredState, Route};
 pub use crate::router::{Lookup, Params, Router};
+pub use appserver_pattern::Methods;
 pub use inventory;
 
 /// The type of a value, for method-resolution-based dispatch.

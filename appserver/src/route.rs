@@ -3,18 +3,9 @@
 use crate::error::Error;
 use crate::request::Request;
 use crate::response::Response;
-use http::Method;
+use appserver_pattern::Methods;
 use std::future::Future;
 use std::pin::Pin;
-
-/// Methods in the order of the bits of [`Route::methods`] (the macro uses the same order).
-pub(crate) const METHODS: [Method; 7] =
-    [Method::GET, Method::HEAD, Method::POST, Method::PUT, Method::DELETE, Method::PATCH, Method::OPTIONS];
-
-/// The bit of `method` in a method set, if it is one routes can name.
-pub(crate) fn method_bit(method: &Method) -> Option<usize> {
-    METHODS.iter().position(|m| m == method)
-}
 
 /// Names the state an extractor needs, if any: its type id and type name.
 pub type RequiredState = fn() -> Option<(std::any::TypeId, &'static str)>;
@@ -26,8 +17,8 @@ pub struct Route {
     pub name: &'static str,
     /// The pattern as written.
     pub pattern: &'static str,
-    /// A bit per entry of `METHODS`.
-    pub methods: u8,
+    /// The methods named in the attribute.
+    pub methods: Methods,
     /// The names of the groups bound to parameters, in parameter order.
     pub params: &'static [&'static str],
     /// Where the route is defined.
@@ -48,21 +39,14 @@ impl Route {
         inventory::iter::<Route>.into_iter()
     }
 
-    /// The methods this route answers, HEAD included for a GET route, e.g. `GET, HEAD`.
-    pub(crate) fn method_names(&self) -> String {
-        let bits = self.effective_methods();
-        METHODS
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| bits & (1 << i) != 0)
-            .map(|(_, m)| m.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
+    /// The methods this route answers: HEAD too for a GET route.
+    pub(crate) fn answers(&self) -> Methods {
+        self.methods.with_head()
     }
 
-    /// The method bits, with HEAD added for a GET route.
-    pub(crate) fn effective_methods(&self) -> u8 {
-        self.methods | ((self.methods & 1) << 1)
+    /// Where the route is defined, `file:line`.
+    pub(crate) fn site(&self) -> String {
+        format!("{}:{}", self.file, self.line)
     }
 }
 
@@ -76,3 +60,81 @@ pub enum Reply {
     /// A blocking handler's call, with its parameters already extracted.
     Blocking(Box<dyn FnOnce() -> Response + Send>),
 }
+
+/// Why the routes cannot be served; found at startup, every one reported.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum RouteError {
+    /// No `#[route]` is linked into the program.
+    NoRoutes,
+    /// A pattern does not parse (the macro checks it, so only a hand-made route has this).
+    InvalidPattern {
+        /// The route.
+        route: &'static Route,
+        /// The parser's error.
+        error: Box<appserver_pattern::Error>,
+    },
+    /// A parameter names no group of the pattern.
+    MissingGroup {
+        /// The route.
+        route: &'static Route,
+        /// The parameter's group name.
+        group: &'static str,
+    },
+    /// Two routes with the same pattern answer a common method.
+    Duplicate {
+        /// The route that sorts first.
+        first: &'static Route,
+        /// The other one.
+        second: &'static Route,
+    },
+    /// The matcher for some routes could not be built.
+    Compile {
+        /// The method whose routes, or the route, that failed.
+        what: String,
+        /// The regex engine's error.
+        error: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A route takes `State<T>` and no state of type `T` was registered.
+    MissingState {
+        /// The route.
+        route: &'static Route,
+        /// The name of `T`.
+        type_name: &'static str,
+    },
+}
+
+impl std::fmt::Display for RouteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RouteError::NoRoutes => f.write_str(
+                "no routes are registered: put #[route] on a function. Routes that live in a library crate are \
+                 only linked when the binary names that crate, e.g. `use my_routes as _;`",
+            ),
+            RouteError::InvalidPattern { route, error } => {
+                write!(f, "{}: invalid pattern {:?}: {error}", route.site(), route.pattern)
+            }
+            RouteError::MissingGroup { route, group } => {
+                write!(f, "{}: route {:?} has no group named `{group}`", route.site(), route.pattern)
+            }
+            RouteError::Duplicate { first, second } => write!(
+                f,
+                "duplicate route {:?}: {} ({}) and {} ({}) both answer it for the same method",
+                first.pattern,
+                first.name,
+                first.site(),
+                second.name,
+                second.site()
+            ),
+            RouteError::Compile { what, error } => write!(f, "cannot compile {what}: {error}"),
+            RouteError::MissingState { route, type_name } => write!(
+                f,
+                "{} ({}) takes `State<{type_name}>`, but no state of that type was registered: call `Server::state`",
+                route.name,
+                route.site()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for RouteError {}

@@ -14,7 +14,8 @@
 //! (`/users/me` before `/users/(?P<id>[^/]+)`), then by pattern text, then by methods and
 //! definition site. When several patterns match a path, the first in that order wins.
 
-use crate::route::{METHODS, Route, method_bit};
+use crate::route::{Route, RouteError};
+use appserver_pattern::Methods;
 use http::Method;
 use regex_automata::dfa::{Automaton, StartKind, dense, onepass};
 use regex_automata::meta::{self, Regex};
@@ -36,7 +37,7 @@ pub struct Router {
     routes: Vec<Entry>,
     /// The matchers, one per distinct set of routes (GET and HEAD usually share one).
     tables: Vec<Table>,
-    /// Per entry of `METHODS`: the index of its matcher in `tables`, if it has routes.
+    /// Per entry of `Methods::ALL`: the index of its matcher in `tables`, if it has routes.
     by_method: Vec<Option<usize>>,
 }
 
@@ -73,6 +74,9 @@ enum Which {
     Meta(Regex),
 }
 
+/// A regex engine's error while building a matcher.
+type BuildError = Box<dyn std::error::Error + Send + Sync>;
+
 /// The byte range of each parameter of a route in the path, in the route's order.
 pub type Params = smallvec::SmallVec<[Option<(usize, usize)>; 4]>;
 
@@ -82,8 +86,8 @@ pub enum Lookup {
     Route(&'static Route, Params),
     /// No route matches the path.
     NotFound,
-    /// The path matches routes of other methods: the value of the `Allow` header.
-    NotAllowed(String),
+    /// The path matches routes of these other methods (the `Allow` header).
+    NotAllowed(Methods),
 }
 
 thread_local! {
@@ -92,21 +96,19 @@ thread_local! {
 }
 
 impl Router {
-    /// Compiles `routes`; the error names every problem found.
-    pub fn new(routes: impl IntoIterator<Item = &'static Route>) -> Result<Self, String> {
+    /// Compiles `routes`; the error lists every problem found.
+    pub fn new(routes: impl IntoIterator<Item = &'static Route>) -> Result<Self, Vec<RouteError>> {
         static NEXT_ID: AtomicUsize = AtomicUsize::new(0);
         let mut parsed = Vec::new();
         let mut errors = Vec::new();
         for route in routes {
             match appserver_pattern::parse(route.pattern) {
                 Ok(pattern) => parsed.push((route, pattern)),
-                Err(err) => errors.push(format!("{}: invalid pattern {:?}: {err}", site(route), route.pattern)),
+                Err(error) => errors.push(RouteError::InvalidPattern { route, error }),
             }
         }
         if parsed.is_empty() && errors.is_empty() {
-            return Err("no routes are registered: put #[route] on a function. Routes that live in a library \
-                        crate are only linked when the binary names that crate, e.g. `use my_routes as _;`"
-                .to_owned());
+            return Err(vec![RouteError::NoRoutes]);
         }
         parsed.sort_by(|(a, pa), (b, pb)| {
             (Reverse(pa.literal_len()), a.pattern, a.methods, a.file, a.line).cmp(&(
@@ -117,60 +119,59 @@ impl Router {
                 b.line,
             ))
         });
-        for (i, (a, _)) in parsed.iter().enumerate() {
-            for (b, _) in parsed[i + 1..].iter().take_while(|(b, _)| b.pattern == a.pattern) {
-                if a.effective_methods() & b.effective_methods() != 0 {
-                    errors.push(format!(
-                        "duplicate route {:?}: {} ({}) and {} ({}) both answer it for the same method",
-                        a.pattern,
-                        a.name,
-                        site(a),
-                        b.name,
-                        site(b)
-                    ));
+        for (i, (first, _)) in parsed.iter().enumerate() {
+            for (second, _) in parsed[i + 1..].iter().take_while(|(b, _)| b.pattern == first.pattern) {
+                if first.answers().intersects(second.answers()) {
+                    errors.push(RouteError::Duplicate { first, second });
                 }
             }
         }
 
         let mut entries = Vec::with_capacity(parsed.len());
         for (route, pattern) in &parsed {
-            let slots = route.params.iter().map(|name| {
-                let group = pattern.groups().iter().find(|g| g.name() == *name);
-                group
-                    .map(|g| g.index() as usize)
-                    .ok_or_else(|| format!("{}: route {:?} has no group named `{name}`", site(route), route.pattern))
-            });
-            match slots.collect::<Result<Box<[usize]>, _>>() {
-                Ok(slots) => {
-                    let captures = match slots.is_empty() {
-                        true => None,
-                        false => Some(Captures::new(pattern.hir()).map_err(|e| format!("{}: {e}", site(route)))?),
-                    };
-                    entries.push(Entry { route, slots, captures });
+            let mut slots = Vec::with_capacity(route.params.len());
+            for &group in route.params {
+                match pattern.groups().iter().find(|g| g.name() == group) {
+                    Some(g) => slots.push(g.index() as usize),
+                    None => errors.push(RouteError::MissingGroup { route, group }),
                 }
-                Err(err) => errors.push(err),
             }
-        }
-        if !errors.is_empty() {
-            return Err(errors.join("\n"));
+            let captures = match slots.is_empty() {
+                true => None,
+                false => Captures::new(pattern.hir())
+                    .map_err(|error| {
+                        errors.push(RouteError::Compile { what: format!("route {}", route.site()), error })
+                    })
+                    .ok(),
+            };
+            entries.push(Entry { route, slots: slots.into(), captures });
         }
 
         let mut tables: Vec<Table> = Vec::new();
-        let mut by_method = Vec::with_capacity(METHODS.len());
-        for (bit, method) in METHODS.iter().enumerate() {
+        let mut by_method = Vec::with_capacity(Methods::ALL.len());
+        for (name, method) in Methods::ALL {
             let members: Box<[usize]> =
-                (0..entries.len()).filter(|&i| entries[i].route.effective_methods() & (1 << bit) != 0).collect();
+                (0..entries.len()).filter(|&i| entries[i].route.answers().intersects(method)).collect();
             if members.is_empty() {
                 by_method.push(None);
             } else if let Some(same) = tables.iter().position(|t| t.routes == members) {
                 by_method.push(Some(same));
             } else {
                 let hirs: Vec<&Hir> = members.iter().map(|&i| parsed[i].1.hir()).collect();
-                let which = Which::new(&hirs, DFA_SIZE_LIMIT)
-                    .map_err(|err| format!("cannot compile the {method} routes: {err}"))?;
-                tables.push(Table { which, routes: members });
-                by_method.push(Some(tables.len() - 1));
+                match Which::new(&hirs, DFA_SIZE_LIMIT) {
+                    Ok(which) => {
+                        tables.push(Table { which, routes: members });
+                        by_method.push(Some(tables.len() - 1));
+                    }
+                    Err(error) => {
+                        errors.push(RouteError::Compile { what: format!("the {name} routes"), error });
+                        by_method.push(None);
+                    }
+                }
             }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
         }
         Ok(Router { id: NEXT_ID.fetch_add(1, Ordering::Relaxed), routes: entries, tables, by_method })
     }
@@ -196,19 +197,19 @@ impl Router {
     /// The route for `method` and `path`, with the byte ranges of its parameters in `path`.
     pub fn find(&self, method: &Method, path: &str) -> Lookup {
         let input = Input::new(path).anchored(Anchored::Yes);
-        if let Some(table) = method_bit(method).and_then(|bit| self.by_method[bit]).map(|t| &self.tables[t]) {
+        let index = Methods::index_of(method.as_str());
+        if let Some(table) = index.and_then(|i| self.by_method[i]).map(|t| &self.tables[t]) {
             if let Some(id) = table.which.find(&input) {
                 let index = table.routes[id.as_usize()];
                 return Lookup::Route(self.routes[index].route, self.params(index, &input));
             }
         }
-        let allowed: Vec<&str> = METHODS
+        let allowed = Methods::ALL
             .iter()
             .zip(&self.by_method)
             .filter(|(_, table)| table.is_some_and(|t| self.tables[t].which.find(&input).is_some()))
-            .map(|(m, _)| m.as_str())
-            .collect();
-        if allowed.is_empty() { Lookup::NotFound } else { Lookup::NotAllowed(allowed.join(", ")) }
+            .fold(Methods::default(), |allowed, (&(_, m), _)| allowed | m);
+        if allowed.is_empty() { Lookup::NotFound } else { Lookup::NotAllowed(allowed) }
     }
 
     /// The parameters of route `index`, which matches `input`.
@@ -266,11 +267,10 @@ impl Router {
 
 impl Which {
     /// A dense DFA over `hirs`, or `meta` when the DFA would take more than `size_limit`.
-    fn new(hirs: &[&Hir], size_limit: usize) -> Result<Self, String> {
+    fn new(hirs: &[&Hir], size_limit: usize) -> Result<Self, BuildError> {
         let nfa = thompson::Compiler::new()
             .configure(thompson::Config::new().utf8(false).which_captures(WhichCaptures::None))
-            .build_many_from_hir(hirs)
-            .map_err(|e| e.to_string())?;
+            .build_many_from_hir(hirs)?;
         let dfa = dense::Builder::new()
             .configure(
                 dense::Config::new()
@@ -286,7 +286,7 @@ impl Which {
                 .configure(Regex::config().match_kind(MatchKind::LeftmostFirst).utf8_empty(false))
                 .build_many_from_hir(hirs)
                 .map(Which::Meta)
-                .map_err(|e| e.to_string()),
+                .map_err(BuildError::from),
         }
     }
 
@@ -307,14 +307,11 @@ impl Which {
 }
 
 impl Captures {
-    fn new(hir: &Hir) -> Result<Self, String> {
+    fn new(hir: &Hir) -> Result<Self, BuildError> {
         if let Some(pieces) = Self::scan(hir) {
             return Ok(Captures::Scan(pieces));
         }
-        let nfa = thompson::Compiler::new()
-            .configure(thompson::Config::new().utf8(false))
-            .build_from_hir(hir)
-            .map_err(|e| e.to_string())?;
+        let nfa = thompson::Compiler::new().configure(thompson::Config::new().utf8(false)).build_from_hir(hir)?;
         let config = onepass::Config::new().starts_for_each_pattern(false).match_kind(MatchKind::LeftmostFirst);
         match onepass::Builder::new().configure(config).build_from_nfa(nfa) {
             Ok(dfa) => Ok(Captures::OnePass(Box::new(dfa))),
@@ -322,7 +319,7 @@ impl Captures {
                 .configure(Regex::config().utf8_empty(false))
                 .build_from_hir(hir)
                 .map(Captures::Meta)
-                .map_err(|e| e.to_string()),
+                .map_err(BuildError::from),
         }
     }
 
@@ -396,10 +393,6 @@ fn class_has(class: &regex_syntax::hir::Class, byte: u8) -> bool {
     }
 }
 
-fn site(route: &Route) -> String {
-    format!("{}:{}", route.file, route.line)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -412,7 +405,7 @@ mod tests {
 
     macro_rules! route {
         ($name:literal, $pattern:literal, $methods:expr, $params:expr, $line:literal) => {
-            &Route {
+            &*Box::leak(Box::new(Route {
                 name: $name,
                 pattern: $pattern,
                 methods: $methods,
@@ -421,12 +414,12 @@ mod tests {
                 line: $line,
                 extractors: &[],
                 handler: never,
-            }
+            }))
         };
     }
 
-    const GET: u8 = 1;
-    const POST: u8 = 4;
+    const GET: Methods = Methods::GET;
+    const POST: Methods = Methods::POST;
 
     #[test]
     fn more_literal_patterns_win_whatever_the_order() {
@@ -445,7 +438,7 @@ mod tests {
     fn method_mismatch_lists_allowed_methods_and_misses_are_not_found() {
         let router = Router::new([route!("a", "/a", GET | POST, &[], 1), route!("b", "/a/b", GET, &[], 2)]).unwrap();
         let Lookup::NotAllowed(allow) = router.find(&Method::PUT, "/a") else { panic!() };
-        assert_eq!(allow, "GET, HEAD, POST");
+        assert_eq!(allow.to_string(), "GET, HEAD, POST");
         assert!(matches!(router.find(&Method::GET, "/a/"), Lookup::NotFound));
         assert!(matches!(router.find(&Method::GET, "/x/a"), Lookup::NotFound), "patterns are anchored");
         assert!(matches!(router.find(&Method::HEAD, "/a/b"), Lookup::Route(r, _) if r.name == "b"));
@@ -454,10 +447,22 @@ mod tests {
     #[test]
     fn same_pattern_with_different_methods_is_fine_with_overlapping_ones_an_error() {
         assert!(Router::new([route!("a", "/a", GET, &[], 1), route!("b", "/a", POST, &[], 2)]).is_ok());
-        let err = Router::new([route!("a", "/a", GET | POST, &[], 1), route!("b", "/a", POST, &[], 9)]).err().unwrap();
-        assert!(
-            err.contains("duplicate route \"/a\"") && err.contains("src/lib.rs:1") && err.contains("src/lib.rs:9"),
-            "{err}"
+        let routes = [
+            route!("a", "/a", GET | POST, &[], 1),
+            route!("b", "/a", POST, &[], 9),
+            route!("c", "/c", GET, &["x"], 12),
+            route!("d", "/c", GET, &[], 13),
+        ];
+        let errors = Router::new(routes).err().unwrap();
+        let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            errors,
+            [
+                r#"duplicate route "/a": b (src/lib.rs:9) and a (src/lib.rs:1) both answer it for the same method"#,
+                r#"duplicate route "/c": c (src/lib.rs:12) and d (src/lib.rs:13) both answer it for the same method"#,
+                r#"src/lib.rs:12: route "/c" has no group named `x`"#,
+            ],
+            "every problem is reported, not only the first"
         );
     }
 
@@ -558,6 +563,7 @@ mod tests {
     #[test]
     fn no_routes_explains_linking() {
         let err = Router::new([]).err().unwrap();
-        assert!(err.contains("use my_routes as _;"), "{err}");
+        assert!(matches!(err[..], [RouteError::NoRoutes]));
+        assert!(err[0].to_string().contains("use my_routes as _;"));
     }
 }

@@ -1,19 +1,18 @@
 //! One request: route, read the body, call the handler, log.
 
 use crate::error::Error;
+use crate::log::{Panic, catching};
 use crate::request::Request;
 use crate::response::{IntoResponse, Response};
 use crate::route::{Reply, Route};
 use crate::router::{Lookup, Router};
 use crate::state::StateMap;
 use bytes::Bytes;
-use http::header::{ALLOW, CONNECTION, HOST, HeaderValue};
+use http::header::{ALLOW, CONNECTION, EXPECT, HOST, HeaderValue, TRANSFER_ENCODING};
 use http::{StatusCode, Version};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::{Body as _, Incoming};
-use std::any::Any;
 use std::future::{Future, poll_fn};
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -21,7 +20,7 @@ use std::time::{Duration, Instant};
 
 /// Everything a request needs, shared by all connections.
 pub(crate) struct App {
-    pub(crate) router: Router,
+    pub(crate) router: Arc<Router>,
     pub(crate) state: Arc<StateMap>,
     pub(crate) max_body_bytes: usize,
     pub(crate) request_timeout: Duration,
@@ -91,6 +90,7 @@ impl App {
                 );
             }
             Lookup::NotAllowed(allow) => {
+                let allow = allow.to_string();
                 let message = format!("{} is not allowed for {}; allowed: {allow}", parts.method, parts.uri.path());
                 let mut response = Error::new(StatusCode::METHOD_NOT_ALLOWED, message).into_response();
                 if let Ok(allow) = HeaderValue::from_str(&allow) {
@@ -114,6 +114,9 @@ impl App {
                 reply => Answer::Later(Box::pin(finish(route, reply, timeout))),
             };
         }
+        if let Err(err) = check_body_headers(&request.headers) {
+            return ready(close(err));
+        }
         let limit = self.max_body_bytes;
         Answer::Later(Box::pin(async move {
             request.body = match read_body(body, limit, timeout).await {
@@ -124,6 +127,32 @@ impl App {
             drop(request);
             finish(route, reply, timeout).await
         }))
+    }
+}
+
+/// What hyper leaves to the server about a request with a body: a transfer coding other
+/// than `chunked` alone (501: the body would be passed on still encoded), an expectation
+/// other than `100-continue` (417; hyper answers that one itself).
+fn check_body_headers(headers: &http::HeaderMap) -> Result<(), Error> {
+    let mut codings = headers.get_all(TRANSFER_ENCODING).iter();
+    if let Some(coding) = codings.next() {
+        if codings.next().is_some() || !coding.as_bytes().trim_ascii().eq_ignore_ascii_case(b"chunked") {
+            let coding = String::from_utf8_lossy(coding.as_bytes()).into_owned();
+            return Err(Error::new(
+                StatusCode::NOT_IMPLEMENTED,
+                format!(
+                    "transfer coding {coding:?} is not supported: send the body with Content-Length or \
+                     Transfer-Encoding: chunked alone"
+                ),
+            ));
+        }
+    }
+    match headers.get(EXPECT) {
+        Some(expect) if !expect.as_bytes().trim_ascii().eq_ignore_ascii_case(b"100-continue") => Err(Error::new(
+            StatusCode::EXPECTATION_FAILED,
+            "the only expectation this server meets is `Expect: 100-continue`",
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -153,10 +182,10 @@ async fn read_body(body: Incoming, limit: usize, timeout: Duration) -> Result<By
 
 /// Calls the handler: its reply, with an error or a panic (logged) as a ready response.
 fn run(route: &'static Route, request: &Request) -> Reply {
-    match catch_unwind(AssertUnwindSafe(|| (route.handler)(request))) {
+    match catching(|| (route.handler)(request)) {
         Ok(Ok(reply)) => reply,
         Ok(Err(err)) => Reply::Ready(err.into_response()),
-        Err(panic) => Reply::Ready(panicked(route, panic)),
+        Err(panic) => Reply::Ready(panicked(route, &panic)),
     }
 }
 
@@ -166,32 +195,29 @@ async fn finish(route: &'static Route, reply: Reply, timeout: Duration) -> Respo
     let response = match reply {
         Reply::Ready(response) => Ok(response),
         Reply::Pending(mut future) => {
-            let guarded = poll_fn(move |cx| match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+            let guarded = poll_fn(move |cx| match catching(|| future.as_mut().poll(cx)) {
                 Ok(poll) => poll,
-                Err(panic) => Poll::Ready(panicked(route, panic)),
+                Err(panic) => Poll::Ready(panicked(route, &panic)),
             });
             tokio::time::timeout(timeout, guarded).await
         }
-        Reply::Blocking(call) => tokio::time::timeout(timeout, tokio::task::spawn_blocking(call)).await.map(|joined| {
-            joined.unwrap_or_else(|err| match err.try_into_panic() {
-                Ok(panic) => panicked(route, panic),
-                Err(_) => Error::new(StatusCode::SERVICE_UNAVAILABLE, "the server is shutting down").into_response(),
+        Reply::Blocking(call) => {
+            let call = move || catching(call).unwrap_or_else(|panic| panicked(route, &panic));
+            tokio::time::timeout(timeout, tokio::task::spawn_blocking(call)).await.map(|joined| {
+                joined.unwrap_or_else(|_| {
+                    Error::new(StatusCode::SERVICE_UNAVAILABLE, "the server is shutting down").into_response()
+                })
             })
-        }),
+        }
     };
     response.unwrap_or_else(|_| {
-        tracing::warn!(handler = route.name, timeout_ms = timeout.as_millis() as u64, "handler timed out");
+        crate::log::handler_timed_out(route.name, timeout);
         let message = format!("the handler did not answer within {} ms", timeout.as_millis());
         Error::new(StatusCode::SERVICE_UNAVAILABLE, message).into_response()
     })
 }
 
-fn panicked(route: &Route, panic: Box<dyn Any + Send>) -> Response {
-    let message = panic
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("(no message)");
-    tracing::error!(handler = route.name, panic = message, "handler panicked");
+fn panicked(route: &Route, panic: &Panic) -> Response {
+    panic.log(route.name);
     Error::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error").into_response()
 }

@@ -3,7 +3,7 @@
 use crate::error::Error;
 use crate::extract::FromRequest;
 use crate::request::Request;
-use crate::route::Route;
+use crate::route::{Route, RouteError};
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::ops::Deref;
@@ -81,15 +81,12 @@ impl StateMap {
     }
 
     /// One line per `State<T>` that a route takes and nobody registered.
-    pub(crate) fn missing<'r>(&self, routes: impl Iterator<Item = &'r Route>) -> Vec<String> {
+    pub(crate) fn missing(&self, routes: impl Iterator<Item = &'static Route>) -> Vec<RouteError> {
         let mut missing = Vec::new();
         for route in routes {
-            for (id, name) in route.extractors.iter().filter_map(|required| required()) {
+            for (id, type_name) in route.extractors.iter().filter_map(|required| required()) {
                 if !self.0.contains_key(&id) {
-                    missing.push(format!(
-                        "{} ({}:{}) takes `State<{name}>`, but no state of that type was registered: call `Server::state`",
-                        route.name, route.file, route.line
-                    ));
+                    missing.push(RouteError::MissingState { route, type_name });
                 }
             }
         }

@@ -47,7 +47,7 @@ fn appserver_router(templates: &[String]) -> Router {
         &*Box::leak(Box::new(Route {
             name: "bench",
             pattern: Box::leak(pattern(template).into_boxed_str()),
-            methods: 1,
+            methods: appserver::__private::Methods::GET,
             params: Box::leak(names.into_boxed_slice()),
             file: "github-routes.txt",
             line: i as u32,
@@ -55,7 +55,7 @@ fn appserver_router(templates: &[String]) -> Router {
             handler: never,
         }))
     });
-    Router::new(routes).unwrap_or_else(|err| panic!("{err}"))
+    Router::new(routes).unwrap_or_else(|err| panic!("{err:?}"))
 }
 
 fn lookup(router: &Router, path: &str) -> usize {

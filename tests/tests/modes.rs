@@ -149,7 +149,7 @@ fn slow_headers_are_cut_off_without_delaying_others() {
 }
 
 #[test]
-fn past_max_connections_new_connections_wait_and_open_ones_keep_working() {
+fn past_max_connections_the_oldest_idle_connection_makes_room_and_busy_ones_make_newcomers_wait() {
     for mode in ["threaded", "forked"] {
         let server = Process::start(&[
             ("APPSERVER_SERVER_TYPE", mode),
@@ -157,26 +157,43 @@ fn past_max_connections_new_connections_wait_and_open_ones_keep_working() {
             ("APPSERVER_MAX_CONNECTIONS", "2"),
         ]);
         let request = b"GET /library/x HTTP/1.1\r\nHost: x\r\n\r\n";
-        let open: Vec<TcpStream> = (0..2)
+        // Two idle keep-alive connections hold both slots; a third closes the oldest.
+        let mut idle: Vec<TcpStream> = (0..2)
             .map(|_| {
                 let mut stream = TcpStream::connect(server.addr()).unwrap();
                 stream.write_all(request).unwrap();
                 read_response(&mut stream);
+                thread::sleep(Duration::from_millis(20));
                 stream
             })
             .collect();
-        let mut waiting = TcpStream::connect(server.addr()).unwrap();
-        waiting.write_all(request).unwrap();
-        waiting.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
-        assert!(waiting.read(&mut [0; 16]).is_err(), "{mode}: a third connection was served at once");
-        let mut first = &open[0];
-        first.write_all(request).unwrap();
-        read_response(&mut first);
-        drop(open);
-        waiting.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut newcomer = TcpStream::connect(server.addr()).unwrap();
+        newcomer.write_all(request).unwrap();
+        newcomer.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        assert!(read_response(&mut newcomer).starts_with("HTTP/1.1 200 "), "{mode}: the newcomer is served at once");
+        idle[0].set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        assert!(matches!(idle[0].read(&mut [0; 16]), Ok(0)), "{mode}: the oldest idle connection was closed");
+        idle[1].write_all(request).unwrap();
+        assert!(read_response(&mut idle[1]).starts_with("HTTP/1.1 200 "), "{mode}: the other one still works");
+        drop((idle, newcomer));
+        thread::sleep(Duration::from_millis(100));
+
+        // Two connections with requests in flight: nothing to close, so a newcomer waits.
+        let busy: Vec<_> = (0..2)
+            .map(|_| {
+                let addr = server.addr();
+                thread::spawn(move || timed_get(addr, "/async-sleep/800"))
+            })
+            .collect();
+        thread::sleep(Duration::from_millis(200));
         let started = Instant::now();
-        assert!(read_response(&mut waiting).starts_with("HTTP/1.1 200 "), "{mode}");
-        println!("{mode}: the waiting connection was served {:?} after a slot freed", started.elapsed());
+        let (out, took) = timed_get(server.addr(), "/library/waiting");
+        assert!(out.starts_with("HTTP/1.1 200 "), "{mode}: {out}");
+        assert!(took >= Duration::from_millis(400), "{mode}: served after {took:?}, while both slots were busy");
+        println!("{mode}: a newcomer waited {:?} for a busy slot", started.elapsed());
+        for busy in busy {
+            assert!(busy.join().unwrap().0.starts_with("HTTP/1.1 200 "), "{mode}: a busy connection was cut");
+        }
     }
 }
 

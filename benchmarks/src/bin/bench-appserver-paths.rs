@@ -15,6 +15,6 @@ fn blocking(object_type: String, object_id: u64) -> Value {
     json!({ "object_type": object_type, "object_id": object_id })
 }
 
-fn main() -> std::io::Result<()> {
+fn main() -> Result<(), appserver::ServeError> {
     appserver::Server::new().serve()
 }

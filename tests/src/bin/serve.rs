@@ -4,14 +4,15 @@
 //!
 //! Run with: cargo run -p appserver-tests --bin serve -- [--port N] [--max-body-bytes N]
 //!
-//! `SERVE_FAIL_BOOT=1` makes every worker fail at start (`on_worker_start`).
+//! `SERVE_FAIL_BOOT=1` makes every worker fail at start (`on_worker_start`);
+//! `SERVE_OWN_SUBSCRIBER=1` installs the program's own `tracing` subscriber first.
 
 use appserver::Server;
 
 // The routes of the library crate.
 use appserver_tests as _;
 
-fn main() -> std::io::Result<()> {
+fn main() -> Result<(), appserver::ServeError> {
     let mut server = Server::new();
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -21,6 +22,9 @@ fn main() -> std::io::Result<()> {
             "--max-body-bytes" => server.max_body_bytes(value.parse().expect("a number")),
             other => panic!("unknown flag {other}"),
         };
+    }
+    if std::env::var_os("SERVE_OWN_SUBSCRIBER").is_some() {
+        tracing_subscriber::fmt().with_max_level(tracing::Level::INFO).with_ansi(false).init();
     }
     if std::env::var_os("SERVE_FAIL_BOOT").is_some() {
         server = server.on_worker_start(|| Err(std::io::Error::other("SERVE_FAIL_BOOT is set")));

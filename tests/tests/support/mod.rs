@@ -139,6 +139,10 @@ impl Process {
         match addr.recv_timeout(Duration::from_secs(20)) {
             Ok(addr) => Ok(Process { child, addr, log }),
             Err(_) => {
+                // Exited, or never said where it listens: then it is stopped here.
+                if child.try_wait().ok().flatten().is_none() {
+                    let _ = child.kill();
+                }
                 let status = child.wait().expect("wait");
                 std::thread::sleep(Duration::from_millis(50));
                 let log = log.lock().unwrap().clone();

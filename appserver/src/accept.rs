@@ -1,0 +1,173 @@
+//! The accept loop every serving process runs (the Threaded server, each Forked worker):
+//! accept, admit (per-client cap, eviction when connections run short), serve with hyper,
+//! and on shutdown: stop accepting, answer what the kernel had already accepted, let
+//! requests in flight finish within `graceful_timeout`, close the rest.
+
+use crate::config::Config;
+use crate::connection::{Connections, Slot, Watched};
+use crate::service::App;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use std::convert::Infallible;
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Connections taken from the kernel's queue at shutdown, at most: they were accepted
+/// before the listening socket closed, so they are answered.
+const DRAIN_LIMIT: usize = 4096;
+/// How long connections accepted at shutdown get to deliver a request already sent.
+const DRAIN_GRACE: Duration = Duration::from_millis(20);
+
+/// The answer to a client over its address's connection cap, written without reading its
+/// request.
+fn too_many() -> String {
+    let body = r#"{"error":{"status":503,"message":"too many connections from this address; retry later"}}"#;
+    format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nconnection: close\r\n\
+         retry-after: 1\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// Accepts and serves connections until `shutdown`, then shuts down gracefully.
+pub(crate) async fn serve_connections(
+    listener: std::net::TcpListener,
+    app: Arc<App>,
+    config: &Config,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
+    let listener = TcpListener::from_std(listener)?;
+    let server = Arc::new(Accepting::new(app, config));
+    let reaper = tokio::spawn({
+        let connections = Arc::clone(&server.connections);
+        async move {
+            let mut ticks = tokio::time::interval(connections.tick());
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                connections.reap();
+            }
+        }
+    });
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => accepted,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(err) => {
+                // Out of file descriptors and the like: wait instead of spinning.
+                tracing::warn!(error = %err, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let permit = match Arc::clone(&server.permits).try_acquire_owned() {
+            Ok(permit) => Some(permit),
+            // Every slot is taken: close the oldest idle connection for this one, or, if all
+            // are busy, wait for one to finish (further newcomers wait in the backlog).
+            Err(_) => {
+                server.connections.evict_oldest();
+                tokio::select! {
+                    () = &mut shutdown => {
+                        server.serve(stream, None);
+                        break;
+                    }
+                    permit = Arc::clone(&server.permits).acquire_owned() => permit.ok(),
+                }
+            }
+        };
+        server.serve(stream, permit);
+    }
+    // Stop accepting; take what the kernel already accepted, then close the socket so that
+    // new connections are refused at once.
+    let listener = listener.into_std()?;
+    let mut drained = 0;
+    while drained < DRAIN_LIMIT {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                drained += 1;
+                let permit = Arc::clone(&server.permits).try_acquire_owned().ok();
+                match stream.set_nonblocking(true).and_then(|()| TcpStream::from_std(stream)) {
+                    Ok(stream) => server.serve(stream, permit),
+                    Err(err) => tracing::debug!(error = %err, "cannot serve a connection accepted at shutdown"),
+                }
+            }
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    drop(listener);
+    tracing::info!(drained, "shutting down: finishing requests in flight");
+    // Let requests that already arrived on idle connections be read before those close.
+    tokio::time::sleep(DRAIN_GRACE).await;
+    server.connections.close_all();
+    let open = server.connections.closed(config.graceful_timeout).await;
+    if open > 0 {
+        tracing::warn!(open, "graceful_timeout reached: closing the connections still open");
+    }
+    reaper.abort();
+    Ok(())
+}
+
+/// What the accept loop shares with the connections it spawns.
+struct Accepting {
+    app: Arc<App>,
+    http: http1::Builder,
+    permits: Arc<Semaphore>,
+    connections: Arc<Connections>,
+}
+
+impl Accepting {
+    fn new(app: Arc<App>, config: &Config) -> Self {
+        let mut http = http1::Builder::new();
+        http.max_buf_size(config.max_header_bytes);
+        Accepting {
+            app,
+            http,
+            permits: Arc::new(Semaphore::new(config.max_connections)),
+            connections: Arc::new(Connections::new(
+                config.header_timeout,
+                config.keep_alive_timeout,
+                config.max_connections_per_client,
+            )),
+        }
+    }
+
+    /// Serves `stream` on a new task, holding `permit` while it is open; a client over its
+    /// connection cap is answered 503.
+    fn serve(&self, stream: TcpStream, permit: Option<OwnedSemaphorePermit>) {
+        let Ok(client) = stream.peer_addr() else { return };
+        let Some(slot) = self.connections.admit(client.ip()) else {
+            tracing::debug!(client = %client.ip(), "refused: too many connections from this address");
+            let _ = stream.try_write(too_many().as_bytes());
+            return;
+        };
+        let _ = stream.set_nodelay(true);
+        let Slot { activity, .. } = &slot;
+        let service = {
+            let (app, activity) = (Arc::clone(&self.app), Arc::clone(activity));
+            service_fn(move |request| {
+                let guard = activity.request();
+                let answer = app.handle(request);
+                async move {
+                    let response = answer.await;
+                    drop(guard);
+                    Ok::<_, Infallible>(response)
+                }
+            })
+        };
+        let connection = Watched::new(self.http.serve_connection(TokioIo::new(stream), service), Arc::clone(activity));
+        tokio::spawn(async move {
+            connection.await;
+            drop((slot, permit));
+        });
+    }
+}

@@ -1,0 +1,116 @@
+//! What every server type starts from: the checked routes and state, the bound socket,
+//! the configuration, and how to read the configuration again (SIGHUP).
+
+use crate::config::{Config, Settings};
+use crate::router::Router;
+use crate::serve_error::{Kind, ServeError};
+use crate::service::App;
+use crate::state::StateMap;
+use socket2::{Domain, Protocol, Socket, Type};
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+
+/// A hook run in every process that serves, before it serves; see
+/// [`Server::on_worker_start`](crate::Server::on_worker_start).
+pub(crate) type Hook = Arc<dyn Fn() -> io::Result<()> + Send + Sync>;
+
+/// A server ready to serve (routes compiled, state checked), beside its bound socket.
+pub(crate) struct Boot {
+    pub(crate) addr: SocketAddr,
+    pub(crate) config: Config,
+    pub(crate) router: Arc<Router>,
+    pub(crate) state: Arc<StateMap>,
+    pub(crate) hook: Option<Hook>,
+    /// The settings made in code, the top layer when the configuration is read again.
+    code: Settings,
+}
+
+impl Boot {
+    /// Compiles the routes, checks the state they need, binds the socket.
+    pub(crate) fn new(
+        code: Settings,
+        config: Config,
+        state: StateMap,
+        hook: Option<Hook>,
+    ) -> Result<(TcpListener, Self), ServeError> {
+        let router = Router::new(crate::route::Route::all())?;
+        let missing = state.missing(router.routes());
+        if !missing.is_empty() {
+            return Err(missing.into());
+        }
+        let listener = bind(&config)?;
+        let addr = listener.local_addr().map_err(|error| ServeError::new(Kind::Runtime(error)))?;
+        crate::fork::raise_fd_limit(config.max_connections);
+        Ok((listener, Boot { addr, config, router: Arc::new(router), state: Arc::new(state), hook, code }))
+    }
+
+    /// Logs the address and the route table: once the server obeys its signals, for
+    /// whoever waits for this line to signal it.
+    pub(crate) fn announce(&self) {
+        let config = &self.config;
+        let addr = self.addr;
+        tracing::info!(addr = %addr, server_type = config.server_type.name(), workers = config.workers, "appserver listening");
+        if !addr.ip().is_loopback() {
+            tracing::warn!(addr = %addr, "listening beyond this host, without TLS: every client that can reach it can use every route");
+        }
+        for route in self.router.routes() {
+            tracing::info!(
+                methods = route.answers().to_string(),
+                pattern = route.pattern,
+                handler = route.name,
+                "route"
+            );
+        }
+    }
+
+    /// What requests need, for `config`.
+    pub(crate) fn app(&self, config: &Config) -> Arc<App> {
+        Arc::new(App {
+            router: Arc::clone(&self.router),
+            state: Arc::clone(&self.state),
+            max_body_bytes: config.max_body_bytes,
+            request_timeout: config.request_timeout,
+        })
+    }
+
+    /// The configuration read again from the file and the environment (under the settings
+    /// made in code), for SIGHUP: `None`, with each error logged, if it is invalid. The keys
+    /// of the socket and the server type keep their running values: changing them needs a
+    /// restart, which is logged.
+    pub(crate) fn reread(&self) -> Option<Config> {
+        let mut config = match self.code.resolve() {
+            Ok(config) => config,
+            Err(errors) => {
+                for error in &errors {
+                    tracing::error!(error = %error, "SIGHUP: the configuration is invalid; keeping the running one");
+                }
+                return None;
+            }
+        };
+        let running = &self.config;
+        for key in config.changed(running) {
+            if matches!(key, "host" | "port" | "backlog" | "server_type") {
+                tracing::warn!(key, "SIGHUP: this setting changed; it takes effect after a restart");
+            }
+        }
+        (config.host, config.port, config.backlog, config.server_type) =
+            (running.host, running.port, running.backlog, running.server_type);
+        Some(config)
+    }
+}
+
+/// A listening socket for `config`'s address, with its backlog, not blocking.
+fn bind(config: &Config) -> Result<TcpListener, ServeError> {
+    let addr = SocketAddr::new(config.host, config.port);
+    let listen = || -> io::Result<TcpListener> {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        #[cfg(unix)]
+        socket.set_reuse_address(true)?;
+        socket.bind(&addr.into())?;
+        socket.listen(i32::try_from(config.backlog).unwrap_or(i32::MAX))?;
+        socket.set_nonblocking(true)?;
+        Ok(socket.into())
+    };
+    listen().map_err(|error| ServeError::new(Kind::Bind { addr, error }))
+}

@@ -1,0 +1,182 @@
+//! `ServerType::Threaded`: one process; a tokio runtime with `workers` threads serves on a
+//! thread of its own, so that the thread that called `serve` or `shutdown` can always stop
+//! waiting: after `graceful_timeout` (plus [`MARGIN`]) it returns even if a handler still
+//! runs (a sync handler cannot be interrupted), and the process can exit.
+
+use crate::accept::serve_connections;
+use crate::boot::Boot;
+use crate::serve_error::{Kind, ServeError};
+use crate::signal::{Signal, Signals};
+use std::io;
+use std::net::SocketAddr;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+/// How much longer than `graceful_timeout` a shutdown waits for the runtime to wind down.
+const MARGIN: Duration = Duration::from_millis(500);
+
+/// What the thread that owns a [`RunningServer`] hears of.
+enum Event {
+    Signal(Signal),
+    Done(io::Result<()>),
+}
+
+/// A server started with [`Server::start`](crate::Server::start); dropping it shuts it
+/// down too.
+#[derive(Debug)]
+pub struct RunningServer {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    events: mpsc::Receiver<Event>,
+    sender: mpsc::Sender<Event>,
+    graceful_timeout: Duration,
+}
+
+impl std::fmt::Debug for Event {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Event::Signal(signal) => write!(f, "Signal({signal:?})"),
+            Event::Done(result) => write!(f, "Done({result:?})"),
+        }
+    }
+}
+
+/// Runs `hook`, then serves `listener` on a runtime on its own thread.
+pub(crate) fn start(listener: std::net::TcpListener, boot: &Boot) -> Result<RunningServer, ServeError> {
+    if let Some(hook) = &boot.hook {
+        hook().map_err(|error| ServeError::new(Kind::Hook(error)))?;
+    }
+    let config = boot.config.clone();
+    // With one worker, a current-thread runtime: the same without the cost of work stealing.
+    let runtime = match config.workers {
+        1 => tokio::runtime::Builder::new_current_thread().enable_all().build(),
+        n => tokio::runtime::Builder::new_multi_thread().worker_threads(n).enable_all().build(),
+    };
+    let runtime = runtime.map_err(|error| ServeError::new(Kind::Runtime(error)))?;
+    let addr = listener.local_addr().map_err(|error| ServeError::new(Kind::Runtime(error)))?;
+    let app = boot.app(&config);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let (sender, events) = mpsc::channel();
+    let done = sender.clone();
+    std::thread::Builder::new()
+        .name("appserver".into())
+        .spawn(move || {
+            let served = catch_unwind(AssertUnwindSafe(|| {
+                runtime.block_on(serve_connections(listener, app, &config, async {
+                    let _ = stopped.await;
+                }))
+            }));
+            // Blocking handlers and sync handlers on other threads that still run are left
+            // behind: the process may exit.
+            runtime.shutdown_timeout(Duration::from_millis(100));
+            let _ = done.send(Event::Done(served.unwrap_or_else(|_| Err(io::Error::other("the server panicked")))));
+        })
+        .map_err(|error| ServeError::new(Kind::Runtime(error)))?;
+    Ok(RunningServer { addr, stop: Some(stop), events, sender, graceful_timeout: boot.config.graceful_timeout })
+}
+
+/// Serves until SIGTERM or SIGINT, reloading on SIGHUP what can be reloaded without a
+/// restart (the `log` filter).
+pub(crate) fn serve(listener: std::net::TcpListener, mut boot: Boot) -> Result<(), ServeError> {
+    let mut running = start(listener, &boot)?;
+    listen_for_signals(running.sender.clone())?;
+    boot.announce();
+    loop {
+        match running.events.recv() {
+            Ok(Event::Signal(Signal::Stop)) => break,
+            Ok(Event::Signal(Signal::Reload)) => {
+                let Some(config) = boot.reread() else { continue };
+                let changed = config.changed(&boot.config);
+                let log = changed.contains(&"log") && crate::log::reload(&config.log);
+                let restart: Vec<&str> = changed.into_iter().filter(|key| *key != "log").collect();
+                tracing::info!(
+                    log_filter_reloaded = log,
+                    need_a_restart = ?restart,
+                    "SIGHUP: the configuration was read again; Threaded mode reloads only `log`"
+                );
+                boot.config.log = config.log;
+            }
+            Ok(Event::Done(result)) => return result.map_err(|error| ServeError::new(Kind::Runtime(error))),
+            Err(_) => break,
+        }
+    }
+    tracing::info!("shutting down");
+    running.stop_and_wait().map_err(|error| ServeError::new(Kind::Runtime(error)))
+}
+
+/// Forwards SIGTERM, SIGINT and SIGHUP to `sender`, from a thread of its own, once the
+/// handlers are installed.
+fn listen_for_signals(sender: mpsc::Sender<Event>) -> Result<(), ServeError> {
+    let (installed, result) = mpsc::channel();
+    std::thread::Builder::new()
+        .name("appserver-signals".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread().enable_io().build() {
+                Ok(runtime) => runtime,
+                Err(error) => return drop(installed.send(Err(error))),
+            };
+            runtime.block_on(async {
+                let mut signals = match Signals::new() {
+                    Ok(signals) => signals,
+                    Err(error) => return drop(installed.send(Err(error))),
+                };
+                let _ = installed.send(Ok(()));
+                while sender.send(Event::Signal(signals.next().await)).is_ok() {}
+            });
+        })
+        .map_err(|error| ServeError::new(Kind::Runtime(error)))?;
+    result
+        .recv()
+        .unwrap_or_else(|_| Err(io::Error::other("the signal thread stopped")))
+        .map_err(|error| ServeError::new(Kind::Runtime(error)))
+}
+
+impl RunningServer {
+    /// The address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting, lets the requests in flight finish, and returns: at the latest
+    /// after `graceful_timeout` (and a short margin), leaving behind a handler that still
+    /// runs.
+    pub fn shutdown(mut self) -> io::Result<()> {
+        self.stop_and_wait()
+    }
+
+    fn stop_and_wait(&mut self) -> io::Result<()> {
+        let Some(stop) = self.stop.take() else { return Ok(()) };
+        let _ = stop.send(());
+        let deadline = Instant::now().checked_add(self.graceful_timeout.saturating_add(MARGIN));
+        loop {
+            let event = match deadline {
+                Some(deadline) => self.events.recv_timeout(deadline.saturating_duration_since(Instant::now())),
+                None => self.events.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+            };
+            match event {
+                Ok(Event::Done(result)) => return result,
+                Ok(Event::Signal(Signal::Stop)) => {
+                    tracing::warn!("a second stop signal: not waiting for the requests in flight");
+                    return Ok(());
+                }
+                Ok(Event::Signal(Signal::Reload)) => {}
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    tracing::warn!(
+                        graceful_timeout_ms = self.graceful_timeout.as_millis() as u64,
+                        "graceful_timeout passed and a handler still runs: leaving it behind"
+                    );
+                    return Ok(());
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => return Err(io::Error::other("the server thread is gone")),
+            }
+        }
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        let _ = self.stop_and_wait();
+    }
+}
