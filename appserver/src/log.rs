@@ -47,12 +47,16 @@ pub(crate) fn init_default(configured: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// Applies a new `log` setting to the subscriber this crate installed (`RUST_LOG`, when
-/// set, still wins). Returns whether the filter changed.
-pub(crate) fn reload(configured: &str) -> bool {
-    match RELOAD.get() {
-        Some(handle) if std::env::var_os("RUST_LOG").is_none() => handle.reload(EnvFilter::new(configured)).is_ok(),
-        _ => false,
+/// Whether a new `log` setting can take effect: this crate installed the subscriber, and
+/// `RUST_LOG`, which would win, is not set.
+pub(crate) fn reloadable() -> bool {
+    RELOAD.get().is_some() && std::env::var_os("RUST_LOG").is_none()
+}
+
+/// Applies a new `log` setting, if [`reloadable`].
+pub(crate) fn reload(configured: &str) {
+    if let (true, Some(handle)) = (reloadable(), RELOAD.get()) {
+        let _ = handle.reload(EnvFilter::new(configured));
     }
 }
 

@@ -89,13 +89,16 @@ pub(crate) fn serve(listener: std::net::TcpListener, mut boot: Boot) -> Result<(
             Ok(Event::Signal(Signal::Reload)) => {
                 let Some(config) = boot.reread() else { continue };
                 let changed = config.changed(&boot.config);
-                let log = changed.contains(&"log") && crate::log::reload(&config.log);
+                let log = changed.contains(&"log") && crate::log::reloadable();
                 let restart: Vec<&str> = changed.into_iter().filter(|key| *key != "log").collect();
                 tracing::info!(
-                    log_filter_reloaded = log,
+                    log_filter = log.then_some(config.log.as_str()),
                     need_a_restart = ?restart,
                     "SIGHUP: the configuration was read again; Threaded mode reloads only `log`"
                 );
+                if log {
+                    crate::log::reload(&config.log);
+                }
                 boot.config.log = config.log;
             }
             Ok(Event::Done(result)) => return result.map_err(|error| ServeError::new(Kind::Runtime(error))),

@@ -72,3 +72,15 @@ pub async fn async_sleep(millis: u64) -> u64 {
 pub fn panics() -> u64 {
     panic!("panicking on purpose")
 }
+
+/// A handler error whose message is client text: logged (escaped), answered as a 500.
+#[route(GET, r"/fail/(?P<text>.+)")]
+pub fn fail(text: String) -> Result<u8, std::io::Error> {
+    Err(std::io::Error::other(text))
+}
+
+/// A panic whose message is client text.
+#[route(GET, r"/panic-with/(?P<text>.+)")]
+pub fn panic_with(text: String) -> u8 {
+    panic!("{text}")
+}

@@ -4,7 +4,7 @@ mod support;
 
 use std::thread;
 use std::time::{Duration, Instant};
-use support::{Process, alive, timed_get};
+use support::{Process, alive, timed_get, wait_for};
 
 fn forked(workers: &str, extra: &[(&str, &str)]) -> Process {
     let mut env = vec![("APPSERVER_SERVER_TYPE", "forked"), ("APPSERVER_WORKERS", workers)];
@@ -12,15 +12,6 @@ fn forked(workers: &str, extra: &[(&str, &str)]) -> Process {
     let server = Process::start(&env);
     wait_for(|| server.children().len() == workers.parse::<usize>().unwrap(), "the workers start");
     server
-}
-
-fn wait_for(mut done: impl FnMut() -> bool, what: &str) -> Duration {
-    let started = Instant::now();
-    while !done() {
-        assert!(started.elapsed() < Duration::from_secs(10), "timed out waiting until {what}");
-        thread::sleep(Duration::from_millis(5));
-    }
-    started.elapsed()
 }
 
 #[test]
@@ -74,6 +65,7 @@ fn workers_that_keep_failing_to_boot_stop_the_master_without_a_loop() {
     let log = server.log();
     assert_eq!(status.code(), Some(1), "{log}");
     assert_eq!(log.matches("worker failed to boot").count(), 3, "{log}");
+    assert!(!log.contains("graceful_timeout"), "no shutdown took place, and no log line says so: {log}");
     assert!(log.contains("on_worker_start failed error=SERVE_FAIL_BOOT is set"), "{log}");
     assert!(
         log.contains(

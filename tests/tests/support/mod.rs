@@ -112,8 +112,12 @@ impl Process {
             .env("RUST_LOG", "info")
             .env("APPSERVER_PORT", "0")
             .env_remove("APPSERVER_CONFIG");
+        // An empty value removes the variable (`RUST_LOG` is `info` unless a test says).
         for (name, value) in env {
-            command.env(name, value);
+            match value.is_empty() {
+                true => command.env_remove(name),
+                false => command.env(name, value),
+            };
         }
         let mut child = command
             .stdout(std::process::Stdio::piped())
@@ -228,6 +232,16 @@ pub fn scratch_dir() -> std::path::PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// Waits until `done` holds, at most 10 s; returns how long it took.
+pub fn wait_for(mut done: impl FnMut() -> bool, what: &str) -> Duration {
+    let started = std::time::Instant::now();
+    while !done() {
+        assert!(started.elapsed() < Duration::from_secs(10), "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    started.elapsed()
 }
 
 /// Sends `GET path` on a new connection; returns the response and how long it took.
