@@ -5,6 +5,7 @@
 
 use crate::config::Config;
 use crate::connection::{Connections, Slot, Watched};
+use crate::head_budget::{HeadBudget, Metered};
 use crate::service::App;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -123,12 +124,14 @@ struct Accepting {
     http: http1::Builder,
     permits: Arc<Semaphore>,
     connections: Arc<Connections>,
+    heads: Arc<HeadBudget>,
 }
 
 impl Accepting {
     fn new(app: Arc<App>, config: &Config) -> Self {
         let mut http = http1::Builder::new();
-        http.max_buf_size(config.max_header_bytes);
+        // The exact head limit (431), and the read buffer bounded by it.
+        http.max_header_size(config.max_header_bytes).max_buf_size(config.max_header_bytes);
         Accepting {
             app,
             http,
@@ -138,6 +141,7 @@ impl Accepting {
                 config.keep_alive_timeout,
                 config.max_connections_per_client,
             )),
+            heads: Arc::default(),
         }
     }
 
@@ -164,7 +168,8 @@ impl Accepting {
                 }
             })
         };
-        let connection = Watched::new(self.http.serve_connection(TokioIo::new(stream), service), Arc::clone(activity));
+        let stream = TokioIo::new(Metered::new(stream, Arc::clone(activity), Arc::clone(&self.heads)));
+        let connection = Watched::new(self.http.serve_connection(stream, service), Arc::clone(activity));
         tokio::spawn(async move {
             connection.await;
             drop((slot, permit));

@@ -46,6 +46,12 @@ impl Activity {
         RequestGuard(Arc::clone(self))
     }
 
+    /// Requests started so far, and whether none is in flight.
+    pub(crate) fn requests(&self) -> (u64, bool) {
+        let started = self.started.load(Ordering::Relaxed);
+        (started, started == self.finished.load(Ordering::Relaxed))
+    }
+
     fn close(&self, how: u8) {
         if self.close.fetch_max(how, Ordering::AcqRel) < how {
             if let Some(waker) = self.waker.lock().unwrap().as_ref() {

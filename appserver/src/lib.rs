@@ -76,6 +76,7 @@ mod fork;
 #[path = "no_fork.rs"]
 mod fork;
 mod form;
+mod head_budget;
 mod json;
 mod log;
 mod param;
