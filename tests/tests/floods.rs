@@ -127,7 +127,10 @@ fn past_the_per_client_cap_a_busy_address_gets_a_json_503_and_others_are_served(
 
 #[test]
 fn request_heads_are_limited_and_unfinished_large_heads_stay_within_the_memory_bound() {
-    let server = Process::start(&[("APPSERVER_MAX_CONNECTIONS_PER_CLIENT", "1048576"), ("RUST_LOG", "warn,appserver::boot=info")]);
+    let server = Process::start(&[
+        ("APPSERVER_MAX_CONNECTIONS_PER_CLIENT", "1048576"),
+        ("RUST_LOG", "warn,appserver::boot=info"),
+    ]);
     let addr = server.addr();
     let head = |pad: usize| format!("GET /library/x HTTP/1.1\r\nHost: x\r\nX-Pad: {}\r\n", "a".repeat(pad));
     let out = support::raw(addr, format!("{}Connection: close\r\n\r\n", head(60_000)).as_bytes());
