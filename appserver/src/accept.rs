@@ -72,18 +72,18 @@ pub(crate) async fn serve_connections(
         };
         let permit = match Arc::clone(&server.permits).try_acquire_owned() {
             Ok(permit) => Some(permit),
-            // Every slot is taken: close the oldest idle connection for this one, or, if all
-            // are busy, wait for one to finish (further newcomers wait in the backlog).
-            Err(_) => {
-                server.connections.evict_oldest();
-                tokio::select! {
+            // Every slot is taken: this one takes the slot of the oldest idle connection, or,
+            // if all are busy, waits for one to finish (further newcomers wait in the backlog).
+            Err(_) => match server.connections.evict_oldest() {
+                Some(permit) => Some(permit),
+                None => tokio::select! {
                     () = &mut shutdown => {
                         server.serve(stream, None);
                         break;
                     }
                     permit = Arc::clone(&server.permits).acquire_owned() => permit.ok(),
-                }
-            }
+                },
+            },
         };
         server.serve(stream, permit);
     }
@@ -149,7 +149,10 @@ impl Accepting {
     /// connection cap is answered 503.
     fn serve(&self, stream: TcpStream, permit: Option<OwnedSemaphorePermit>) {
         let Ok(client) = stream.peer_addr() else { return };
-        let Some(slot) = self.connections.admit(client.ip()) else {
+        // Whether the client has sent bytes already: a connection that has not is the first
+        // to be closed for a newcomer, and the runtime reads only after its next I/O turn.
+        let sent = socket2::SockRef::from(&stream).peek(&mut [std::mem::MaybeUninit::uninit()]).is_ok_and(|n| n > 0);
+        let Some(slot) = self.connections.admit(client.ip(), sent, permit) else {
             tracing::debug!(client = %client.ip(), "refused: too many connections from this address");
             let _ = stream.try_write(too_many().as_bytes());
             return;
@@ -172,7 +175,7 @@ impl Accepting {
         let connection = Watched::new(self.http.serve_connection(stream, service), Arc::clone(activity));
         tokio::spawn(async move {
             connection.await;
-            drop((slot, permit));
+            drop(slot);
         });
     }
 }

@@ -20,11 +20,11 @@ use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, OwnedSemaphorePermit};
 
 const OPEN: u8 = 0;
 const GRACEFUL: u8 = 1;
@@ -37,13 +37,23 @@ pub(crate) struct Activity {
     finished: AtomicU64,
     close: AtomicU8,
     waker: Mutex<Option<Waker>>,
+    /// The connection's slot of `max_connections`, until it closes or is evicted.
+    permit: Mutex<Option<OwnedSemaphorePermit>>,
+    /// Whether the client has sent bytes of a head not yet complete.
+    sending: AtomicBool,
 }
 
 impl Activity {
     /// Marks a request as started; the guard marks it finished when dropped.
     pub(crate) fn request(self: &Arc<Self>) -> RequestGuard {
         self.started.fetch_add(1, Ordering::Relaxed);
+        self.sending.store(false, Ordering::Relaxed);
         RequestGuard(Arc::clone(self))
+    }
+
+    /// Notes that the client has sent part of a request head.
+    pub(crate) fn sending(&self) {
+        self.sending.store(true, Ordering::Relaxed);
     }
 
     /// Requests started so far, and whether none is in flight.
@@ -161,11 +171,13 @@ struct Tracked {
 
 impl Tracked {
     /// Whether the connection may be closed for a newcomer: open, with no request in flight
-    /// (it has not sent a complete request head since its last response).
-    fn evictable(&self) -> bool {
+    /// (it has not sent a complete request head since its last response), and, unless
+    /// `sending` may be, silent (it has not sent part of one either).
+    fn evictable(&self, sending: bool) -> bool {
         self.activity.upgrade().is_some_and(|a| {
             a.close.load(Ordering::Acquire) == OPEN
                 && a.started.load(Ordering::Relaxed) == a.finished.load(Ordering::Relaxed)
+                && (sending || !a.sending.load(Ordering::Relaxed))
         })
     }
 }
@@ -208,14 +220,22 @@ impl Connections {
     /// Tracks a new connection from `client`. At the per-client cap, the client's oldest
     /// connection without a request in flight is closed to make room; `None` when there is
     /// none (the newcomer is refused).
-    pub(crate) fn admit(self: &Arc<Self>, client: IpAddr) -> Option<Slot> {
+    /// `sent`: whether the client has already sent bytes.
+    pub(crate) fn admit(
+        self: &Arc<Self>,
+        client: IpAddr,
+        sent: bool,
+        permit: Option<OwnedSemaphorePermit>,
+    ) -> Option<Slot> {
         let mut registry = self.registry.lock().unwrap();
         let count = registry.clients.get(&client).copied().unwrap_or(0);
-        if count >= self.per_client && !registry.evict(|t| t.client == client) {
+        if count >= self.per_client && registry.evict(|t| t.client == client).is_none() {
             return None;
         }
         *registry.clients.entry(client).or_insert(0) += 1;
         let activity = Arc::new(Activity::default());
+        *activity.permit.lock().unwrap() = permit;
+        activity.sending.store(sent, Ordering::Relaxed);
         let tracked =
             Tracked { activity: Arc::downgrade(&activity), client, seen: 0, since: Instant::now(), asked: None };
         registry.tracked.push_back(tracked);
@@ -223,10 +243,11 @@ impl Connections {
         Some(Slot { connections: Arc::clone(self), client, activity })
     }
 
-    /// Closes the oldest connection without a request in flight, for a newcomer; false if
-    /// every connection is busy.
-    pub(crate) fn evict_oldest(&self) -> bool {
-        self.registry.lock().unwrap().evict(|_| true)
+    /// Closes the oldest connection without a request in flight, for a newcomer, which gets
+    /// its slot at once; `None` if every connection is busy.
+    pub(crate) fn evict_oldest(&self) -> Option<OwnedSemaphorePermit> {
+        let victim = self.registry.lock().unwrap().evict(|_| true)?;
+        victim.permit.lock().unwrap().take()
     }
 
     /// How often the reaper looks: a quarter of the shortest limit, within 10 ms..1 s.
@@ -289,16 +310,19 @@ impl Connections {
 
 impl Registry {
     /// Closes the oldest tracked connection that `which` selects and has no request in
-    /// flight; forgets the closed ones passed on the way.
-    fn evict(&mut self, which: impl Fn(&Tracked) -> bool) -> bool {
+    /// flight, a silent one first, and returns it. It closes gracefully, so that a response
+    /// just written is still sent; the reaper drops it a tick later if it is stuck.
+    fn evict(&mut self, which: impl Fn(&Tracked) -> bool) -> Option<Arc<Activity>> {
         while self.tracked.front().is_some_and(|t| t.activity.strong_count() == 0) {
             self.tracked.pop_front();
         }
-        let Some(i) = self.tracked.iter().position(|t| which(t) && t.evictable()) else { return false };
-        let tracked = self.tracked.remove(i).expect("the position is in range");
-        if let Some(activity) = tracked.activity.upgrade() {
-            activity.close(DROP);
-        }
-        true
+        let i = [false, true]
+            .into_iter()
+            .find_map(|sending| self.tracked.iter().position(|t| which(t) && t.evictable(sending)))?;
+        let tracked = &mut self.tracked[i];
+        let activity = tracked.activity.upgrade()?;
+        activity.close(GRACEFUL);
+        tracked.asked = Some(Instant::now());
+        Some(activity)
     }
 }

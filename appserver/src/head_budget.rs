@@ -76,6 +76,7 @@ impl Metered {
         if !idle {
             return true; // A body, not a head.
         }
+        self.activity.sending();
         self.head += n;
         let over = self.head.saturating_sub(FREE).saturating_sub(self.drawn);
         if over == 0 {

@@ -47,16 +47,23 @@
 //! # Logging
 //! Through `tracing`: the route table at startup, then one line per request (method,
 //! path, status, duration) under the target `appserver::access`. [`Server::serve`] and
-//! [`run`] install a subscriber filtered by `RUST_LOG`, else the `log` setting, else
-//! `info`, unless the program installed one.
+//! [`run`] install a subscriber filtered by `RUST_LOG`, else the `log` setting, unless the
+//! program installed one. Client text in log lines is escaped; a handler's panic is logged
+//! once with its location; repeated errors are rate-limited with a count.
 //!
 //! # Server types and configuration
 //! [`ServerType::Threaded`] serves from one process with a pool of threads;
 //! [`ServerType::Forked`] (Linux) forks supervised worker processes, replacing any that
 //! dies. Settings come from `appserver.toml` (or the file named by `APPSERVER_CONFIG`),
 //! overridden by `APPSERVER_<KEY>` variables, overridden by what the program sets on
-//! [`Server`]: address, server type, workers, log filter, body limit, timeouts, connection
-//! limit. SIGTERM or SIGINT shut down gracefully. See [`Server`] for every key.
+//! [`Server`], one method per key: address, server type, workers, log filter, body and
+//! head limits, timeouts, connection limits, backlog. Every value is checked the same way;
+//! a server that cannot start says why in a [`ServeError`], one line per problem.
+//!
+//! SIGTERM or SIGINT shut down gracefully, within `graceful_timeout` whatever handlers do;
+//! SIGHUP reloads the configuration (Forked: a new generation of workers). Each process
+//! closes idle connections for newcomers when connections run short, caps connections per
+//! client address, and bounds the memory of unfinished request heads. See [`Server`].
 //!
 //! # Testing
 //! [`Server::start`] on port 0 serves in the background and tells its address; drop or
