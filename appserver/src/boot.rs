@@ -2,10 +2,11 @@
 //! the configuration, and how to read the configuration again (SIGHUP).
 
 use crate::config::{Config, Settings};
+use crate::route::RouteError;
 use crate::router::Router;
 use crate::serve_error::{Kind, ServeError};
 use crate::service::App;
-use crate::state::StateMap;
+use crate::state_map::StateMap;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
 use std::net::{SocketAddr, TcpListener};
@@ -35,13 +36,17 @@ impl Boot {
         hook: Option<Hook>,
     ) -> Result<(TcpListener, Self), ServeError> {
         let router = Router::new(crate::route::Route::all())?;
-        let missing = state.missing(router.routes());
+        let missing: Vec<RouteError> = router
+            .routes()
+            .flat_map(|route| route.extractors.iter().filter_map(|required| required()).map(move |r| (route, r)))
+            .filter(|(_, (id, _))| !state.contains(*id))
+            .map(|(route, (_, type_name))| RouteError::MissingState { route, type_name })
+            .collect();
         if !missing.is_empty() {
             return Err(missing.into());
         }
         let listener = bind(&config)?;
         let addr = listener.local_addr().map_err(|error| ServeError::new(Kind::Runtime(error)))?;
-        crate::fork::raise_fd_limit(config.max_connections);
         Ok((listener, Boot { addr, config, router: Arc::new(router), state: Arc::new(state), hook, code }))
     }
 

@@ -1,6 +1,6 @@
 //! The one error type handlers and the framework answer with.
 
-use crate::response::{Response, json_response};
+use crate::response::{IntoResponse, Response, json_response};
 use http::StatusCode;
 use std::borrow::Cow;
 use std::fmt;
@@ -72,6 +72,12 @@ impl Error {
             message: &'a str,
         }
         json_response(self.status, &Body { error: Inner { status: self.status.as_u16(), message: &self.message } })
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        self.to_response()
     }
 }
 

@@ -336,7 +336,9 @@ impl Master {
         for worker in self.workers.drain(..) {
             kill(worker.pid, libc::SIGKILL);
             // SAFETY: waits for a child of this process; a null status pointer is allowed.
-            unsafe { libc::waitpid(worker.pid, std::ptr::null_mut(), 0) };
+            if unsafe { libc::waitpid(worker.pid, std::ptr::null_mut(), 0) } == -1 {
+                tracing::debug!(pid = worker.pid, error = %io::Error::last_os_error(), "waitpid failed");
+            }
         }
     }
 }
@@ -380,13 +382,13 @@ struct Signals(libc::sigset_t);
 impl Signals {
     fn new(signals: &[libc::c_int]) -> Self {
         // SAFETY: a zeroed sigset_t is a valid value to initialise with sigemptyset, and
-        // sigaddset only writes into the live set with valid signal numbers.
+        // sigaddset only writes into the live set. Both fail only for an invalid signal
+        // number, and these are libc's constants.
         unsafe {
             let mut set = std::mem::zeroed();
-            libc::sigemptyset(&mut set);
-            for &signal in signals {
-                libc::sigaddset(&mut set, signal);
-            }
+            let emptied = libc::sigemptyset(&mut set);
+            let added = signals.iter().all(|&signal| libc::sigaddset(&mut set, signal) == 0);
+            debug_assert!(emptied == 0 && added, "a signal set of valid signals");
             Signals(set)
         }
     }

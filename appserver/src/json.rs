@@ -3,7 +3,9 @@
 use crate::error::Error;
 use crate::extract::{FromRequest, has_content_type};
 use crate::request::Request;
+use crate::response::{IntoResponse, Response, json_response};
 use http::StatusCode;
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 /// A JSON request body, deserialized into `T` (or a response body, serialized from `T`).
@@ -41,5 +43,11 @@ impl<T: DeserializeOwned> FromRequest for Json<T> {
             };
             Error::new(status, format!("invalid JSON body: {err}"))
         })
+    }
+}
+
+impl<T: Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        json_response(StatusCode::OK, &self.0)
     }
 }

@@ -98,6 +98,7 @@ mod server_type;
 mod service;
 mod signal;
 mod state;
+mod state_map;
 mod threaded;
 
 #[doc(hidden)]

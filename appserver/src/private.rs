@@ -12,9 +12,9 @@ use serde::Serialize;
 use std::marker::PhantomData;
 
 pub use crate::param::{FromParam, optional_param, param};
-pub use crate::request::Request;
+pub use crate::request::{Params, Request};
 pub use crate::route::{Reply, RequiredState, Route};
-pub use crate::router::{Lookup, Params, Router};
+pub use crate::router::{Lookup, Router};
 pub use appserver_pattern::Methods;
 pub use inventory;
 

@@ -1,6 +1,6 @@
 //! The request as handlers and extractors see it.
 
-use crate::state::StateMap;
+use crate::state_map::StateMap;
 use bytes::Bytes;
 use http::{HeaderMap, Method, Uri};
 use std::sync::Arc;
@@ -15,7 +15,7 @@ pub struct Request {
     pub(crate) headers: HeaderMap,
     pub(crate) body: Bytes,
     /// Byte ranges of the route's parameters in the path, in the route's parameter order.
-    pub(crate) params: crate::router::Params,
+    pub(crate) params: Params,
     pub(crate) state: Arc<StateMap>,
 }
 
@@ -61,3 +61,6 @@ impl Request {
         self.uri.path().get(start..end)
     }
 }
+
+/// The byte range of each parameter of a route in the path, in the route's order.
+pub type Params = smallvec::SmallVec<[Option<(usize, usize)>; 4]>;

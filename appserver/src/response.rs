@@ -1,7 +1,5 @@
 //! Responses and what converts into one.
 
-use crate::error::Error;
-use crate::json::Json;
 use bytes::Bytes;
 use http::StatusCode;
 use http::header::{CONTENT_TYPE, HeaderValue};
@@ -45,18 +43,6 @@ impl IntoResponse for Response {
     }
 }
 
-impl IntoResponse for Error {
-    fn into_response(self) -> Response {
-        self.to_response()
-    }
-}
-
-impl<T: Serialize> IntoResponse for Json<T> {
-    fn into_response(self) -> Response {
-        json_response(StatusCode::OK, &self.0)
-    }
-}
-
 /// Another success status than 200, e.g. `(StatusCode::CREATED, item)`.
 impl<T: Serialize> IntoResponse for (StatusCode, T) {
     fn into_response(self) -> Response {
@@ -66,13 +52,16 @@ impl<T: Serialize> IntoResponse for (StatusCode, T) {
 
 /// `value` as JSON with `status`; a value that fails to serialize is a logged 500.
 pub(crate) fn json_response<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Response {
-    match serde_json::to_vec(value) {
-        Ok(body) => {
-            let mut response = Response::new(Body::from(body));
-            *response.status_mut() = status;
-            response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-            response
+    let (status, body) = match serde_json::to_vec(value) {
+        Ok(body) => (status, Body::from(body)),
+        Err(err) => {
+            crate::log::handler_failed(500, &err.to_string());
+            let body = r#"{"error":{"status":500,"message":"internal server error"}}"#;
+            (StatusCode::INTERNAL_SERVER_ERROR, Body::from(body))
         }
-        Err(err) => Error::from(err).to_response(),
-    }
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
 }

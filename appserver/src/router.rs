@@ -14,6 +14,7 @@
 //! (`/users/me` before `/users/(?P<id>[^/]+)`), then by pattern text, then by methods and
 //! definition site. When several patterns match a path, the first in that order wins.
 
+use crate::request::Params;
 use crate::route::{Route, RouteError};
 use appserver_pattern::Methods;
 use http::Method;
@@ -76,9 +77,6 @@ enum Which {
 
 /// A regex engine's error while building a matcher.
 type BuildError = Box<dyn std::error::Error + Send + Sync>;
-
-/// The byte range of each parameter of a route in the path, in the route's order.
-pub type Params = smallvec::SmallVec<[Option<(usize, usize)>; 4]>;
 
 /// The outcome of [`Router::find`].
 pub enum Lookup {

@@ -4,7 +4,7 @@ use crate::boot::{Boot, Hook};
 use crate::config::{Config, Settings, schema};
 use crate::serve_error::ServeError;
 use crate::server_type::ServerType;
-use crate::state::StateMap;
+use crate::state_map::StateMap;
 use crate::threaded::RunningServer;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -149,6 +149,7 @@ impl Server {
         let config = self.settings.resolve()?;
         crate::log::init_default(&config.log).map_err(|error| ServeError::from(vec![error]))?;
         crate::log::install_panic_hook();
+        crate::fork::raise_fd_limit(config.max_connections);
         Ok(config)
     }
 }

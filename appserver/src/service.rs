@@ -6,7 +6,7 @@ use crate::request::Request;
 use crate::response::{IntoResponse, Response};
 use crate::route::{Reply, Route};
 use crate::router::{Lookup, Router};
-use crate::state::StateMap;
+use crate::state_map::StateMap;
 use bytes::Bytes;
 use http::header::{ALLOW, CONNECTION, EXPECT, HOST, HeaderValue, TRANSFER_ENCODING};
 use http::{StatusCode, Version};

@@ -3,9 +3,7 @@
 use crate::error::Error;
 use crate::extract::FromRequest;
 use crate::request::Request;
-use crate::route::{Route, RouteError};
-use std::any::{Any, TypeId};
-use std::collections::HashMap;
+use std::any::TypeId;
 use std::ops::Deref;
 use std::sync::Arc;
 
@@ -66,30 +64,3 @@ impl std::fmt::Display for MissingState {
 }
 
 impl std::error::Error for MissingState {}
-
-/// Values by type.
-#[derive(Default, Debug)]
-pub(crate) struct StateMap(HashMap<TypeId, Arc<dyn Any + Send + Sync>>);
-
-impl StateMap {
-    pub(crate) fn insert<T: Send + Sync + 'static>(&mut self, value: T) {
-        self.0.insert(TypeId::of::<T>(), Arc::new(value));
-    }
-
-    pub(crate) fn get<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
-        self.0.get(&TypeId::of::<T>()).cloned().and_then(|v| v.downcast().ok())
-    }
-
-    /// One line per `State<T>` that a route takes and nobody registered.
-    pub(crate) fn missing(&self, routes: impl Iterator<Item = &'static Route>) -> Vec<RouteError> {
-        let mut missing = Vec::new();
-        for route in routes {
-            for (id, type_name) in route.extractors.iter().filter_map(|required| required()) {
-                if !self.0.contains_key(&id) {
-                    missing.push(RouteError::MissingState { route, type_name });
-                }
-            }
-        }
-        missing
-    }
-}
