@@ -212,7 +212,10 @@ fn from_file(path: &Path, text: &str, errors: &mut Vec<ConfigError>) -> Settings
         Ok(table) => table,
         Err(err) => {
             let line = err.span().map_or(1, |span| line(span.start));
-            errors.push(ConfigError::Syntax { path: path.to_owned(), line, message: err.message().to_owned() });
+            // The key the broken line sets, if it reads `key = ...`.
+            let key = text.lines().nth(line - 1).and_then(|l| l.split_once('=')).map(|(key, _)| key.trim().to_owned());
+            let message = err.message().trim_end().replace('\n', "; ");
+            errors.push(ConfigError::Syntax { path: path.to_owned(), line, key, message });
             return settings;
         }
     };
@@ -363,7 +366,7 @@ impl fmt::Display for Source {
 #[derive(Debug)]
 pub(crate) enum ConfigError {
     Unreadable { path: PathBuf, error: io::Error },
-    Syntax { path: PathBuf, line: usize, message: String },
+    Syntax { path: PathBuf, line: usize, key: Option<String>, message: String },
     UnknownKey { source: Source, key: String },
     Invalid { source: Source, key: &'static str, value: String, expected: &'static str },
 }
@@ -374,8 +377,11 @@ impl fmt::Display for ConfigError {
             ConfigError::Unreadable { path, error } => {
                 write!(f, "cannot read the config file {}: {error}", path.display())
             }
-            ConfigError::Syntax { path, line, message } => {
-                write!(f, "{}:{line}: invalid TOML: {}", path.display(), message.trim_end())
+            ConfigError::Syntax { path, line, key: Some(key), message } => {
+                write!(f, "{}:{line}: invalid TOML in the value of `{key}`: {message}", path.display())
+            }
+            ConfigError::Syntax { path, line, key: None, message } => {
+                write!(f, "{}:{line}: invalid TOML: {message}", path.display())
             }
             ConfigError::UnknownKey { source, key } => {
                 let keys: Vec<&str> = KEYS.iter().map(|(key, _)| *key).collect();
@@ -448,6 +454,9 @@ mod tests {
         );
         let errors = file("port = 80\nworkers = [\n").unwrap_err();
         assert_eq!(errors.len(), 1);
+        assert!(errors[0].starts_with("conf/app.toml:2: invalid TOML in the value of `workers`: "), "{errors:?}");
+        assert!(!errors[0].contains('\n'), "one line: {errors:?}");
+        let errors = file("port = 80\n[oops\n").unwrap_err();
         assert!(errors[0].starts_with("conf/app.toml:2: invalid TOML: "), "{errors:?}");
         let errors = file("server_type = \"process\"\nworkers = 100000\n").unwrap_err();
         assert_eq!(

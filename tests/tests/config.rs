@@ -77,7 +77,10 @@ fn file_errors_are_one_line_each_naming_file_line_key_value_and_form() {
     );
     let log = refused(Some("port = 8080\nworkers = [1,\n"), &[]);
     let lines = error_lines(&log);
-    assert!(lines.len() == 1 && lines[0].starts_with("appserver.toml:2: invalid TOML: "), "{log}");
+    assert!(
+        lines.len() == 1 && lines[0].starts_with("appserver.toml:2: invalid TOML in the value of `workers`: "),
+        "{log}"
+    );
     let log = refused(Some("header_timeout = 0\nrequest_timeout = \"0s\"\n"), &[]);
     assert_eq!(error_lines(&log).len(), 2, "{log}");
     assert!(log.contains("appserver.toml:1: invalid value 0 for `header_timeout`: expected a duration"), "{log}");

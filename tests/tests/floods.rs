@@ -12,6 +12,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 use support::{Process, timed_get};
 
+/// Held by the tests that open thousands of sockets, one at a time: for the file limit, and
+/// so that they do not skew each other's timings.
+static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// A connection to `addr` from the loopback address `from` (127.0.0.x).
 fn connect_from(from: [u8; 4], addr: SocketAddr) -> std::io::Result<TcpStream> {
     let socket = Socket::new(Domain::IPV4, Type::STREAM, None)?;
@@ -80,6 +84,7 @@ fn get_within(addr: SocketAddr, path: &str, limit: Duration) -> (String, Duratio
 
 #[test]
 fn a_sustained_flood_of_ten_thousand_idle_sockets_does_not_lock_others_out() {
+    let _heavy = HEAVY.lock().unwrap_or_else(|e| e.into_inner());
     let size = fd_room().min(10_000);
     for (what, env) in [
         ("the per-client cap", vec![]),
@@ -173,6 +178,7 @@ fn past_the_per_client_cap_a_busy_address_gets_a_json_503_and_others_are_served(
 
 #[test]
 fn request_heads_are_limited_and_unfinished_large_heads_stay_within_the_memory_bound() {
+    let _heavy = HEAVY.lock().unwrap_or_else(|e| e.into_inner());
     let server = Process::start(&[
         ("APPSERVER_MAX_CONNECTIONS_PER_CLIENT", "1048576"),
         ("RUST_LOG", "warn,appserver::boot=info"),
