@@ -114,7 +114,6 @@ pub use json::Json;
 pub use query::Query;
 pub use request::Request;
 pub use response::{Body, IntoResponse, Response};
-pub use route::RouteError;
 pub use serve_error::ServeError;
 pub use server::{Server, run};
 pub use server_type::ServerType;

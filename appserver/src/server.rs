@@ -138,7 +138,7 @@ impl Server {
                 "Server::start runs Threaded servers only; start a Forked server with serve() from main".into(),
             )));
         }
-        let (listener, boot) = Boot::new(self.settings.clone(), config, self.state, self.on_worker_start)?;
+        let (listener, boot) = Boot::new(self.settings, config, self.state, self.on_worker_start)?;
         let running = crate::threaded::start(listener, &boot)?;
         boot.announce();
         Ok(running)
