@@ -1,6 +1,7 @@
 //! What every server type starts from: the checked routes and state, the bound socket,
 //! the configuration, and how to read the configuration again (SIGHUP).
 
+use crate::auth::Tokens;
 use crate::config::{Config, Settings};
 use crate::route::RouteError;
 use crate::router::Router;
@@ -8,6 +9,7 @@ use crate::serve_error::{Kind, ServeError};
 use crate::service::App;
 use crate::state_map::StateMap;
 use socket2::{Domain, Protocol, Socket, Type};
+use std::any::TypeId;
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -36,11 +38,15 @@ impl Boot {
         hook: Option<Hook>,
     ) -> Result<(TcpListener, Self), ServeError> {
         let router = Router::new(crate::route::Route::all())?;
+        let tokens = TypeId::of::<Tokens>();
         let missing: Vec<RouteError> = router
             .routes()
             .flat_map(|route| route.extractors.iter().filter_map(|required| required()).map(move |r| (route, r)))
-            .filter(|(_, (id, _))| !state.contains(*id))
-            .map(|(route, (_, type_name))| RouteError::MissingState { route, type_name })
+            .filter(|&(_, (id, _))| if id == tokens { config.auth_tokens.is_empty() } else { !state.contains(id) })
+            .map(|(route, (id, type_name))| match id == tokens {
+                true => RouteError::NoTokens { route },
+                false => RouteError::MissingState { route, type_name },
+            })
             .collect();
         if !missing.is_empty() {
             return Err(missing.into());
@@ -69,11 +75,13 @@ impl Boot {
         }
     }
 
-    /// What requests need, for `config`.
+    /// What requests need, for `config`: its tokens join the state.
     pub(crate) fn app(&self, config: &Config) -> Arc<App> {
+        let mut state = (*self.state).clone();
+        state.insert(config.auth_tokens.clone());
         Arc::new(App {
             router: Arc::clone(&self.router),
-            state: Arc::clone(&self.state),
+            state: Arc::new(state),
             max_body_bytes: config.max_body_bytes,
             request_timeout: config.request_timeout,
         })

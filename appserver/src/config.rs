@@ -3,6 +3,7 @@
 //! what the program sets on [`Server`](crate::Server)), the resolved [`Config`], the
 //! `Server` setters and every error message, so they cannot disagree.
 
+use crate::auth::Tokens;
 use crate::server_type::ServerType;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -60,6 +61,12 @@ macro_rules! schema {
             /// Connections the kernel queues before the server accepts them (the kernel's
             /// `net.core.somaxconn` caps it).
             backlog: u32 = 1024, "a number from 1 to 65535", |n| (1..=65535).contains(n);
+            /// The bearer tokens that [`Bearer`](crate::Bearer) routes accept, with their
+            /// names and roles (see [`Tokens`](crate::Tokens)); never logged.
+            auth_tokens: Tokens = Tokens::new(), TOKENS, Tokens::valid;
+            /// A TOML file of more tokens: `[[tokens]]` tables of `name`, `token` (the
+            /// secret) and `roles`; keep it readable by the server's user only.
+            auth_tokens_file: Option<PathBuf> = None, "the path of a TOML file of [[tokens]] tables", |_| true;
             /// How long a shutdown waits for requests in flight; then the connections
             /// still open are closed (Forked: the workers still busy are killed) and the
             /// process exits, whatever its handlers do.
@@ -68,6 +75,12 @@ macro_rules! schema {
     };
 }
 pub(crate) use schema;
+
+/// The expected form of `auth_tokens`.
+const TOKENS: &str = "tokens as \"name:secret:role+role, ...\" or [{ name, token, roles }]: names and secrets \
+    each used once, secrets of at least 16 characters without spaces";
+/// Keys whose values are never shown, not even in errors.
+const SECRET: &[&str] = &["auth_tokens"];
 
 /// The expected form of every duration.
 const DURATION: &str = "a duration up to 1 day: seconds (10, 0.5) or a string such as \"250ms\", \"10s\", \"2m\"";
@@ -173,7 +186,7 @@ fn parse<T: Value>(
     value.filter(|v| valid(v)).ok_or_else(|| ConfigError::Invalid {
         source: source.clone(),
         key,
-        value: raw.to_string(),
+        value: if SECRET.contains(&key) { "(secret)".into() } else { raw.to_string() },
         expected,
     })
 }
@@ -196,10 +209,23 @@ impl Settings {
             }
         };
         let env = from_env(std::env::vars_os(), &mut errors);
-        match errors.is_empty() {
-            true => Ok(self.clone().or(env).or(file).config()),
-            false => Err(errors),
+        if !errors.is_empty() {
+            return Err(errors);
         }
+        let mut config = self.clone().or(env).or(file).config();
+        if let Some(path) = &config.auth_tokens_file {
+            let tokens = tokens_file(path)?;
+            config.auth_tokens = std::mem::take(&mut config.auth_tokens).merge(tokens);
+            if !config.auth_tokens.valid() {
+                return Err(vec![ConfigError::Invalid {
+                    source: Source::File { path: path.clone(), line: 1 },
+                    key: "auth_tokens",
+                    value: "(secret)".into(),
+                    expected: TOKENS,
+                }]);
+            }
+        }
+        Ok(config)
     }
 }
 
@@ -228,6 +254,26 @@ fn from_file(path: &Path, text: &str, errors: &mut Vec<ConfigError>) -> Settings
         }
     }
     settings
+}
+
+/// The tokens of an `auth_tokens_file`: `[[tokens]]` tables, checked like `auth_tokens`.
+fn tokens_file(path: &Path) -> Result<Tokens, Vec<ConfigError>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|error| vec![ConfigError::Unreadable { path: path.to_owned(), error }])?;
+    let invalid = |line| {
+        vec![ConfigError::Invalid {
+            source: Source::File { path: path.to_owned(), line },
+            key: "tokens",
+            value: "(secret)".into(),
+            expected: TOKENS,
+        }]
+    };
+    let table: toml::Table = toml::from_str(&text).map_err(|err| {
+        let line = err.span().map_or(1, |span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+        invalid(line)
+    })?;
+    let tokens = table.get("tokens").and_then(Tokens::from_toml).ok_or_else(|| invalid(1))?;
+    Ok(tokens)
 }
 
 /// Settings from `APPSERVER_<KEY>=value` variables, each value read as its key's type.
@@ -307,6 +353,41 @@ impl Value for String {
     }
     fn from_text(text: &str) -> Option<Self> {
         Some(text.to_owned())
+    }
+}
+
+impl Value for PathBuf {
+    fn from_toml(value: &toml::Value) -> Option<Self> {
+        value.as_str().and_then(Self::from_text)
+    }
+    fn from_text(text: &str) -> Option<Self> {
+        Some(PathBuf::from(text.trim())).filter(|path| !path.as_os_str().is_empty())
+    }
+}
+
+impl<T: Value> Value for Option<T> {
+    fn from_toml(value: &toml::Value) -> Option<Self> {
+        T::from_toml(value).map(Some)
+    }
+    fn from_text(text: &str) -> Option<Self> {
+        T::from_text(text).map(Some)
+    }
+}
+
+/// `"name:secret:role+role, ..."`, or an array of `{ name, token, roles }` tables.
+impl Value for Tokens {
+    fn from_toml(value: &toml::Value) -> Option<Self> {
+        let Some(entries) = value.as_array() else { return value.as_str().and_then(Self::from_text) };
+        entries.iter().try_fold(Tokens::new(), |tokens, entry| {
+            let roles = match entry.get("roles") {
+                Some(roles) => roles.as_array()?.iter().map(|r| r.as_str()).collect::<Option<Vec<&str>>>()?,
+                None => Vec::new(),
+            };
+            Some(tokens.token(entry.get("name")?.as_str()?, entry.get("token")?.as_str()?, roles))
+        })
+    }
+    fn from_text(text: &str) -> Option<Self> {
+        Tokens::parse(text)
     }
 }
 
@@ -446,7 +527,8 @@ mod tests {
             [
                 "conf/app.toml:2: unknown key `prot`; the keys are host, port, server_type, workers, log, \
                  max_body_bytes, max_header_bytes, header_timeout, request_timeout, keep_alive_timeout, \
-                 max_connections, max_connections_per_client, backlog, graceful_timeout",
+                 max_connections, max_connections_per_client, backlog, auth_tokens, auth_tokens_file, \
+                 graceful_timeout",
                 "conf/app.toml:3: invalid value 0 for `workers`: expected a number from 1 to 1024",
                 format!("conf/app.toml:5: invalid value \"soon\" for `header_timeout`: expected {DURATION}").as_str(),
                 format!("conf/app.toml:6: invalid value 0 for `request_timeout`: expected {DURATION}").as_str(),
@@ -495,6 +577,15 @@ mod tests {
             ]
         );
         assert!(errors[2].starts_with("environment variable APPSERVER_PROT: unknown key `prot`; the keys are host,"));
+        let tokens = env(&[("APPSERVER_AUTH_TOKENS", "w1:0123456789abcdef:worker, ops:fedcba9876543210:worker+admin")]);
+        let tokens = tokens.unwrap().config().auth_tokens;
+        assert_eq!(format!("{tokens:?}"), r#"{"w1": ["worker"], "ops": ["worker", "admin"]}"#, "no secret shown");
+        let errors = env(&[("APPSERVER_AUTH_TOKENS", "w1:short-secret:worker")]).unwrap_err();
+        assert!(
+            errors[0]
+                .starts_with("environment variable APPSERVER_AUTH_TOKENS: invalid value (secret) for `auth_tokens`")
+        );
+        assert!(!errors[0].contains("short-secret"), "{errors:?}");
         let log = env(&[("APPSERVER_LOG", "warn,appserver::access=info")]).unwrap().config().log;
         assert_eq!(log, "warn,appserver::access=info");
     }
@@ -519,17 +610,20 @@ mod tests {
         let readme = include_str!("../../README.md");
         let config = Settings::default().config();
         for (key, _) in KEYS {
+            // An optional key, off by default, is shown commented out.
             let line = readme
                 .lines()
-                .find(|l| l.starts_with(&format!("{key} =")))
+                .find(|l| l.starts_with(&format!("{key} =")) || l.starts_with(&format!("# {key} =")))
                 .unwrap_or_else(|| panic!("README.md's config block has no line `{key} = ...`"));
+            let commented = line.starts_with('#');
+            let line = line.trim_start_matches("# ");
             let value = line[key.len() + 3..].split('#').next().unwrap().trim();
             let mut errors = Vec::new();
             let mut settings = Settings::default();
             let parsed: toml::Value = toml::from_str::<toml::Table>(&format!("v = {value}")).unwrap()["v"].clone();
             settings.set(key, Raw::Toml(&parsed), &Source::Code).unwrap_or_else(|e| errors.push(e));
             assert!(errors.is_empty(), "README's {key}: {}", errors[0]);
-            if *key != "workers" {
+            if *key != "workers" && !commented {
                 let shown = format!("{:?}", settings.config());
                 let default = format!("{config:?}");
                 assert_eq!(shown, default, "README.md shows `{line}`, which is not the default of `{key}`");

@@ -1,7 +1,8 @@
 //! The one error type handlers and the framework answer with.
 
 use crate::response::{IntoResponse, Response, json_response};
-use http::StatusCode;
+use http::header::{HeaderName, HeaderValue};
+use http::{HeaderMap, StatusCode};
 use std::borrow::Cow;
 use std::fmt;
 
@@ -29,12 +30,27 @@ pub struct Error {
     status: StatusCode,
     message: Cow<'static, str>,
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    headers: Option<Box<HeaderMap>>,
 }
 
 impl Error {
     /// An error with `status` and a message for the client.
     pub fn new(status: StatusCode, message: impl Into<Cow<'static, str>>) -> Self {
-        Error { status, message: message.into(), source: None }
+        Error { status, message: message.into(), source: None, headers: None }
+    }
+
+    /// The error with a header added to its response, e.g. `Retry-After` on a 429 or a 503:
+    ///
+    /// ```
+    /// use appserver::{Error, StatusCode, http::header::{HeaderValue, RETRY_AFTER}};
+    ///
+    /// let busy = Error::new(StatusCode::TOO_MANY_REQUESTS, "the queue is full")
+    ///     .with_header(RETRY_AFTER, HeaderValue::from_static("2"));
+    /// # assert_eq!(busy.status(), 429);
+    /// ```
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.get_or_insert_with(Default::default).append(name, value);
+        self
     }
 
     /// `400 Bad Request` with `message`.
@@ -71,7 +87,14 @@ impl Error {
             status: u16,
             message: &'a str,
         }
-        json_response(self.status, &Body { error: Inner { status: self.status.as_u16(), message: &self.message } })
+        let mut response =
+            json_response(self.status, &Body { error: Inner { status: self.status.as_u16(), message: &self.message } });
+        if let Some(headers) = &self.headers {
+            for (name, value) in headers.iter() {
+                response.headers_mut().append(name, value.clone());
+            }
+        }
+        response
     }
 }
 
@@ -87,6 +110,7 @@ impl<E: std::error::Error + Send + Sync + 'static> From<E> for Error {
             status: StatusCode::INTERNAL_SERVER_ERROR,
             message: Cow::Borrowed("internal server error"),
             source: Some(Box::new(source)),
+            headers: None,
         }
     }
 }

@@ -34,6 +34,10 @@
 //! `serde::Serialize` value (200 JSON), `Result<T, E>`, `(StatusCode, T)` or a
 //! [`Response`].
 //!
+//! # Bearer tokens
+//! A route that takes [`Bearer`] (or [`Bearer<R>`](Bearer) for a [`Role`]) requires one of
+//! the server's [`Tokens`]: 401 with `WWW-Authenticate` without one, 403 without the role.
+//!
 //! # Errors
 //! Every error (a 404, a 405, a parameter that does not parse, a body over the limit, a
 //! handler's [`Error`], a panic) is answered as JSON of one shape:
@@ -72,6 +76,7 @@
 //! doctest that starts a server is best marked `standalone_crate`.
 
 mod accept;
+mod auth;
 mod boot;
 mod config;
 mod connection;
@@ -105,6 +110,7 @@ mod threaded;
 #[path = "private.rs"]
 pub mod __private;
 
+pub use auth::{AnyRole, Bearer, Role, Tokens};
 pub use bytes::Bytes;
 pub use error::{Error, Result};
 pub use extract::FromRequest;

@@ -95,6 +95,11 @@ pub enum RouteError {
         /// The regex engine's error.
         error: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// A route takes `Bearer` and the server has no tokens.
+    NoTokens {
+        /// The route.
+        route: &'static Route,
+    },
     /// A route takes `State<T>` and no state of type `T` was registered.
     MissingState {
         /// The route.
@@ -127,6 +132,12 @@ impl std::fmt::Display for RouteError {
                 second.site()
             ),
             RouteError::Compile { what, error } => write!(f, "cannot compile {what}: {error}"),
+            RouteError::NoTokens { route } => write!(
+                f,
+                "{} ({}) takes `Bearer`, but the server has no tokens: set `auth_tokens` or `auth_tokens_file`",
+                route.name,
+                route.site()
+            ),
             RouteError::MissingState { route, type_name } => write!(
                 f,
                 "{} ({}) takes `State<{type_name}>`, but no state of that type was registered: call `Server::state`",

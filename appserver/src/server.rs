@@ -1,5 +1,6 @@
 //! [`Server`], the builder, and [`run`]: configuration in, a server type out.
 
+use crate::auth::Tokens;
 use crate::boot::{Boot, Hook};
 use crate::config::{Config, Settings, schema};
 use crate::serve_error::ServeError;
@@ -8,6 +9,7 @@ use crate::state_map::StateMap;
 use crate::threaded::RunningServer;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
