@@ -9,7 +9,8 @@ use crate::head_budget::{HeadBudget, Metered};
 use crate::service::App;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
@@ -21,6 +22,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 /// Connections taken from the kernel's queue at shutdown, at most: they were accepted
 /// before the listening socket closed, so they are answered.
 const DRAIN_LIMIT: usize = 4096;
+/// HTTP/2 streams one connection may have open at once.
+const MAX_STREAMS: u32 = 128;
 /// How long connections accepted at shutdown get to deliver a request already sent.
 const DRAIN_GRACE: Duration = Duration::from_millis(20);
 
@@ -122,6 +125,9 @@ pub(crate) async fn serve_connections(
 struct Accepting {
     app: Arc<App>,
     http: http1::Builder,
+    /// HTTP/1.1 or HTTP/2, for TLS and for `http2` on plain TCP.
+    auto: Option<auto::Builder<TokioExecutor>>,
+    header_timeout: Duration,
     permits: Arc<Semaphore>,
     connections: Arc<Connections>,
     heads: Arc<HeadBudget>,
@@ -132,9 +138,20 @@ impl Accepting {
         let mut http = http1::Builder::new();
         // The exact head limit (431), and the read buffer bounded by it.
         http.max_header_size(config.max_header_bytes).max_buf_size(config.max_header_bytes);
+        let auto = (app.tls.is_some() || config.http2).then(|| {
+            let mut auto = auto::Builder::new(TokioExecutor::new());
+            auto.http1().max_buf_size(config.max_header_bytes);
+            auto.http2()
+                .timer(TokioTimer::new())
+                .max_concurrent_streams(MAX_STREAMS)
+                .max_header_list_size(u32::try_from(config.max_header_bytes).unwrap_or(u32::MAX));
+            auto
+        });
         Accepting {
             app,
             http,
+            auto,
+            header_timeout: config.header_timeout,
             permits: Arc::new(Semaphore::new(config.max_connections)),
             connections: Arc::new(Connections::new(
                 config.header_timeout,
@@ -171,10 +188,34 @@ impl Accepting {
                 }
             })
         };
-        let stream = TokioIo::new(Metered::new(stream, Arc::clone(activity), Arc::clone(&self.heads)));
-        let connection = Watched::new(self.http.serve_connection(stream, service), Arc::clone(activity));
+        let stream = Metered::new(stream, Arc::clone(activity), Arc::clone(&self.heads));
+        let activity = Arc::clone(activity);
+        let Some(auto) = self.auto.clone() else {
+            // Plain HTTP/1.1: the fast path.
+            let connection = Watched::new(self.http.serve_connection(TokioIo::new(stream), service), activity);
+            tokio::spawn(async move {
+                connection.await;
+                drop(slot);
+            });
+            return;
+        };
+        let (tls, handshake_timeout) = (self.app.tls.clone(), self.header_timeout);
         tokio::spawn(async move {
-            connection.await;
+            match tls {
+                None => Watched::new(auto.serve_connection(TokioIo::new(stream), service).into_owned(), activity).await,
+                Some(tls) => {
+                    let handshake = tokio::time::timeout(handshake_timeout, tls.acceptor().accept(stream));
+                    match activity.unless_closed(handshake).await {
+                        Some(Ok(Ok(stream))) => {
+                            let connection = auto.serve_connection(TokioIo::new(stream), service).into_owned();
+                            Watched::new(connection, activity).await;
+                        }
+                        Some(Ok(Err(err))) => tracing::debug!(error = %err, "TLS handshake failed"),
+                        Some(Err(_)) => tracing::debug!("TLS handshake timed out"),
+                        None => {}
+                    }
+                }
+            }
             drop(slot);
         });
     }

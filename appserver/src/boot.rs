@@ -8,6 +8,7 @@ use crate::router::Router;
 use crate::serve_error::{Kind, ServeError};
 use crate::service::App;
 use crate::state_map::StateMap;
+use crate::tls::Tls;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::any::TypeId;
 use std::io;
@@ -25,6 +26,8 @@ pub(crate) struct Boot {
     pub(crate) router: Arc<Router>,
     pub(crate) state: Arc<StateMap>,
     pub(crate) hook: Option<Hook>,
+    /// TLS, when `tls_cert` and `tls_key` are set.
+    tls: Option<Arc<Tls>>,
     /// The settings made in code, the top layer when the configuration is read again.
     code: Settings,
 }
@@ -51,9 +54,13 @@ impl Boot {
         if !missing.is_empty() {
             return Err(missing.into());
         }
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some(Arc::new(Tls::load(cert, key).map_err(|e| ServeError::new(Kind::Tls(e)))?)),
+            _ => None,
+        };
         let listener = bind(&config)?;
         let addr = listener.local_addr().map_err(|error| ServeError::new(Kind::Runtime(error)))?;
-        Ok((listener, Boot { addr, config, router: Arc::new(router), state: Arc::new(state), hook, code }))
+        Ok((listener, Boot { addr, config, router: Arc::new(router), state: Arc::new(state), hook, tls, code }))
     }
 
     /// Logs the address and the route table: once the server obeys its signals, for
@@ -62,7 +69,7 @@ impl Boot {
         let config = &self.config;
         let addr = self.addr;
         tracing::info!(addr = %addr, server_type = config.server_type.name(), workers = config.workers, "appserver listening");
-        if !addr.ip().is_loopback() {
+        if !addr.ip().is_loopback() && self.tls.is_none() {
             tracing::warn!(addr = %addr, "listening beyond this host, without TLS: every client that can reach it can use every route");
         }
         for route in self.router.routes() {
@@ -82,6 +89,7 @@ impl Boot {
         Arc::new(App {
             router: Arc::clone(&self.router),
             state: Arc::new(state),
+            tls: self.tls.clone(),
             max_body_bytes: config.max_body_bytes,
             request_timeout: config.request_timeout,
         })
@@ -109,6 +117,18 @@ impl Boot {
         }
         (config.host, config.port, config.backlog, config.server_type) =
             (running.host, running.port, running.backlog, running.server_type);
+        match (&self.tls, &config.tls_cert, &config.tls_key) {
+            (Some(tls), Some(cert), Some(key)) => match tls.reload(cert, key) {
+                Ok(()) => tracing::info!(cert = %cert.display(), "SIGHUP: the TLS certificate was loaded again"),
+                Err(error) => tracing::error!(%error, "SIGHUP: keeping the TLS certificate in use"),
+            },
+            (None, None, _) => {}
+            _ => tracing::warn!("SIGHUP: turning TLS on or off takes effect after a restart"),
+        }
+        (config.tls_cert, config.tls_key) = match self.tls {
+            Some(_) if config.tls_cert.is_some() => (config.tls_cert, config.tls_key),
+            _ => (running.tls_cert.clone(), running.tls_key.clone()),
+        };
         Some(config)
     }
 }

@@ -61,6 +61,14 @@ macro_rules! schema {
             /// Connections the kernel queues before the server accepts them (the kernel's
             /// `net.core.somaxconn` caps it).
             backlog: u32 = 1024, "a number from 1 to 65535", |n| (1..=65535).contains(n);
+            /// The TLS certificate chain (PEM); with `tls_key`, the server speaks HTTPS only,
+            /// offering HTTP/2 and HTTP/1.1 (ALPN). SIGHUP reloads it.
+            tls_cert: Option<PathBuf> = None, "the path of a PEM certificate chain", |_| true;
+            /// The TLS private key (PEM) of `tls_cert`.
+            tls_key: Option<PathBuf> = None, "the path of a PEM private key", |_| true;
+            /// HTTP/2 on plain TCP too, for clients with prior knowledge (HTTP/1.1 still
+            /// works); with TLS, HTTP/2 is offered anyway.
+            http2: bool = false, "true or false", |_| true;
             /// The bearer tokens that [`Bearer`](crate::Bearer) routes accept, with their
             /// names and roles (see [`Tokens`](crate::Tokens)); never logged.
             auth_tokens: Tokens = Tokens::new(), TOKENS, Tokens::valid;
@@ -213,6 +221,9 @@ impl Settings {
             return Err(errors);
         }
         let mut config = self.clone().or(env).or(file).config();
+        if config.tls_cert.is_some() != config.tls_key.is_some() {
+            return Err(vec![ConfigError::Pair { keys: ["tls_cert", "tls_key"] }]);
+        }
         if let Some(path) = &config.auth_tokens_file {
             let tokens = tokens_file(path)?;
             config.auth_tokens = std::mem::take(&mut config.auth_tokens).merge(tokens);
@@ -356,6 +367,15 @@ impl Value for String {
     }
 }
 
+impl Value for bool {
+    fn from_toml(value: &toml::Value) -> Option<Self> {
+        value.as_bool()
+    }
+    fn from_text(text: &str) -> Option<Self> {
+        text.trim().parse().ok()
+    }
+}
+
 impl Value for PathBuf {
     fn from_toml(value: &toml::Value) -> Option<Self> {
         value.as_str().and_then(Self::from_text)
@@ -450,6 +470,7 @@ pub(crate) enum ConfigError {
     Syntax { path: PathBuf, line: usize, key: Option<String>, message: String },
     UnknownKey { source: Source, key: String },
     Invalid { source: Source, key: &'static str, value: String, expected: &'static str },
+    Pair { keys: [&'static str; 2] },
 }
 
 impl fmt::Display for ConfigError {
@@ -471,6 +492,7 @@ impl fmt::Display for ConfigError {
             ConfigError::Invalid { source, key, value, expected } => {
                 write!(f, "{source}: invalid value {value} for `{key}`: expected {expected}")
             }
+            ConfigError::Pair { keys: [a, b] } => write!(f, "`{a}` and `{b}` go together: set both or neither"),
         }
     }
 }
@@ -527,8 +549,8 @@ mod tests {
             [
                 "conf/app.toml:2: unknown key `prot`; the keys are host, port, server_type, workers, log, \
                  max_body_bytes, max_header_bytes, header_timeout, request_timeout, keep_alive_timeout, \
-                 max_connections, max_connections_per_client, backlog, auth_tokens, auth_tokens_file, \
-                 graceful_timeout",
+                 max_connections, max_connections_per_client, backlog, tls_cert, tls_key, http2, auth_tokens, \
+                 auth_tokens_file, graceful_timeout",
                 "conf/app.toml:3: invalid value 0 for `workers`: expected a number from 1 to 1024",
                 format!("conf/app.toml:5: invalid value \"soon\" for `header_timeout`: expected {DURATION}").as_str(),
                 format!("conf/app.toml:6: invalid value 0 for `request_timeout`: expected {DURATION}").as_str(),

@@ -51,6 +51,23 @@ impl Activity {
         RequestGuard(Arc::clone(self))
     }
 
+    /// `future`'s output, or `None` if the connection is asked to close first (a TLS
+    /// handshake, for example, is not worth finishing for an evicted connection).
+    pub(crate) async fn unless_closed<F: Future>(&self, future: F) -> Option<F::Output> {
+        let mut future = std::pin::pin!(future);
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(output) = future.as_mut().poll(cx) {
+                return Poll::Ready(Some(output));
+            }
+            *self.waker.lock().unwrap() = Some(cx.waker().clone());
+            match self.close.load(Ordering::Acquire) {
+                OPEN => Poll::Pending,
+                _ => Poll::Ready(None),
+            }
+        })
+        .await
+    }
+
     /// Notes that the client has sent part of a request head.
     pub(crate) fn sending(&self) {
         self.sending.store(true, Ordering::Relaxed);
@@ -103,6 +120,20 @@ where
 {
     fn graceful_shutdown(self: Pin<&mut Self>) {
         hyper::server::conn::http1::Connection::graceful_shutdown(self)
+    }
+}
+
+impl<I, S, E, B> GracefulShutdown for hyper_util::server::conn::auto::Connection<'static, I, S, E>
+where
+    S: hyper::service::HttpService<hyper::body::Incoming, ResBody = B>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    E: hyper_util::server::conn::auto::HttpServerConnExec<S::Future, B>,
+{
+    fn graceful_shutdown(self: Pin<&mut Self>) {
+        hyper_util::server::conn::auto::Connection::graceful_shutdown(self)
     }
 }
 

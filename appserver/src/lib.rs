@@ -34,6 +34,10 @@
 //! `serde::Serialize` value (200 JSON), `Result<T, E>`, `(StatusCode, T)` or a
 //! [`Response`].
 //!
+//! # TLS and HTTP/2
+//! The settings `tls_cert` and `tls_key` serve HTTPS through rustls, offering HTTP/2 and
+//! HTTP/1.1; `http2` adds HTTP/2 with prior knowledge on plain TCP.
+//!
 //! # Bearer tokens
 //! A route that takes [`Bearer`] (or [`Bearer<R>`](Bearer) for a [`Role`]) requires one of
 //! the server's [`Tokens`]: 401 with `WWW-Authenticate` without one, 403 without the role.
@@ -105,6 +109,7 @@ mod signal;
 mod state;
 mod state_map;
 mod threaded;
+mod tls;
 
 #[doc(hidden)]
 #[path = "private.rs"]

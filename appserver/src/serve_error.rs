@@ -24,6 +24,7 @@ pub(crate) enum Kind {
     Hook(io::Error),
     Runtime(io::Error),
     Boot(String),
+    Tls(crate::tls::TlsError),
 }
 
 impl ServeError {
@@ -38,6 +39,7 @@ impl ServeError {
             Kind::Bind { error, .. } | Kind::Hook(error) | Kind::Runtime(error) => error.kind(),
             Kind::Unsupported(_) => io::ErrorKind::Unsupported,
             Kind::Boot(_) => io::ErrorKind::Other,
+            Kind::Tls(_) => io::ErrorKind::InvalidInput,
         }
     }
 }
@@ -72,6 +74,7 @@ impl fmt::Display for ServeError {
             Kind::Unsupported(message) | Kind::Boot(message) => f.write_str(message),
             Kind::Hook(error) => write!(f, "on_worker_start failed: {error}"),
             Kind::Runtime(error) => write!(f, "cannot start the runtime: {error}"),
+            Kind::Tls(error) => write!(f, "{error}"),
         }
     }
 }

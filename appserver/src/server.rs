@@ -110,7 +110,8 @@ impl Server {
     /// SIGHUP reads the configuration again. Forked: a new generation of workers starts
     /// with it and, once ready, replaces the old one, which finishes its requests; the
     /// keys of the socket (`host`, `port`, `backlog`) and `server_type` need a restart.
-    /// Threaded: the `log` filter is reloaded; the other keys need a restart (logged).
+    /// Threaded: the `log` filter and the TLS certificate are reloaded; the other keys need
+    /// a restart (logged).
     pub fn serve(self) -> Result<(), ServeError> {
         let config = self.resolve()?;
         let (listener, boot) = Boot::new(self.settings, config, self.state, self.on_worker_start)?;

@@ -7,6 +7,7 @@ use crate::response::{IntoResponse, Response};
 use crate::route::{Reply, Route};
 use crate::router::{Lookup, Router};
 use crate::state_map::StateMap;
+use crate::tls::Tls;
 use bytes::Bytes;
 use http::header::{ALLOW, CONNECTION, EXPECT, HOST, HeaderValue, TRANSFER_ENCODING};
 use http::{StatusCode, Version};
@@ -22,6 +23,7 @@ use std::time::{Duration, Instant};
 pub(crate) struct App {
     pub(crate) router: Arc<Router>,
     pub(crate) state: Arc<StateMap>,
+    pub(crate) tls: Option<Arc<Tls>>,
     pub(crate) max_body_bytes: usize,
     pub(crate) request_timeout: Duration,
 }

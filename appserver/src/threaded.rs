@@ -78,7 +78,7 @@ pub(crate) fn start(listener: std::net::TcpListener, boot: &Boot) -> Result<Runn
 }
 
 /// Serves until SIGTERM or SIGINT, reloading on SIGHUP what can be reloaded without a
-/// restart (the `log` filter).
+/// restart (the `log` filter, the TLS certificate).
 pub(crate) fn serve(listener: std::net::TcpListener, mut boot: Boot) -> Result<(), ServeError> {
     let mut running = start(listener, &boot)?;
     listen_for_signals(running.sender.clone())?;
@@ -90,11 +90,13 @@ pub(crate) fn serve(listener: std::net::TcpListener, mut boot: Boot) -> Result<(
                 let Some(config) = boot.reread() else { continue };
                 let changed = config.changed(&boot.config);
                 let log = changed.contains(&"log") && crate::log::reloadable();
-                let restart: Vec<&str> = changed.into_iter().filter(|key| *key != "log").collect();
+                // The certificate was loaded again by `reread`; the log filter is reloaded below.
+                let restart: Vec<&str> =
+                    changed.into_iter().filter(|key| !matches!(*key, "log" | "tls_cert" | "tls_key")).collect();
                 tracing::info!(
                     log_filter = log.then_some(config.log.as_str()),
                     need_a_restart = ?restart,
-                    "SIGHUP: the configuration was read again; Threaded mode reloads only `log`"
+                    "SIGHUP: the configuration was read again; Threaded mode reloads `log` and the TLS certificate"
                 );
                 if log {
                     crate::log::reload(&config.log);
