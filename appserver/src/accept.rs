@@ -6,7 +6,11 @@
 use crate::config::Config;
 use crate::connection::{Connections, Slot, Watched};
 use crate::head_budget::{HeadBudget, Metered};
+use crate::layer::{self, Stack, box_error};
 use crate::service::App;
+use crate::service::BoxError;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -127,6 +131,8 @@ struct Accepting {
     http: http1::Builder,
     /// HTTP/1.1 or HTTP/2, for TLS and for `http2` on plain TCP.
     auto: Option<auto::Builder<TokioExecutor>>,
+    /// The routes in their layers, if any.
+    stack: Option<Stack>,
     header_timeout: Duration,
     permits: Arc<Semaphore>,
     connections: Arc<Connections>,
@@ -147,10 +153,12 @@ impl Accepting {
                 .max_header_list_size(u32::try_from(config.max_header_bytes).unwrap_or(u32::MAX));
             auto
         });
+        let stack = (!app.layers.is_empty()).then(|| layer::stack(Arc::clone(&app), &app.layers));
         Accepting {
             app,
             http,
             auto,
+            stack,
             header_timeout: config.header_timeout,
             permits: Arc::new(Semaphore::new(config.max_connections)),
             connections: Arc::new(Connections::new(
@@ -175,21 +183,58 @@ impl Accepting {
             return;
         };
         let _ = stream.set_nodelay(true);
-        let Slot { activity, .. } = &slot;
-        let service = {
-            let (app, activity) = (Arc::clone(&self.app), Arc::clone(activity));
-            service_fn(move |request| {
-                let guard = activity.request();
-                let answer = app.handle(request);
-                async move {
-                    let response = answer.await;
-                    drop(guard);
-                    Ok::<_, Infallible>(response)
-                }
-            })
-        };
-        let stream = Metered::new(stream, Arc::clone(activity), Arc::clone(&self.heads));
-        let activity = Arc::clone(activity);
+        let activity = Arc::clone(&slot.activity);
+        let stream = Metered::new(stream, Arc::clone(&activity), Arc::clone(&self.heads));
+        match &self.stack {
+            // No layers: the routes themselves.
+            None => {
+                let app = Arc::clone(&self.app);
+                self.drive(
+                    stream,
+                    slot,
+                    service_fn(move |request| {
+                        let guard = activity.request();
+                        let answer = app.handle(request);
+                        async move {
+                            let response = answer.await;
+                            drop(guard);
+                            Ok::<_, Infallible>(response)
+                        }
+                    }),
+                );
+            }
+            Some(stack) => {
+                let stack = stack.clone();
+                self.drive(
+                    stream,
+                    slot,
+                    service_fn(move |request: hyper::Request<Incoming>| {
+                        let guard = activity.request();
+                        let answer =
+                            layer::call(stack.clone(), request.map(|body| body.map_err(box_error).boxed_unsync()));
+                        async move {
+                            let response = answer.await;
+                            drop(guard);
+                            Ok::<_, Infallible>(response)
+                        }
+                    }),
+                );
+            }
+        }
+    }
+
+    /// Serves one connection with `service` on a new task: plain HTTP/1.1, or HTTP/1.1 and
+    /// HTTP/2 (after the TLS handshake, if any).
+    fn drive<S, B>(&self, stream: Metered, slot: Slot, service: S)
+    where
+        S: hyper::service::Service<hyper::Request<Incoming>, Response = hyper::Response<B>> + Send + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError>,
+        B: hyper::body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<BoxError>,
+    {
+        let activity = Arc::clone(&slot.activity);
         let Some(auto) = self.auto.clone() else {
             // Plain HTTP/1.1: the fast path.
             let connection = Watched::new(self.http.serve_connection(TokioIo::new(stream), service), activity);

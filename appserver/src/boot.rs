@@ -3,6 +3,7 @@
 
 use crate::auth::Tokens;
 use crate::config::{Config, Settings};
+use crate::layer::AddLayer;
 use crate::route::RouteError;
 use crate::router::Router;
 use crate::serve_error::{Kind, ServeError};
@@ -28,18 +29,20 @@ pub(crate) struct Boot {
     pub(crate) hook: Option<Hook>,
     /// TLS, when `tls_cert` and `tls_key` are set.
     tls: Option<Arc<Tls>>,
+    layers: Arc<[AddLayer]>,
     /// The settings made in code, the top layer when the configuration is read again.
     code: Settings,
 }
 
 impl Boot {
-    /// Compiles the routes, checks the state they need, binds the socket.
+    /// Compiles the routes, checks the state they need, loads the TLS files.
     pub(crate) fn new(
         code: Settings,
         config: Config,
         state: StateMap,
         hook: Option<Hook>,
-    ) -> Result<(TcpListener, Self), ServeError> {
+        layers: Vec<AddLayer>,
+    ) -> Result<Self, ServeError> {
         let router = Router::new(crate::route::Route::all())?;
         let tokens = TypeId::of::<Tokens>();
         let missing: Vec<RouteError> = router
@@ -58,9 +61,21 @@ impl Boot {
             (Some(cert), Some(key)) => Some(Arc::new(Tls::load(cert, key).map_err(|e| ServeError::new(Kind::Tls(e)))?)),
             _ => None,
         };
-        let listener = bind(&config)?;
-        let addr = listener.local_addr().map_err(|error| ServeError::new(Kind::Runtime(error)))?;
-        Ok((listener, Boot { addr, config, router: Arc::new(router), state: Arc::new(state), hook, tls, code }))
+        let addr = SocketAddr::new(config.host, config.port);
+        let (router, state, layers) = (Arc::new(router), Arc::new(state), layers.into());
+        Ok(Boot { addr, config, router, state, hook, tls, layers, code })
+    }
+
+    /// The layers around the routes.
+    pub(crate) fn layers(&self) -> Arc<[AddLayer]> {
+        Arc::clone(&self.layers)
+    }
+
+    /// Binds the socket.
+    pub(crate) fn bind(&mut self) -> Result<TcpListener, ServeError> {
+        let listener = bind(&self.config)?;
+        self.addr = listener.local_addr().map_err(|error| ServeError::new(Kind::Runtime(error)))?;
+        Ok(listener)
     }
 
     /// Logs the address and the route table: once the server obeys its signals, for
@@ -90,6 +105,7 @@ impl Boot {
             router: Arc::clone(&self.router),
             state: Arc::new(state),
             tls: self.tls.clone(),
+            layers: Arc::clone(&self.layers),
             max_body_bytes: config.max_body_bytes,
             request_timeout: config.request_timeout,
         })

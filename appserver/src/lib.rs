@@ -38,6 +38,11 @@
 //! The settings `tls_cert` and `tls_key` serve HTTPS through rustls, offering HTTP/2 and
 //! HTTP/1.1; `http2` adds HTTP/2 with prior knowledge on plain TCP.
 //!
+//! # Middleware
+//! [`Server::layer`] wraps the routes in tower layers (tower-http's CORS, compression,
+//! request ids, ...); [`Server::into_service`] gives them as a tower `Service` to mount
+//! inside hyper or axum.
+//!
 //! # Bearer tokens
 //! A route that takes [`Bearer`] (or [`Bearer<R>`](Bearer) for a [`Role`]) requires one of
 //! the server's [`Tokens`]: 401 with `WWW-Authenticate` without one, 403 without the role.
@@ -94,6 +99,7 @@ mod fork;
 mod form;
 mod head_budget;
 mod json;
+mod layer;
 mod log;
 mod param;
 mod query;
@@ -122,6 +128,7 @@ pub use extract::FromRequest;
 pub use form::Form;
 pub use http::{self, HeaderMap, Method, StatusCode, Uri};
 pub use json::Json;
+pub use layer::{AppService, LayerBody};
 pub use query::Query;
 pub use request::Request;
 pub use response::{Body, IntoResponse, Response};

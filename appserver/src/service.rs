@@ -1,6 +1,7 @@
 //! One request: route, read the body, call the handler, log.
 
 use crate::error::Error;
+use crate::layer::AddLayer;
 use crate::log::{Panic, catching};
 use crate::request::Request;
 use crate::response::{IntoResponse, Response};
@@ -12,18 +13,27 @@ use bytes::Bytes;
 use http::header::{ALLOW, CONNECTION, EXPECT, HOST, HeaderValue, TRANSFER_ENCODING};
 use http::{StatusCode, Version};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use hyper::body::{Body as _, Incoming};
+use hyper::body::Body;
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+/// A request body the routes can read: hyper's, or whatever a layer made of it.
+pub(crate) trait RequestBody: Body<Data = Bytes, Error: Into<BoxError>> + Send + 'static {}
+impl<B: Body<Data = Bytes, Error: Into<BoxError>> + Send + 'static> RequestBody for B {}
+
+/// An error of a body or a layer.
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Everything a request needs, shared by all connections.
 pub(crate) struct App {
     pub(crate) router: Arc<Router>,
     pub(crate) state: Arc<StateMap>,
     pub(crate) tls: Option<Arc<Tls>>,
+    /// Tower layers around the routes; none: connections call the routes directly.
+    pub(crate) layers: Arc<[AddLayer]>,
     pub(crate) max_body_bytes: usize,
     pub(crate) request_timeout: Duration,
 }
@@ -48,7 +58,7 @@ impl Future for Answer {
 
 impl App {
     /// Answers `request`; never fails, never panics.
-    pub(crate) fn handle(self: &Arc<Self>, request: hyper::Request<Incoming>) -> Answer {
+    pub(crate) fn handle<B: RequestBody>(self: &Arc<Self>, request: http::Request<B>) -> Answer {
         if !tracing::enabled!(target: "appserver::access", tracing::Level::INFO) {
             return self.respond(request);
         }
@@ -77,7 +87,7 @@ impl App {
         }
     }
 
-    fn respond(self: &Arc<Self>, request: hyper::Request<Incoming>) -> Answer {
+    fn respond<B: RequestBody>(self: &Arc<Self>, request: http::Request<B>) -> Answer {
         let ready = |response| Answer::Ready(Some(response));
         let (parts, body) = request.into_parts();
         if parts.version == Version::HTTP_11 && parts.headers.get_all(HOST).iter().count() != 1 {
@@ -168,7 +178,7 @@ fn close(err: Error) -> Response {
 
 /// The whole body, up to `limit` bytes (a 413 past it, checked before reading when the
 /// length is declared) and within `timeout` (a 408 past it).
-async fn read_body(body: Incoming, limit: usize, timeout: Duration) -> Result<Bytes, Error> {
+async fn read_body<B: RequestBody>(body: B, limit: usize, timeout: Duration) -> Result<Bytes, Error> {
     let too_large =
         || Error::new(StatusCode::PAYLOAD_TOO_LARGE, format!("request body is larger than the limit of {limit} bytes"));
     if body.size_hint().lower() > limit as u64 {

@@ -1,0 +1,81 @@
+//! Tower layers around the routes, and the routes as a tower service mounted in hyper.
+
+mod support;
+
+use appserver::http::header::{HeaderName, HeaderValue};
+use appserver::{Server, route};
+use std::time::Duration;
+use support::{raw, start};
+use tower_http::set_header::SetResponseHeaderLayer;
+
+#[route(GET, r"/hello/(?P<name>[a-z]+)")]
+fn hello(name: String) -> String {
+    format!("hello {name}")
+}
+
+#[route(GET, r"/slow/")]
+async fn slow() -> u8 {
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    1
+}
+
+#[route(POST, r"/echo/")]
+fn echo(body: appserver::Bytes) -> usize {
+    body.len()
+}
+
+fn tagged(value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::overriding(HeaderName::from_static("x-layer"), HeaderValue::from_static(value))
+}
+
+#[test]
+fn layers_wrap_every_route_the_last_added_outermost() {
+    let server = start(Server::new().max_body_bytes(10).layer(tagged("inner")).layer(tagged("outer")));
+    let get = |path: &str| {
+        raw(server.addr(), format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+    };
+    let out = get("/hello/ann");
+    assert!(out.starts_with("HTTP/1.1 200 OK\r\n") && out.ends_with(r#""hello ann""#), "{out}");
+    assert!(out.contains("\r\nx-layer: outer\r\n") && !out.contains("inner"), "the outer layer runs last: {out}");
+    // The framework's answers and limits hold behind the layers.
+    let out = get("/nowhere");
+    assert!(out.contains("\r\nx-layer: outer\r\n"), "{out}");
+    assert!(out.ends_with(r#"{"error":{"status":404,"message":"no route for GET /nowhere"}}"#), "{out}");
+    let out = raw(server.addr(), b"POST /echo/ HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello world");
+    assert!(out.starts_with("HTTP/1.1 413 ") && out.contains("limit of 10 bytes"), "{out}");
+}
+
+#[test]
+fn a_layer_error_is_a_json_500_and_the_server_goes_on() {
+    let server = start(Server::new().layer(tower::timeout::TimeoutLayer::new(Duration::from_millis(200))));
+    let out = raw(server.addr(), b"GET /slow/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert!(out.starts_with("HTTP/1.1 500 "), "{out}");
+    assert!(out.ends_with(r#"{"error":{"status":500,"message":"internal server error"}}"#), "{out}");
+    let out = raw(server.addr(), b"GET /hello/bob HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert!(out.ends_with(r#""hello bob""#), "{out}");
+}
+
+#[test]
+fn the_routes_as_a_tower_service_serve_inside_plain_hyper() {
+    let service = Server::new().layer(tagged("mounted")).into_service().expect("the routes compile");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        runtime.block_on(async move {
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                let service = hyper_util::service::TowerToHyperService::new(service.clone());
+                tokio::spawn(async move {
+                    let io = hyper_util::rt::TokioIo::new(stream);
+                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
+                });
+            }
+        })
+    });
+    let out = raw(addr, b"GET /hello/hyper HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert!(out.starts_with("HTTP/1.1 200 OK\r\n") && out.ends_with(r#""hello hyper""#), "{out}");
+    assert!(out.contains("\r\nx-layer: mounted\r\n"), "{out}");
+    let out = raw(addr, b"DELETE /hello/hyper HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert!(out.starts_with("HTTP/1.1 405 ") && out.contains("\r\nallow: GET, HEAD\r\n"), "{out}");
+}
