@@ -232,3 +232,15 @@ fn http2_on_plain_tcp_with_prior_knowledge_beside_http1() {
         assert!(server.wait(Duration::from_secs(10)).is_some_and(|s| s.success()), "{mode}");
     }
 }
+
+#[test]
+fn listening_beyond_loopback_without_tls_is_warned_about() {
+    let server = Process::start(&[("APPSERVER_HOST", "0.0.0.0")]);
+    let log = server.log();
+    assert!(
+        log.contains("listening beyond this host, without TLS: every client that can reach it can use every route"),
+        "{log}"
+    );
+    let local = Process::start(&[]);
+    assert!(!local.log().contains("without TLS"), "{}", local.log());
+}
