@@ -105,11 +105,15 @@ fn https_over_http1_and_http2_with_curl_and_python_in_both_modes() {
             let (_, status, body) = curl(&args, &format!("{url}/nowhere"));
             assert_eq!(status, 404, "{mode} {flag}");
             assert_eq!(body, r#"{"error":{"status":404,"message":"no route for GET /nowhere"}}"#);
-            // Limits hold over both protocols: a body over max_body_bytes (100) is a 413.
+            // Limits hold over both protocols: a body over max_body_bytes (100) is a 413,
+            // answered before the body is read. Over HTTP/2 the unread stream is then reset,
+            // which curl now and then reports as a failure (status 0) though the 413 came:
+            // so a 413 must come, and nothing but a 413 or that reset may.
             let big = "x".repeat(200);
             let post = [&args[..], &["-X", "POST", "--data-binary", &big]].concat();
-            let (_, status, body) = curl(&post, &format!("{url}/upload/"));
-            assert_eq!(status, 413, "{mode} {flag}: {body}");
+            let statuses: Vec<u16> = (0..5).map(|_| curl(&post, &format!("{url}/upload/")).1).collect();
+            assert!(statuses.contains(&413), "{mode} {flag}: {statuses:?}");
+            assert!(statuses.iter().all(|s| *s == 413 || (*s == 0 && version == "2")), "{mode} {flag}: {statuses:?}");
         }
         let lines = python(server.addr().port(), &cert, &["/person/get/8/", "/library/python"]);
         assert_eq!(lines[0], r#"200 {"object_type":"person","object_id":8}"#, "{mode}");
@@ -235,12 +239,15 @@ fn http2_on_plain_tcp_with_prior_knowledge_beside_http1() {
 
 #[test]
 fn listening_beyond_loopback_without_tls_is_warned_about() {
+    // The warning comes after the `listening` line and before the route table.
     let server = Process::start(&[("APPSERVER_HOST", "0.0.0.0")]);
+    support::wait_for(|| server.log().contains(" route methods="), "the route table is logged");
     let log = server.log();
     assert!(
         log.contains("listening beyond this host, without TLS: every client that can reach it can use every route"),
         "{log}"
     );
     let local = Process::start(&[]);
+    support::wait_for(|| local.log().contains(" route methods="), "the route table is logged");
     assert!(!local.log().contains("without TLS"), "{}", local.log());
 }
