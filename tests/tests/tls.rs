@@ -251,3 +251,53 @@ fn listening_beyond_loopback_without_tls_is_warned_about() {
     support::wait_for(|| local.log().contains(" route methods="), "the route table is logged");
     assert!(!local.log().contains("without TLS"), "{}", local.log());
 }
+
+#[test]
+fn a_handshake_that_never_comes_is_cut_off_at_header_timeout() {
+    let dir = scratch_dir();
+    let (cert, key) = certificate(&dir, "localhost");
+    let server = Process::start_in(
+        &dir,
+        &[
+            ("APPSERVER_TLS_CERT", cert.to_str().unwrap()),
+            ("APPSERVER_TLS_KEY", key.to_str().unwrap()),
+            ("APPSERVER_HEADER_TIMEOUT", "300ms"),
+        ],
+        &[],
+    );
+    let silent: Vec<TcpStream> = (0..50).map(|_| TcpStream::connect(server.addr()).unwrap()).collect();
+    // Others are served meanwhile...
+    let lines = python(server.addr().port(), &cert, &["/library/busy"]);
+    assert_eq!(lines[0], r#"200 {"from":"library","name":"busy"}"#);
+    // ...and the silent ones are closed once header_timeout has passed.
+    std::thread::sleep(Duration::from_millis(700));
+    for mut stream in silent {
+        stream.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let read = stream.read(&mut [0; 16]);
+        assert!(matches!(read, Ok(0) | Err(_)), "a silent connection is still open: {read:?}");
+    }
+}
+
+#[test]
+fn sighup_in_forked_mode_gives_the_new_workers_the_new_certificate() {
+    let dir = scratch_dir();
+    let (first, key) = certificate(&dir, "first");
+    let server = tls_server(&dir, "forked", &first, &key);
+    let port = server.addr().port();
+    let old_workers = server.children();
+    let before = python(port, &first, &["/library/one"]);
+    let (second, second_key) = certificate(&dir, "second");
+    std::fs::copy(&second, &first).unwrap();
+    std::fs::copy(&second_key, &key).unwrap();
+    Process::kill(server.pid(), "HUP");
+    support::wait_for(
+        || {
+            let now = server.children();
+            now.len() == 2 && now.iter().all(|pid| !old_workers.contains(pid))
+        },
+        "new workers replace the old ones",
+    );
+    let after = python(port, &second, &["/library/two"]);
+    assert_eq!(after[0], r#"200 {"from":"library","name":"two"}"#);
+    assert_ne!(before.last(), after.last(), "the new workers present the new certificate");
+}
