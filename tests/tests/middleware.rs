@@ -79,3 +79,23 @@ fn the_routes_as_a_tower_service_serve_inside_plain_hyper() {
     let out = raw(addr, b"DELETE /hello/hyper HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     assert!(out.starts_with("HTTP/1.1 405 ") && out.contains("\r\nallow: GET, HEAD\r\n"), "{out}");
 }
+
+#[test]
+fn the_routes_as_a_tower_service_nest_inside_axum() {
+    let service = Server::new().into_service().expect("the routes compile");
+    let app = axum::Router::new()
+        .route("/axum-own", axum::routing::get(|| async { "from axum" }))
+        .nest_service("/app", service);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || runtime.block_on(async move { axum::serve(listener, app).await.unwrap() }));
+    let get = |path: &str| raw(addr, format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes());
+    let out = get("/axum-own");
+    assert!(out.starts_with("HTTP/1.1 200 OK\r\n") && out.ends_with("from axum"), "{out}");
+    // axum strips the prefix it nests under; the routes see /hello/nested.
+    let out = get("/app/hello/nested");
+    assert!(out.starts_with("HTTP/1.1 200 OK\r\n") && out.ends_with(r#""hello nested""#), "{out}");
+    let out = get("/app/nowhere");
+    assert!(out.ends_with(r#"{"error":{"status":404,"message":"no route for GET /nowhere"}}"#), "{out}");
+}
