@@ -4,7 +4,7 @@
 //! requests in flight finish within `graceful_timeout`, close the rest.
 
 use crate::config::Config;
-use crate::connection::{Connections, Slot, Watched};
+use crate::connection::{Activity, Connections, Slot, Watched};
 use crate::head_budget::{HeadBudget, Metered};
 use crate::layer::{self, Stack, box_error};
 use crate::service::App;
@@ -125,6 +125,34 @@ pub(crate) async fn serve_connections(
     Ok(())
 }
 
+/// `respond` as a connection's service, each request counted in `activity` until its
+/// response is ready.
+fn counted<R, A, B>(
+    activity: Arc<Activity>,
+    respond: R,
+) -> impl hyper::service::Service<
+    hyper::Request<Incoming>,
+    Response = hyper::Response<B>,
+    Error = Infallible,
+    Future: Send + 'static,
+> + Send
++ 'static
+where
+    R: Fn(hyper::Request<Incoming>) -> A + Send + 'static,
+    A: Future<Output = hyper::Response<B>> + Send + 'static,
+    B: hyper::body::Body,
+{
+    service_fn(move |request| {
+        let guard = activity.request();
+        let answer = respond(request);
+        async move {
+            let response = answer.await;
+            drop(guard);
+            Ok::<_, Infallible>(response)
+        }
+    })
+}
+
 /// What the accept loop shares with the connections it spawns.
 struct Accepting {
     app: Arc<App>,
@@ -153,7 +181,7 @@ impl Accepting {
                 .max_header_list_size(u32::try_from(config.max_header_bytes).unwrap_or(u32::MAX));
             auto
         });
-        let stack = (!app.layers.is_empty()).then(|| layer::stack(Arc::clone(&app), &app.layers));
+        let stack = (!app.layers.is_empty()).then(|| layer::stack(Arc::clone(&app)));
         Accepting {
             app,
             http,
@@ -189,36 +217,14 @@ impl Accepting {
             // No layers: the routes themselves.
             None => {
                 let app = Arc::clone(&self.app);
-                self.drive(
-                    stream,
-                    slot,
-                    service_fn(move |request| {
-                        let guard = activity.request();
-                        let answer = app.handle(request);
-                        async move {
-                            let response = answer.await;
-                            drop(guard);
-                            Ok::<_, Infallible>(response)
-                        }
-                    }),
-                );
+                self.drive(stream, slot, counted(activity, move |request| app.handle(request)));
             }
             Some(stack) => {
                 let stack = stack.clone();
-                self.drive(
-                    stream,
-                    slot,
-                    service_fn(move |request: hyper::Request<Incoming>| {
-                        let guard = activity.request();
-                        let answer =
-                            layer::call(stack.clone(), request.map(|body| body.map_err(box_error).boxed_unsync()));
-                        async move {
-                            let response = answer.await;
-                            drop(guard);
-                            Ok::<_, Infallible>(response)
-                        }
-                    }),
-                );
+                let respond = move |request: hyper::Request<Incoming>| {
+                    layer::call(stack.clone(), request.map(|body| body.map_err(box_error).boxed_unsync()))
+                };
+                self.drive(stream, slot, counted(activity, respond));
             }
         }
     }

@@ -66,11 +66,6 @@ impl Boot {
         Ok(Boot { addr, config, router, state, hook, tls, layers, code })
     }
 
-    /// The layers around the routes.
-    pub(crate) fn layers(&self) -> Arc<[AddLayer]> {
-        Arc::clone(&self.layers)
-    }
-
     /// Binds the socket.
     pub(crate) fn bind(&mut self) -> Result<TcpListener, ServeError> {
         let listener = bind(&self.config)?;

@@ -331,7 +331,10 @@ impl fmt::Display for Raw<'_> {
 
 /// A type a setting can have: read from a TOML value or an environment variable's text.
 trait Value: Sized + fmt::Debug {
-    fn from_toml(value: &toml::Value) -> Option<Self>;
+    /// By default, a TOML string read as the text of an environment variable.
+    fn from_toml(value: &toml::Value) -> Option<Self> {
+        value.as_str().and_then(Self::from_text)
+    }
     fn from_text(text: &str) -> Option<Self>;
 }
 
@@ -350,9 +353,6 @@ macro_rules! integer_value {
 integer_value!(u16, u32, usize);
 
 impl Value for IpAddr {
-    fn from_toml(value: &toml::Value) -> Option<Self> {
-        value.as_str().and_then(Self::from_text)
-    }
     fn from_text(text: &str) -> Option<Self> {
         text.trim().parse().ok()
     }
@@ -377,9 +377,6 @@ impl Value for bool {
 }
 
 impl Value for PathBuf {
-    fn from_toml(value: &toml::Value) -> Option<Self> {
-        value.as_str().and_then(Self::from_text)
-    }
     fn from_text(text: &str) -> Option<Self> {
         Some(PathBuf::from(text.trim())).filter(|path| !path.as_os_str().is_empty())
     }
@@ -412,9 +409,6 @@ impl Value for Tokens {
 }
 
 impl Value for ServerType {
-    fn from_toml(value: &toml::Value) -> Option<Self> {
-        value.as_str().and_then(Self::from_text)
-    }
     fn from_text(text: &str) -> Option<Self> {
         ServerType::from_name(text.trim())
     }

@@ -65,33 +65,18 @@ pub(crate) fn box_error(err: impl Into<BoxError>) -> BoxError {
     err.into()
 }
 
-/// The routes of `app` wrapped in `layers`, the first added innermost.
-pub(crate) fn stack(app: Arc<App>, layers: &[AddLayer]) -> Stack {
-    let routes = BoxCloneSyncService::new(Routes(app));
+/// The routes of `app` wrapped in its layers, the first added innermost.
+pub(crate) fn stack(app: Arc<App>) -> Stack {
+    let layers = Arc::clone(&app.layers);
+    let routes = BoxCloneSyncService::new(tower::service_fn(move |request: http::Request<LayerBody>| {
+        let answer = app.handle(request);
+        async move { Ok::<_, BoxError>(boxed(answer.await)) }
+    }));
     layers.iter().fold(routes, |stack, layer| layer(stack))
 }
 
 fn boxed(response: crate::Response) -> http::Response<LayerBody> {
     response.map(|body| body.map_err(|never| match never {}).boxed_unsync())
-}
-
-/// The routes as the innermost service.
-#[derive(Clone)]
-struct Routes(Arc<App>);
-
-impl Service<http::Request<LayerBody>> for Routes {
-    type Response = http::Response<LayerBody>;
-    type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: http::Request<LayerBody>) -> Self::Future {
-        let answer = self.0.handle(request);
-        Box::pin(async move { Ok(boxed(answer.await)) })
-    }
 }
 
 /// The routes of a [`Server`](crate::Server), with its layers, as a tower `Service` over

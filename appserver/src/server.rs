@@ -130,7 +130,7 @@ impl Server {
         let config = self.resolve()?;
         let boot = Boot::new(self.settings, config, self.state, self.on_worker_start, self.layers)?;
         let app = boot.app(&boot.config);
-        Ok(AppService(crate::layer::stack(app, &boot.layers())))
+        Ok(AppService(crate::layer::stack(app)))
     }
 
     /// Runs `hook` in every process that serves, before it serves: once in Threaded mode,

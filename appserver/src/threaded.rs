@@ -18,6 +18,7 @@ use tokio::sync::oneshot;
 const MARGIN: Duration = Duration::from_millis(500);
 
 /// What the thread that owns a [`RunningServer`] hears of.
+#[derive(Debug)]
 enum Event {
     Signal(Signal),
     Done(io::Result<()>),
@@ -32,15 +33,6 @@ pub struct RunningServer {
     events: mpsc::Receiver<Event>,
     sender: mpsc::Sender<Event>,
     graceful_timeout: Duration,
-}
-
-impl std::fmt::Debug for Event {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Event::Signal(signal) => write!(f, "Signal({signal:?})"),
-            Event::Done(result) => write!(f, "Done({result:?})"),
-        }
-    }
 }
 
 /// Runs `hook`, then serves `listener` on a runtime on its own thread.
