@@ -9,7 +9,7 @@ use http::header::{AUTHORIZATION, HeaderValue, WWW_AUTHENTICATE};
 use std::any::TypeId;
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use subtle::{ConditionallySelectable, ConstantTimeEq};
 
 /// The shortest secret a token may have.
@@ -102,6 +102,26 @@ impl Tokens {
             found.conditional_assign(&(i as u32), presented.ct_eq(&entry.secret));
         }
         self.0.get(found as usize)
+    }
+}
+
+/// The tokens a running server checks: shared by its connections, replaced when the
+/// configuration is read again (SIGHUP) without a restart.
+#[derive(Clone, Default)]
+pub(crate) struct LiveTokens(Arc<RwLock<Arc<Tokens>>>);
+
+impl LiveTokens {
+    pub(crate) fn new(tokens: Tokens) -> Self {
+        LiveTokens(Arc::new(RwLock::new(Arc::new(tokens))))
+    }
+
+    /// From now on, `tokens`; requests being checked finish with the old ones.
+    pub(crate) fn replace(&self, tokens: Tokens) {
+        *self.0.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(tokens);
+    }
+
+    fn current(&self) -> Arc<Tokens> {
+        Arc::clone(&self.0.read().unwrap_or_else(PoisonError::into_inner))
     }
 }
 
@@ -204,7 +224,7 @@ impl<R: Role> FromRequest for Bearer<R> {
                 "this route needs a bearer token: send `Authorization: Bearer <token>`",
             ));
         };
-        let tokens = request.state.get::<Tokens>().unwrap_or_default();
+        let tokens = request.state.get::<LiveTokens>().map(|live| live.current()).unwrap_or_default();
         let Some(entry) = tokens.find(presented) else {
             return Err(unauthorized(
                 r#"Bearer realm="appserver", error="invalid_token""#,

@@ -1,7 +1,7 @@
 //! What every server type starts from: the checked routes and state, the bound socket,
 //! the configuration, and how to read the configuration again (SIGHUP).
 
-use crate::auth::Tokens;
+use crate::auth::{LiveTokens, Tokens};
 use crate::config::{Config, Settings};
 use crate::layer::AddLayer;
 use crate::route::RouteError;
@@ -30,6 +30,8 @@ pub(crate) struct Boot {
     /// TLS, when `tls_cert` and `tls_key` are set.
     tls: Option<Arc<Tls>>,
     layers: Arc<[AddLayer]>,
+    /// The tokens the requests of this process check, when a route takes `Bearer`.
+    tokens: Option<LiveTokens>,
     /// The settings made in code, the top layer when the configuration is read again.
     code: Settings,
 }
@@ -45,15 +47,19 @@ impl Boot {
     ) -> Result<Self, ServeError> {
         let router = Router::new(crate::route::Route::all())?;
         let tokens = TypeId::of::<Tokens>();
-        let missing: Vec<RouteError> = router
-            .routes()
-            .flat_map(|route| route.extractors.iter().filter_map(|required| required()).map(move |r| (route, r)))
+        let required = || {
+            router
+                .routes()
+                .flat_map(|route| route.extractors.iter().filter_map(|required| required()).map(move |r| (route, r)))
+        };
+        let missing: Vec<RouteError> = required()
             .filter(|&(_, (id, _))| if id == tokens { config.auth_tokens.is_empty() } else { !state.contains(id) })
             .map(|(route, (id, type_name))| match id == tokens {
                 true => RouteError::NoTokens { route },
                 false => RouteError::MissingState { route, type_name },
             })
             .collect();
+        let tokens = required().any(|(_, (id, _))| id == tokens).then(|| LiveTokens::new(config.auth_tokens.clone()));
         if !missing.is_empty() {
             return Err(missing.into());
         }
@@ -63,7 +69,7 @@ impl Boot {
         };
         let addr = SocketAddr::new(config.host, config.port);
         let (router, state, layers) = (Arc::new(router), Arc::new(state), layers.into());
-        Ok(Boot { addr, config, router, state, hook, tls, layers, code })
+        Ok(Boot { addr, config, router, state, hook, tls, layers, tokens, code })
     }
 
     /// Binds the socket.
@@ -95,7 +101,10 @@ impl Boot {
     /// What requests need, for `config`: its tokens join the state.
     pub(crate) fn app(&self, config: &Config) -> Arc<App> {
         let mut state = (*self.state).clone();
-        state.insert(config.auth_tokens.clone());
+        if let Some(tokens) = &self.tokens {
+            tokens.replace(config.auth_tokens.clone());
+            state.insert(tokens.clone());
+        }
         Arc::new(App {
             router: Arc::clone(&self.router),
             state: Arc::new(state),
@@ -104,6 +113,13 @@ impl Boot {
             max_body_bytes: config.max_body_bytes,
             request_timeout: config.request_timeout,
         })
+    }
+
+    /// From now on, the requests of this process check `config`'s tokens.
+    pub(crate) fn replace_tokens(&self, config: &Config) {
+        if let Some(tokens) = &self.tokens {
+            tokens.replace(config.auth_tokens.clone());
+        }
     }
 
     /// The configuration read again from the file and the environment (under the settings
@@ -120,6 +136,12 @@ impl Boot {
                 return None;
             }
         };
+        if self.tokens.is_some() && config.auth_tokens.is_empty() {
+            tracing::error!(
+                "SIGHUP: routes take `Bearer`, but the configuration has no tokens; keeping the running one"
+            );
+            return None;
+        }
         let running = &self.config;
         for key in config.changed(running) {
             if matches!(key, "host" | "port" | "backlog" | "server_type") {

@@ -6,6 +6,7 @@
 //! directly.
 
 use crate::error::Error;
+use crate::log::Access;
 use crate::response::IntoResponse;
 use crate::service::{App, BoxError};
 use bytes::Bytes;
@@ -48,17 +49,22 @@ where
     })
 }
 
-/// Sends `request` through `stack` (waiting until it is ready); an error of a layer is a
-/// logged JSON 500.
+/// Sends `request` through `stack` (waiting until it is ready) and logs its access line
+/// with the status the layers answered; an error of a layer is a logged JSON 500.
 pub(crate) async fn call(mut stack: Stack, request: http::Request<LayerBody>) -> http::Response<LayerBody> {
+    let access = Access::start(&request);
     let answered = match std::future::poll_fn(|cx| stack.poll_ready(cx)).await {
         Ok(()) => stack.call(request).await,
         Err(err) => Err(err),
     };
-    answered.unwrap_or_else(|err| {
+    let response = answered.unwrap_or_else(|err| {
         crate::log::handler_failed(500, &err.to_string());
         boxed(Error::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error").into_response())
-    })
+    });
+    if let Some(access) = access {
+        access.log(response.status());
+    }
+    response
 }
 
 pub(crate) fn box_error(err: impl Into<BoxError>) -> BoxError {
@@ -69,7 +75,7 @@ pub(crate) fn box_error(err: impl Into<BoxError>) -> BoxError {
 pub(crate) fn stack(app: Arc<App>) -> Stack {
     let layers = Arc::clone(&app.layers);
     let routes = BoxCloneSyncService::new(tower::service_fn(move |request: http::Request<LayerBody>| {
-        let answer = app.handle(request);
+        let answer = app.respond(request);
         async move { Ok::<_, BoxError>(boxed(answer.await)) }
     }));
     layers.iter().fold(routes, |stack, layer| layer(stack))

@@ -47,6 +47,36 @@ pub(crate) fn init_default(configured: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// One request's access line, logged when its response is ready; made only when the
+/// `appserver::access` target is enabled.
+pub(crate) struct Access {
+    method: http::Method,
+    uri: http::Uri,
+    started: Instant,
+}
+
+impl Access {
+    /// The access line of `request`, if access lines are logged.
+    pub(crate) fn start<B>(request: &http::Request<B>) -> Option<Access> {
+        tracing::enabled!(target: "appserver::access", tracing::Level::INFO).then(|| Access {
+            method: request.method().clone(),
+            uri: request.uri().clone(),
+            started: Instant::now(),
+        })
+    }
+
+    /// Logs the line, with the response's `status`.
+    pub(crate) fn log(self, status: http::StatusCode) {
+        tracing::info!(
+            target: "appserver::access",
+            method = %self.method,
+            path = self.uri.path(),
+            status = status.as_u16(),
+            micros = self.started.elapsed().as_micros() as u64,
+        );
+    }
+}
+
 /// Whether a new `log` setting can take effect: this crate installed the subscriber, and
 /// `RUST_LOG`, which would win, is not set.
 pub(crate) fn reloadable() -> bool {

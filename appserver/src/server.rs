@@ -154,8 +154,8 @@ impl Server {
     /// SIGHUP reads the configuration again. Forked: a new generation of workers starts
     /// with it and, once ready, replaces the old one, which finishes its requests; the
     /// keys of the socket (`host`, `port`, `backlog`) and `server_type` need a restart.
-    /// Threaded: the `log` filter and the TLS certificate are reloaded; the other keys need
-    /// a restart (logged).
+    /// Threaded: the `log` filter, the TLS certificate and the tokens are reloaded; the
+    /// other keys need a restart (logged).
     pub fn serve(self) -> Result<(), ServeError> {
         let config = self.resolve()?;
         let mut boot = Boot::new(self.settings, config, self.state, self.on_worker_start, self.layers)?;

@@ -2,7 +2,7 @@
 
 use crate::error::Error;
 use crate::layer::AddLayer;
-use crate::log::{Panic, catching};
+use crate::log::{Access, Panic, catching};
 use crate::request::Request;
 use crate::response::{IntoResponse, Response};
 use crate::route::{Reply, Route};
@@ -18,7 +18,7 @@ use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A request body the routes can read: hyper's, or whatever a layer made of it.
 pub(crate) trait RequestBody: Body<Data = Bytes, Error: Into<BoxError>> + Send + 'static {}
@@ -57,37 +57,27 @@ impl Future for Answer {
 }
 
 impl App {
-    /// Answers `request`; never fails, never panics.
+    /// Answers `request` and logs its access line; never fails, never panics.
     pub(crate) fn handle<B: RequestBody>(self: &Arc<Self>, request: http::Request<B>) -> Answer {
-        if !tracing::enabled!(target: "appserver::access", tracing::Level::INFO) {
+        let Some(access) = Access::start(&request) else {
             return self.respond(request);
-        }
-        let started = Instant::now();
-        let (method, uri) = (request.method().clone(), request.uri().clone());
-        let log = move |response: &Response| {
-            tracing::info!(
-                target: "appserver::access",
-                method = %method,
-                path = uri.path(),
-                status = response.status().as_u16(),
-                micros = started.elapsed().as_micros() as u64,
-            );
         };
         match self.respond(request) {
             Answer::Ready(Some(response)) => {
-                log(&response);
+                access.log(response.status());
                 Answer::Ready(Some(response))
             }
             Answer::Later(future) => Answer::Later(Box::pin(async move {
                 let response = future.await;
-                log(&response);
+                access.log(response.status());
                 response
             })),
             ready => ready,
         }
     }
 
-    fn respond<B: RequestBody>(self: &Arc<Self>, request: http::Request<B>) -> Answer {
+    /// Answers `request`; never fails, never panics.
+    pub(crate) fn respond<B: RequestBody>(self: &Arc<Self>, request: http::Request<B>) -> Answer {
         let ready = |response| Answer::Ready(Some(response));
         let (parts, body) = request.into_parts();
         if parts.version == Version::HTTP_11 && parts.headers.get_all(HOST).iter().count() != 1 {

@@ -70,7 +70,7 @@ pub(crate) fn start(listener: std::net::TcpListener, boot: &Boot) -> Result<Runn
 }
 
 /// Serves until SIGTERM or SIGINT, reloading on SIGHUP what can be reloaded without a
-/// restart (the `log` filter, the TLS certificate).
+/// restart (the `log` filter, the TLS certificate, the tokens).
 pub(crate) fn serve(listener: std::net::TcpListener, mut boot: Boot) -> Result<(), ServeError> {
     let mut running = start(listener, &boot)?;
     listen_for_signals(running.sender.clone())?;
@@ -83,17 +83,20 @@ pub(crate) fn serve(listener: std::net::TcpListener, mut boot: Boot) -> Result<(
                 let changed = config.changed(&boot.config);
                 let log = changed.contains(&"log") && crate::log::reloadable();
                 // The certificate was loaded again by `reread`; the log filter is reloaded below.
-                let restart: Vec<&str> =
-                    changed.into_iter().filter(|key| !matches!(*key, "log" | "tls_cert" | "tls_key")).collect();
+                let restart: Vec<&str> = changed
+                    .into_iter()
+                    .filter(|key| !matches!(*key, "log" | "tls_cert" | "tls_key" | "auth_tokens" | "auth_tokens_file"))
+                    .collect();
                 tracing::info!(
                     log_filter = log.then_some(config.log.as_str()),
                     need_a_restart = ?restart,
-                    "SIGHUP: the configuration was read again; Threaded mode reloads `log` and the TLS certificate"
+                    "SIGHUP: the configuration was read again; Threaded mode reloads `log`, the TLS certificate and the tokens"
                 );
                 if log {
                     crate::log::reload(&config.log);
                 }
-                boot.config.log = config.log;
+                boot.replace_tokens(&config);
+                (boot.config.log, boot.config.auth_tokens) = (config.log, config.auth_tokens);
             }
             Ok(Event::Done(result)) => return result.map_err(|error| ServeError::new(Kind::Runtime(error))),
             Err(_) => break,

@@ -4,9 +4,11 @@ mod support;
 
 use appserver::http::header::{HeaderName, HeaderValue};
 use appserver::{Server, route};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use support::{raw, start};
 use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
 
 #[route(GET, r"/hello/(?P<name>[a-z]+)")]
 fn hello(name: String) -> String {
@@ -28,6 +30,35 @@ fn tagged(value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
     SetResponseHeaderLayer::overriding(HeaderName::from_static("x-layer"), HeaderValue::from_static(value))
 }
 
+/// What this test process logs: the access lines and tower-http's trace events, in memory.
+fn logged() -> String {
+    static LOG: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    let log = LOG.get_or_init(|| {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let writer = Arc::clone(&log);
+        tracing_subscriber::fmt()
+            .with_env_filter("appserver::access=info,tower_http=debug")
+            .with_ansi(false)
+            .with_writer(move || Writer(Arc::clone(&writer)))
+            .init();
+        log
+    });
+    String::from_utf8_lossy(&log.lock().unwrap()).into_owned()
+}
+
+struct Writer(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Writer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 #[test]
 fn layers_wrap_every_route_the_last_added_outermost() {
     let server = start(Server::new().max_body_bytes(10).layer(tagged("inner")).layer(tagged("outer")));
@@ -47,12 +78,30 @@ fn layers_wrap_every_route_the_last_added_outermost() {
 
 #[test]
 fn a_layer_error_is_a_json_500_and_the_server_goes_on() {
+    logged();
     let server = start(Server::new().layer(tower::timeout::TimeoutLayer::new(Duration::from_millis(200))));
     let out = raw(server.addr(), b"GET /slow/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     assert!(out.starts_with("HTTP/1.1 500 "), "{out}");
     assert!(out.ends_with(r#"{"error":{"status":500,"message":"internal server error"}}"#), "{out}");
+    // The access line tells what the client got, though the layer dropped the handler.
+    let log = logged();
+    assert!(log.contains(r#"appserver::access: method=GET path="/slow/" status=500"#), "{log}");
     let out = raw(server.addr(), b"GET /hello/bob HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     assert!(out.ends_with(r#""hello bob""#), "{out}");
+}
+
+#[test]
+fn tower_http_trace_layer_logs_each_request_it_wraps() {
+    logged();
+    let server = start(Server::new().layer(TraceLayer::new_for_http()));
+    let out = raw(server.addr(), b"GET /hello/trace HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert!(out.starts_with("HTTP/1.1 200 ") && out.ends_with(r#""hello trace""#), "{out}");
+    let log = logged();
+    let line =
+        log.lines().find(|line| line.contains("uri=/hello/trace") && line.contains("finished processing request"));
+    let line = line.unwrap_or_else(|| panic!("no trace line for the request: {log}"));
+    assert!(line.contains("status=200") && line.contains("method=GET"), "{line}");
+    assert!(log.contains(r#"appserver::access: method=GET path="/hello/trace" status=200"#), "{log}");
 }
 
 #[test]

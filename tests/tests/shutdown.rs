@@ -218,6 +218,50 @@ fn sighup_in_threaded_mode_reloads_the_log_filter_and_drops_nothing() {
     assert_eq!(server.log().matches("appserver::access").count(), before, "{}", server.log());
 }
 
+/// The status and body of `GET /whoami` with `token`.
+fn whoami(addr: std::net::SocketAddr, token: &str) -> (u16, String) {
+    let out = support::raw(
+        addr,
+        format!("GET /whoami HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n")
+            .as_bytes(),
+    );
+    let status = out.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, out.rsplit("\r\n").next().unwrap_or_default().to_owned())
+}
+
+#[test]
+fn sighup_replaces_the_tokens_in_both_modes() {
+    const OLD: &str = "old-worker-token-0123456789";
+    const NEW: &str = "new-worker-token-0123456789";
+    for mode in ["threaded", "forked"] {
+        let dir = scratch_dir();
+        let tokens = |secret: &str| format!("[[tokens]]\nname = \"worker\"\ntoken = \"{secret}\"\n");
+        std::fs::write(dir.join("tokens.toml"), tokens(OLD)).unwrap();
+        let config = format!("server_type = \"{mode}\"\nworkers = 1\n");
+        std::fs::write(dir.join("appserver.toml"), format!("{config}auth_tokens_file = \"tokens.toml\"\n")).unwrap();
+        let server = Process::start_in(&dir, &[("SERVE_NO_CODE_TOKEN", "1")], &[]);
+        let addr = server.addr();
+        assert_eq!(whoami(addr, OLD), (200, r#""worker""#.to_owned()), "{mode}");
+        assert_eq!(whoami(addr, NEW).0, 401, "{mode}");
+
+        // No tokens at all: refused, the running ones stay.
+        std::fs::write(dir.join("appserver.toml"), &config).unwrap();
+        Process::kill(server.pid(), "HUP");
+        wait_for(|| server.log().contains("configuration has no tokens; keeping the running one"), "the refusal");
+        assert_eq!(whoami(addr, OLD).0, 200, "{mode}");
+
+        std::fs::write(dir.join("appserver.toml"), format!("{config}auth_tokens_file = \"tokens.toml\"\n")).unwrap();
+        std::fs::write(dir.join("tokens.toml"), tokens(NEW)).unwrap();
+        let old = server.children();
+        Process::kill(server.pid(), "HUP");
+        wait_for(|| whoami(addr, NEW).0 == 200, "the new token is accepted");
+        // Forked: the old workers finish what they have, then exit.
+        wait_for(|| !server.children().iter().any(|pid| old.contains(pid)), "the old workers exit");
+        assert_eq!(whoami(addr, OLD).0, 401, "{mode}: the old token is refused");
+        assert!(!server.log().contains(NEW) && !server.log().contains(OLD), "{mode}: a secret was logged");
+    }
+}
+
 #[test]
 fn a_second_stop_signal_ends_the_wait_at_once() {
     for mode in ["threaded", "forked"] {

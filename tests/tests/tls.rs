@@ -114,6 +114,11 @@ fn https_over_http1_and_http2_with_curl_and_python_in_both_modes() {
             let statuses: Vec<u16> = (0..5).map(|_| curl(&post, &format!("{url}/upload/")).1).collect();
             assert!(statuses.contains(&413), "{mode} {flag}: {statuses:?}");
             assert!(statuses.iter().all(|s| *s == 413 || (*s == 0 && version == "2")), "{mode} {flag}: {statuses:?}");
+            // A head over max_header_bytes (64 KiB): 431 over HTTP/1.1. HTTP/2 advertises the
+            // limit (SETTINGS_MAX_HEADER_LIST_SIZE), and curl then refuses to send the request.
+            let big = format!("X-Big: {}", "y".repeat(70_000));
+            let (_, status, _) = curl(&[&args[..], &["-H", &big]].concat(), &format!("{url}/person/get/7/"));
+            assert_eq!(status, if version == "2" { 0 } else { 431 }, "{mode} {flag}");
         }
         let lines = python(server.addr().port(), &cert, &["/person/get/8/", "/library/python"]);
         assert_eq!(lines[0], r#"200 {"object_type":"person","object_id":8}"#, "{mode}");

@@ -6,14 +6,29 @@
 //!
 //! `SERVE_FAIL_BOOT=1` makes every worker fail at start (`on_worker_start`);
 //! `SERVE_OWN_SUBSCRIBER=1` installs the program's own `tracing` subscriber first.
+//!
+//! `GET /whoami` takes a bearer token: the one set here ([`TOKEN`]) unless
+//! `SERVE_NO_CODE_TOKEN=1`, or one of `auth_tokens_file`, which SIGHUP reads again.
 
-use appserver::Server;
+use appserver::{Bearer, Server, Tokens, route};
 
 // The routes of the library crate.
 use appserver_tests as _;
 
+/// The token set in code, held by `serve`.
+const TOKEN: &str = "serve-token-set-in-code";
+
+/// Who holds the token sent.
+#[route(GET, r"/whoami")]
+fn whoami(token: Bearer) -> String {
+    token.name().to_owned()
+}
+
 fn main() -> Result<(), appserver::ServeError> {
     let mut server = Server::new();
+    if std::env::var_os("SERVE_NO_CODE_TOKEN").is_none() {
+        server = server.auth_tokens(Tokens::new().token("serve", TOKEN, ["any"]));
+    }
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let value = args.next().expect("a value after the flag");
