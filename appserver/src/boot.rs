@@ -30,8 +30,10 @@ pub(crate) struct Boot {
     /// TLS, when `tls_cert` and `tls_key` are set.
     tls: Option<Arc<Tls>>,
     layers: Arc<[AddLayer]>,
-    /// The tokens the requests of this process check, when a route takes `Bearer`.
-    tokens: Option<LiveTokens>,
+    /// The tokens the requests of this process check.
+    tokens: LiveTokens,
+    /// Whether a route takes `Bearer`, so that the tokens may not be left empty.
+    needs_tokens: bool,
     /// The settings made in code, the top layer when the configuration is read again.
     code: Settings,
 }
@@ -59,7 +61,8 @@ impl Boot {
                 false => RouteError::MissingState { route, type_name },
             })
             .collect();
-        let tokens = required().any(|(_, (id, _))| id == tokens).then(|| LiveTokens::new(config.auth_tokens.clone()));
+        let needs_tokens = required().any(|(_, (id, _))| id == tokens);
+        let tokens = LiveTokens::new(config.auth_tokens.clone());
         if !missing.is_empty() {
             return Err(missing.into());
         }
@@ -69,7 +72,7 @@ impl Boot {
         };
         let addr = SocketAddr::new(config.host, config.port);
         let (router, state, layers) = (Arc::new(router), Arc::new(state), layers.into());
-        Ok(Boot { addr, config, router, state, hook, tls, layers, tokens, code })
+        Ok(Boot { addr, config, router, state, hook, tls, layers, tokens, needs_tokens, code })
     }
 
     /// Binds the socket.
@@ -101,10 +104,8 @@ impl Boot {
     /// What requests need, for `config`: its tokens join the state.
     pub(crate) fn app(&self, config: &Config) -> Arc<App> {
         let mut state = (*self.state).clone();
-        if let Some(tokens) = &self.tokens {
-            tokens.replace(config.auth_tokens.clone());
-            state.insert(tokens.clone());
-        }
+        self.tokens.replace(config.auth_tokens.clone());
+        state.insert(self.tokens.clone());
         Arc::new(App {
             router: Arc::clone(&self.router),
             state: Arc::new(state),
@@ -117,9 +118,7 @@ impl Boot {
 
     /// From now on, the requests of this process check `config`'s tokens.
     pub(crate) fn replace_tokens(&self, config: &Config) {
-        if let Some(tokens) = &self.tokens {
-            tokens.replace(config.auth_tokens.clone());
-        }
+        self.tokens.replace(config.auth_tokens.clone());
     }
 
     /// The configuration read again from the file and the environment (under the settings
@@ -136,7 +135,7 @@ impl Boot {
                 return None;
             }
         };
-        if self.tokens.is_some() && config.auth_tokens.is_empty() {
+        if self.needs_tokens && config.auth_tokens.is_empty() {
             tracing::error!(
                 "SIGHUP: routes take `Bearer`, but the configuration has no tokens; keeping the running one"
             );

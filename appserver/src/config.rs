@@ -107,12 +107,24 @@ macro_rules! define_settings {
         #[derive(Debug, Default, Clone)]
         pub(crate) struct Settings {
             $( pub(crate) $key: Option<$ty>, )*
+            /// The application's tables in the config file (set in code only).
+            pub(crate) sections: Vec<&'static str>,
         }
 
-        /// The settings a server runs with.
+        /// The settings a server runs with, every layer resolved: see
+        /// [`Server::config`](crate::Server::config).
         #[derive(Debug, Clone)]
-        pub(crate) struct Config {
-            $( $(#[doc = $doc])* pub(crate) $key: $ty, )*
+        pub struct Config {
+            $( pub(crate) $key: $ty, )*
+        }
+
+        impl Config {
+            $(
+                $(#[doc = $doc])*
+                pub fn $key(&self) -> &$ty {
+                    &self.$key
+                }
+            )*
         }
 
         /// Every key with its expected form, in schema order.
@@ -121,7 +133,7 @@ macro_rules! define_settings {
         impl Settings {
             /// Each setting of `self`, or else of `lower`.
             fn or(self, lower: Settings) -> Settings {
-                Settings { $( $key: self.$key.or(lower.$key), )* }
+                Settings { $( $key: self.$key.or(lower.$key), )* sections: self.sections }
             }
 
             /// Sets `key` from `raw`, which must parse and pass the key's check.
@@ -203,13 +215,10 @@ impl Settings {
     /// `self` (set in code) over the environment over the config file over the defaults.
     /// Every error of every layer is reported.
     pub(crate) fn resolve(&self) -> Result<Config, Vec<ConfigError>> {
-        let (path, required) = match std::env::var_os("APPSERVER_CONFIG") {
-            Some(path) => (PathBuf::from(path), true),
-            None => (PathBuf::from(DEFAULT_FILE), false),
-        };
+        let (path, required) = file_path();
         let mut errors = self.check_code();
         let file = match std::fs::read_to_string(&path) {
-            Ok(text) => from_file(&path, &text, &mut errors),
+            Ok(text) => from_file(&path, &text, &self.sections, &mut errors),
             Err(err) if err.kind() == io::ErrorKind::NotFound && !required => Settings::default(),
             Err(error) => {
                 errors.push(ConfigError::Unreadable { path, error });
@@ -240,8 +249,18 @@ impl Settings {
     }
 }
 
-/// Settings from the TOML text of the file at `path`.
-fn from_file(path: &Path, text: &str, errors: &mut Vec<ConfigError>) -> Settings {
+/// The config file: the one `APPSERVER_CONFIG` names (then it must exist), else
+/// `appserver.toml` in the working directory, if there is one.
+pub(crate) fn file_path() -> (PathBuf, bool) {
+    match std::env::var_os("APPSERVER_CONFIG") {
+        Some(path) => (PathBuf::from(path), true),
+        None => (PathBuf::from(DEFAULT_FILE), false),
+    }
+}
+
+/// Settings from the TOML text of the file at `path`; the tables named in `sections`
+/// belong to the application.
+fn from_file(path: &Path, text: &str, sections: &[&str], errors: &mut Vec<ConfigError>) -> Settings {
     use toml::Spanned;
     let line = |at: usize| text[..at.min(text.len())].matches('\n').count() + 1;
     let mut settings = Settings::default();
@@ -259,6 +278,9 @@ fn from_file(path: &Path, text: &str, errors: &mut Vec<ConfigError>) -> Settings
     let mut entries: Vec<_> = table.iter().collect();
     entries.sort_by_key(|(key, _)| key.span().start);
     for (key, value) in entries {
+        if sections.contains(&key.get_ref().as_str()) && value.get_ref().is_table() {
+            continue;
+        }
         let source = Source::File { path: path.to_owned(), line: line(key.span().start) };
         if let Err(err) = settings.set(key.get_ref(), Raw::Toml(value.get_ref()), &source) {
             errors.push(err);
@@ -460,11 +482,35 @@ impl fmt::Display for Source {
 /// key, the value and the expected form.
 #[derive(Debug)]
 pub(crate) enum ConfigError {
-    Unreadable { path: PathBuf, error: io::Error },
-    Syntax { path: PathBuf, line: usize, key: Option<String>, message: String },
-    UnknownKey { source: Source, key: String },
-    Invalid { source: Source, key: &'static str, value: String, expected: &'static str },
-    Pair { keys: [&'static str; 2] },
+    Unreadable {
+        path: PathBuf,
+        error: io::Error,
+    },
+    Syntax {
+        path: PathBuf,
+        line: usize,
+        key: Option<String>,
+        message: String,
+    },
+    UnknownKey {
+        source: Source,
+        key: String,
+    },
+    Invalid {
+        source: Source,
+        key: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+    Pair {
+        keys: [&'static str; 2],
+    },
+    /// A section of the application that does not fit its type.
+    Section {
+        name: &'static str,
+        path: PathBuf,
+        message: String,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -487,6 +533,12 @@ impl fmt::Display for ConfigError {
                 write!(f, "{source}: invalid value {value} for `{key}`: expected {expected}")
             }
             ConfigError::Pair { keys: [a, b] } => write!(f, "`{a}` and `{b}` go together: set both or neither"),
+            ConfigError::Section { name, path, message } => write!(
+                f,
+                "invalid `[{name}]` settings (from {} and the {}_* variables): {message}",
+                path.display(),
+                name.to_ascii_uppercase()
+            ),
         }
     }
 }
@@ -497,7 +549,7 @@ mod tests {
 
     fn file(text: &str) -> Result<Settings, Vec<String>> {
         let mut errors = Vec::new();
-        let settings = from_file(Path::new("conf/app.toml"), text, &mut errors);
+        let settings = from_file(Path::new("conf/app.toml"), text, &["app"], &mut errors);
         match errors.is_empty() {
             true => Ok(settings),
             false => Err(errors.iter().map(ToString::to_string).collect()),

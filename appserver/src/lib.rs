@@ -107,6 +107,7 @@ mod request;
 mod response;
 mod route;
 mod router;
+mod section;
 mod serve_error;
 mod server;
 mod server_type;
@@ -123,6 +124,7 @@ pub mod __private;
 
 pub use auth::{AnyRole, Bearer, Role, Tokens};
 pub use bytes::Bytes;
+pub use config::Config;
 pub use error::{Error, Result};
 pub use extract::FromRequest;
 pub use form::Form;

@@ -133,6 +133,37 @@ impl Server {
         Ok(AppService(crate::layer::stack(app)))
     }
 
+    /// The application's own settings: the `[name]` table of the config file, with the
+    /// `NAME_<KEY>` environment variables over it (`TQUEUE_MAX_TASKS=10` for `max_tasks`
+    /// of `[tqueue]`; a variable's text is read as a TOML value, else as a string),
+    /// deserialized into `T`. The table is the application's: the server's own keys stay
+    /// at the top of the file.
+    ///
+    /// ```no_run
+    /// #[derive(serde::Deserialize, Default)]
+    /// #[serde(default, deny_unknown_fields)]
+    /// struct Shop {
+    ///     currency: String,
+    /// }
+    ///
+    /// let mut server = appserver::Server::new();
+    /// let shop: Shop = server.section("shop")?;
+    /// server.state(shop).serve()?;
+    /// # Ok::<(), appserver::ServeError>(())
+    /// ```
+    pub fn section<T: serde::de::DeserializeOwned>(&mut self, name: &'static str) -> Result<T, ServeError> {
+        self.settings.sections.push(name);
+        crate::section::read(name, std::env::vars_os()).map_err(|error| ServeError::from(vec![error]))
+    }
+
+    /// The settings this server would run with, every layer resolved and checked (the
+    /// defaults, the config file, the environment, the settings made in code). Like
+    /// [`Server::serve`], it installs the default `tracing` subscriber unless the program
+    /// set one, so that what the program logs before serving is seen.
+    pub fn config(&self) -> Result<Config, ServeError> {
+        self.resolve()
+    }
+
     /// Runs `hook` in every process that serves, before it serves: once in Threaded mode,
     /// in each worker after the fork in Forked mode (the place to open per-process
     /// resources). An error stops that process: the server does not start (Threaded), or

@@ -1,0 +1,122 @@
+//! TQueue: a network task queue like Python's `queue.Queue`, shared by workers on many
+//! hosts: the original TQueueSrv's protocol (v1), and a JSON protocol with leases,
+//! long-polls and dead letters (v2, see [`v2`]), on a durable store.
+//!
+//! Every hole of the original is closed:
+//! - **Leases.** A task handed out comes back when its lease runs out without a done,
+//!   and is dead after `max_attempts` leases. A done names the lease (`<id>.<attempt>`),
+//!   so a lease that ran out cannot finish a task leased again.
+//! - **Bounds.** `max_tasks` per queue, `max_task_bytes` per task, `max_queues`: a put past
+//!   them is refused (v2: 429 with `Retry-After`, 422, 507), never dropped.
+//! - **Durability.** A put or a done is answered once it is on disk (SQLite's log,
+//!   fsynced), with group commit: concurrent requests share each fsync.
+//! - **Auth.** Bearer tokens with the roles `produce`, `consume` and `admin`. Without
+//!   tokens it serves the loopback address only, unless `allow_anonymous = true`.
+//!
+//! Serve it with `cargo run --release -p tqueue`; in a program:
+//!
+//! ```no_run
+//! let settings = tqueue::Settings { data_dir: "/var/lib/tqueue".into(), ..Default::default() };
+//! tqueue::app(appserver::Server::new(), settings)?.serve()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod access;
+mod queues;
+mod settings;
+mod store;
+mod v1;
+pub mod v2;
+
+pub use access::{Admin, Anonymous, Caller, Consume, Produce};
+pub use queues::{DeadTask, Leased, OpenError, Queues, Refused, Stats, Token};
+pub use settings::{QueueSettings, Settings};
+
+use appserver::{ServeError, Server, ServerType};
+use std::fmt;
+
+/// Whether `name` is a queue name: 1 to 64 of `A-Z a-z 0-9 _ . -` (the routes' pattern).
+pub fn valid_queue_name(name: &str) -> bool {
+    (1..=64).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+}
+
+/// Why TQueue did not start.
+pub enum StartError {
+    /// The server's configuration.
+    Server(ServeError),
+    /// The `[tqueue]` settings, one problem per line.
+    Settings(Vec<String>),
+    /// Forked mode: worker processes cannot share the embedded store.
+    Forked,
+    /// No tokens and an address beyond this host, without `allow_anonymous`.
+    Anonymous(std::net::IpAddr),
+    /// The store.
+    Store(OpenError),
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::Server(error) => write!(f, "{error}"),
+            StartError::Settings(problems) => write!(f, "invalid [tqueue] settings:\n{}", problems.join("\n")),
+            StartError::Forked => f.write_str(
+                "tqueue runs in Threaded mode: the worker processes of Forked mode cannot share the embedded store \
+                 (set server_type = \"threaded\")",
+            ),
+            StartError::Anonymous(host) => write!(
+                f,
+                "tqueue has no tokens and would listen on {host}, beyond this host: anyone who reaches it could use \
+                 every queue. Set auth_tokens or auth_tokens_file (roles produce, consume, admin), or \
+                 allow_anonymous = true under [tqueue]"
+            ),
+            StartError::Store(error) => write!(f, "{error}"),
+        }
+    }
+}
+
+/// The message, so that `main` returning it prints just that.
+impl fmt::Debug for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl std::error::Error for StartError {}
+
+impl From<ServeError> for StartError {
+    fn from(error: ServeError) -> Self {
+        StartError::Server(error)
+    }
+}
+
+/// `server` serving TQueue with the `[tqueue]` settings of its config file and the
+/// `TQUEUE_*` environment.
+pub fn from_config(mut server: Server) -> Result<Server, StartError> {
+    let settings: Settings = server.section("tqueue")?;
+    app(server, settings)
+}
+
+/// `server` serving TQueue with `settings`: checks them and the server's mode and
+/// address, and opens the store.
+pub fn app(server: Server, settings: Settings) -> Result<Server, StartError> {
+    let problems = settings.problems();
+    if !problems.is_empty() {
+        return Err(StartError::Settings(problems));
+    }
+    let config = server.config()?;
+    if *config.server_type() == ServerType::Forked {
+        return Err(StartError::Forked);
+    }
+    let anonymous = config.auth_tokens().is_empty();
+    let host = *config.host();
+    if anonymous && !host.is_loopback() {
+        if !settings.allow_anonymous {
+            return Err(StartError::Anonymous(host));
+        }
+        tracing::warn!(%host, "no tokens, and allow_anonymous = true: anyone who reaches {host} can use every queue");
+    } else if anonymous {
+        tracing::info!("no tokens: every program on this host can use every queue");
+    }
+    let queues = Queues::open(settings).map_err(StartError::Store)?;
+    Ok(server.state(queues).state(Anonymous(anonymous)))
+}

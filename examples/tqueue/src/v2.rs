@@ -1,0 +1,200 @@
+//! Protocol v2: JSON in and out, proper statuses, leases with tokens, long-polls, dead
+//! letters. Errors have the framework's shape, `{"error": {"status", "message"}}`.
+//!
+//! | | |
+//! |---|---|
+//! | `POST /v2/queues/{queue}/tasks` `{"task": ..., "delay": s}` | put: 201 `{"queue", "id"}` |
+//! | `POST /v2/queues/{queue}/lease?max=&lease=&wait=` | lease: `{"queue", "tasks": [{"id", "lease", "attempt", "lease_until", "task"}]}` |
+//! | `POST /v2/queues/{queue}/leases/{lease}/done` | done (ack) |
+//! | `POST /v2/queues/{queue}/leases/{lease}/release?delay=` | release (nack) |
+//! | `POST /v2/queues/{queue}/leases/{lease}/extend?lease=` | extend (heartbeat): `{"lease_until"}` |
+//! | `GET /v2/queues/{queue}` | stats |
+//! | `GET /v2/queues` | every queue's stats |
+//! | `GET /v2/queues/{queue}/dead?limit=` | dead tasks |
+//! | `POST /v2/queues/{queue}/dead/requeue`, `.../dead/{id}/requeue` | dead tasks ready again |
+
+use crate::access::{Admin, Caller, Consume, Produce};
+use crate::queues::{DeadTask, Queues, Refused, Stats, Token};
+use crate::settings::seconds;
+use appserver::http::HeaderValue;
+use appserver::http::header::RETRY_AFTER;
+use appserver::{Error, Json, Query, State, StatusCode, route};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// The error a refusal is answered with.
+pub(crate) fn error(refused: Refused) -> Error {
+    let retry = |error: Error| error.with_header(RETRY_AFTER, HeaderValue::from_static("1"));
+    let message = refused.to_string();
+    match refused {
+        Refused::UnknownTask => Error::not_found(message),
+        Refused::StaleLease => Error::new(StatusCode::CONFLICT, message),
+        Refused::QueueFull { .. } => retry(Error::new(StatusCode::TOO_MANY_REQUESTS, message)),
+        Refused::TooManyQueues { .. } => Error::new(StatusCode::INSUFFICIENT_STORAGE, message),
+        Refused::TooLarge { .. } => Error::new(StatusCode::UNPROCESSABLE_ENTITY, message),
+        Refused::Store(_) => retry(Error::new(StatusCode::SERVICE_UNAVAILABLE, message)),
+    }
+}
+
+/// `value` seconds as a duration, or a 422 naming `what`.
+fn duration(what: &str, value: Option<f64>) -> Result<Option<Duration>, Error> {
+    value
+        .map(|value| {
+            seconds(value).ok_or_else(|| {
+                Error::new(StatusCode::UNPROCESSABLE_ENTITY, format!("`{what}` must be seconds from 0 to 86400"))
+            })
+        })
+        .transpose()
+}
+
+fn lease_token(text: &str) -> Result<Token, Error> {
+    text.parse::<Token>()
+        .ok()
+        .filter(|token| token.attempt.is_some())
+        .ok_or_else(|| Error::not_found(format!("`{text}` is not a lease token (<id>.<attempt>)")))
+}
+
+/// A task to put.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewTask {
+    /// Any JSON value.
+    task: Box<RawValue>,
+    /// Seconds before it is ready.
+    delay: Option<f64>,
+}
+
+#[route(POST, r"/v2/queues/(?P<queue>[A-Za-z0-9_.-]{1,64})/tasks")]
+async fn put(
+    queue: String,
+    body: Json<NewTask>,
+    queues: State<Queues>,
+    _caller: Caller<Produce>,
+) -> Result<(StatusCode, Value), Error> {
+    let delay = duration("delay", body.0.delay)?.unwrap_or_default();
+    let id = queues.put(&queue, body.0.task, delay).await.map_err(error)?;
+    Ok((StatusCode::CREATED, json!({"queue": queue, "id": id.to_string()})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LeaseParams {
+    /// The most tasks to lease, 1 to 100; default 1.
+    max: Option<usize>,
+    /// Seconds the leases run; default: the queue's.
+    lease: Option<f64>,
+    /// Seconds to wait for a task when none is ready; default 0.
+    wait: Option<f64>,
+}
+
+#[route(POST, r"/v2/queues/(?P<queue>[A-Za-z0-9_.-]{1,64})/lease")]
+async fn lease(
+    queue: String,
+    params: Query<LeaseParams>,
+    queues: State<Queues>,
+    _caller: Caller<Consume>,
+) -> Result<Value, Error> {
+    let max = params.0.max.unwrap_or(1);
+    if !(1..=100).contains(&max) {
+        return Err(Error::new(StatusCode::UNPROCESSABLE_ENTITY, "`max` must be from 1 to 100"));
+    }
+    let lease = duration("lease", params.0.lease)?.filter(|d| !d.is_zero());
+    let wait = duration("wait", params.0.wait)?.unwrap_or_default();
+    let leased = queues.lease(&queue, max, lease, wait).await.map_err(error)?;
+    let tasks: Vec<Value> = leased
+        .iter()
+        .map(|t| {
+            json!({"id": t.id.to_string(), "lease": t.token(), "attempt": t.attempt, "lease_until": t.until, "task": t.data})
+        })
+        .collect();
+    Ok(json!({"queue": queue, "tasks": tasks}))
+}
+
+#[route(POST, r"/v2/queues/(?P<queue>[A-Za-z0-9_.-]{1,64})/leases/(?P<lease>[^/]+)/done")]
+async fn done(queue: String, lease: String, queues: State<Queues>, _caller: Caller<Consume>) -> Result<Value, Error> {
+    let token = lease_token(&lease)?;
+    queues.done(&queue, token).await.map_err(error)?;
+    Ok(json!({"queue": queue, "id": token.id.to_string(), "done": true}))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Delay {
+    /// Seconds before the task is ready again; default 0.
+    delay: Option<f64>,
+}
+
+#[route(POST, r"/v2/queues/(?P<queue>[A-Za-z0-9_.-]{1,64})/leases/(?P<lease>[^/]+)/release")]
+async fn release(
+    queue: String,
+    lease: String,
+    params: Query<Delay>,
+    queues: State<Queues>,
+    _caller: Caller<Consume>,
+) -> Result<Value, Error> {
+    let token = lease_token(&lease)?;
+    let delay = duration("delay", params.0.delay)?.unwrap_or_default();
+    queues.release(&queue, token, delay).await.map_err(error)?;
+    Ok(json!({"queue": queue, "id": token.id.to_string(), "released": true}))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Extend {
+    /// Seconds from now the lease runs; default: the queue's lease.
+    lease: Option<f64>,
+}
+
+#[route(POST, r"/v2/queues/(?P<queue>[A-Za-z0-9_.-]{1,64})/leases/(?P<lease>[^/]+)/extend")]
+async fn extend(
+    queue: String,
+    lease: String,
+    params: Query<Extend>,
+    queues: State<Queues>,
+    _caller: Caller<Consume>,
+) -> Result<Value, Error> {
+    let token = lease_token(&lease)?;
+    let duration = duration("lease", params.0.lease)?.filter(|d| !d.is_zero());
+    let until = queues.extend(&queue, token, duration).await.map_err(error)?;
+    Ok(json!({"queue": queue, "id": token.id.to_string(), "lease_until": until}))
+}
+
+#[route(GET, r"/v2/queues/(?P<queue>[A-Za-z0-9_.-]{1,64})")]
+fn stats(queue: String, queues: State<Queues>, _caller: Caller) -> Stats {
+    queues.stats(&queue)
+}
+
+#[route(GET, r"/v2/queues")]
+fn list(queues: State<Queues>, _caller: Caller) -> Value {
+    json!({"queues": queues.list()})
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Limit {
+    /// The most dead tasks to list, 1 to 1000; default 100.
+    limit: Option<usize>,
+}
+
+#[route(GET, r"/v2/queues/(?P<queue>[A-Za-z0-9_.-]{1,64})/dead")]
+fn dead(queue: String, params: Query<Limit>, queues: State<Queues>, _caller: Caller<Admin>) -> Result<Value, Error> {
+    let limit = params.0.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(Error::new(StatusCode::UNPROCESSABLE_ENTITY, "`limit` must be from 1 to 1000"));
+    }
+    let tasks: Vec<DeadTask> = queues.dead(&queue, limit);
+    Ok(json!({"queue": queue, "tasks": tasks}))
+}
+
+#[route(POST, r"/v2/queues/(?P<queue>[A-Za-z0-9_.-]{1,64})/dead(?:/(?P<id>\d+))?/requeue")]
+async fn requeue(
+    queue: String,
+    id: Option<u64>,
+    queues: State<Queues>,
+    _caller: Caller<Admin>,
+) -> Result<Value, Error> {
+    let requeued = queues.requeue(&queue, id).await.map_err(error)?;
+    Ok(json!({"queue": queue, "requeued": requeued}))
+}
