@@ -176,7 +176,9 @@ fn load(connection: &Connection) -> Result<(Vec<Stored>, u64), StoreError> {
         )?,
         VERSION => {}
         other => {
-            return Err(StoreError(format!("the store has schema version {other}; this tqueue reads {VERSION}").into()));
+            return Err(StoreError(
+                format!("the store has schema version {other}; this tqueue reads {VERSION}").into(),
+            ));
         }
     }
     let mut tasks = Vec::new();
