@@ -1,0 +1,85 @@
+"""The Python client against a running server: TQUEUE_URL names it."""
+
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tqueue import TQueue, TQueueError  # noqa: E402
+
+URL = os.environ["TQUEUE_URL"]
+
+
+class ClientTest(unittest.TestCase):
+    def test_the_queue_interface_round_trip(self):
+        q = TQueue(URL, "py-roundtrip")
+        self.assertTrue(q.empty())
+        ids = [q.put({"n": n, "text": "héllo"}) for n in range(3)]
+        self.assertEqual(ids, sorted(ids, key=int))
+        self.assertEqual(q.qsize(), 3)
+        got = [q.get(timeout=1) for _ in range(3)]
+        self.assertEqual(got, [{"n": n, "text": "héllo"} for n in range(3)])
+        self.assertTrue(q.empty())
+        for _ in range(3):
+            q.task_done()
+        with self.assertRaises(ValueError):
+            q.task_done()
+        stats = q.stats()
+        self.assertEqual((stats["done"], stats["leased"]), (3, 0))
+        with self.assertRaises(queue.Empty):
+            q.get_nowait()
+        started = time.monotonic()
+        with self.assertRaises(queue.Empty):
+            q.get(timeout=0.5)
+        self.assertGreaterEqual(time.monotonic() - started, 0.45)
+
+    def test_a_blocked_get_wakes_on_put(self):
+        q = TQueue(URL, "py-wake")
+        got = []
+        waiter = threading.Thread(target=lambda: got.append((q.get(timeout=10), time.monotonic())))
+        waiter.start()
+        time.sleep(0.3)
+        put_at = time.monotonic()
+        TQueue(URL, "py-wake").put("wake up")
+        waiter.join()
+        self.assertEqual(got[0][0], "wake up")
+        self.assertLess(got[0][1] - put_at, 0.5)
+        q.task_done()
+
+    def test_leases_extend_release_and_stale_done(self):
+        q = TQueue(URL, "py-leases")
+        q.put("a")
+        [lease] = q.lease(1, lease=0.3)
+        self.assertEqual((lease.task, lease.attempt), ("a", 1))
+        until = q.extend(lease, 0.3)
+        self.assertGreater(until, time.time())
+        time.sleep(0.5)
+        [again] = q.lease(1, wait=1)
+        self.assertEqual(again.attempt, 2)
+        with self.assertRaises(TQueueError) as stale:
+            q.done(lease)
+        self.assertEqual(stale.exception.status, 409)
+        q.release(again)
+        [third] = q.lease(1)
+        self.assertEqual(third.attempt, 3)
+        q.done(third)
+
+    def test_the_worker_script_runs_a_command_per_task(self):
+        q = TQueue(URL, "py-worker")
+        q.put({"greeting": "hi"})
+        here = os.path.dirname(os.path.abspath(__file__))
+        out = subprocess.run(
+            [sys.executable, os.path.join(here, "worker.py"), URL, "py-worker", "--once", "--", "cat"],
+            capture_output=True, timeout=30, check=True,
+        ).stdout.decode()
+        self.assertIn('{"greeting": "hi"}', out)
+        self.assertRegex(out, r"done \d+\.1\n$")
+        self.assertEqual(q.stats()["done"], 1)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
