@@ -2,7 +2,7 @@
 //! an HTTP/1.1 client on one keep-alive connection that shows statuses, headers and bodies
 //! as they came.
 
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, unused_imports)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
