@@ -72,6 +72,8 @@
 //! [`Server`], one method per key: address, server type, workers, log filter, body and
 //! head limits, timeouts, connection limits, backlog. Every value is checked the same way;
 //! a server that cannot start says why in a [`ServeError`], one line per problem.
+//! [`Server::config`] gives the resolved settings ([`Config`]); an application keeps its
+//! own settings in a table of the same file, read with [`Server::section`].
 //!
 //! SIGTERM or SIGINT shut down gracefully, within `graceful_timeout` whatever handlers do;
 //! SIGHUP reloads the configuration (Forked: a new generation of workers). Each process

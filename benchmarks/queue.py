@@ -1,0 +1,116 @@
+"""The measuring half of queue.sh (which installs and builds first): see BENCHMARKS.md.
+
+TQueue, beanstalkd (binlog fsynced on every write) and Redis (appendfsync always), each
+in turn on CPU 0 with a fresh data directory, driven by queue-load on CPU 1: the cycle
+put + lease + done with 1, 16 and 64 clients. Also the disk's own rate of 100-byte
+append + fdatasync, in the same run.
+"""
+
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RELEASE = os.path.join(ROOT, "target", "release")
+TICK = os.sysconf("SC_CLK_TCK")
+CLIENTS = [1, 16, 64]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def fsync_rate(directory, seconds=2.0):
+    """Appends of 100 bytes, each followed by fdatasync: per second, and the p50 in µs."""
+    path = os.path.join(directory, "fsync-probe")
+    took = []
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            began = time.perf_counter()
+            os.write(fd, b"x" * 100)
+            os.fdatasync(fd)
+            took.append(time.perf_counter() - began)
+    finally:
+        os.close(fd)
+        os.unlink(path)
+    return len(took) / seconds, statistics.median(took) * 1e6
+
+
+def command(peer, port, data):
+    if peer == "tqueue":
+        env = {"APPSERVER_PORT": str(port), "APPSERVER_WORKERS": "1", "RUST_LOG": "warn", "TQUEUE_DATA_DIR": data}
+        return [os.path.join(RELEASE, "tqueue")], env
+    if peer == "beanstalkd -f 0":
+        return ["beanstalkd", "-l", "127.0.0.1", "-p", str(port), "-b", data, "-f", "0"], {}
+    if peer == "redis always":
+        return ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", data, "--appendonly", "yes",
+                "--appendfsync", "always", "--save", "", "--daemonize", "no"], {}
+    raise ValueError(peer)
+
+
+def measure(peer, clients, seconds, scratch):
+    data = tempfile.mkdtemp(dir=scratch)
+    port = free_port()
+    argv, env = command(peer, port, data)
+    server = subprocess.Popen(["taskset", "-c", "0", *argv], env={**os.environ, **env}, cwd=data,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        else:
+            raise RuntimeError(f"{peer} did not start")
+        before = cpu_seconds(server.pid)
+        out = subprocess.run(["taskset", "-c", "1", os.path.join(RELEASE, "queue-load"),
+                              peer.split()[0], str(port), str(clients), str(seconds)],
+                             check=True, capture_output=True, text=True).stdout
+        spent = cpu_seconds(server.pid) - before
+    finally:
+        server.terminate()
+        server.wait()
+        shutil.rmtree(data, ignore_errors=True)
+    result = json.loads(out)
+    result["cpu_us"] = spent * 1e6 / max(result["cycles"], 1)
+    return result
+
+
+def main():
+    seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 5
+    scratch = tempfile.mkdtemp(prefix="queue-bench-", dir=os.path.join(ROOT, "target"))
+    try:
+        rate, p50 = fsync_rate(scratch)
+        print(f"disk: {rate:,.0f} appends+fdatasync per second, p50 {p50:.0f} µs ({scratch})\n")
+        print("| server | clients | cycles/s | server CPU per cycle | p50 | p99 |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for clients in CLIENTS:
+            for peer in ["tqueue", "beanstalkd -f 0", "redis always"]:
+                r = measure(peer, clients, seconds, scratch)
+                print(f"| {peer} | {clients} | {r['per_second']:,.0f} | {r['cpu_us']:.1f} µs | "
+                      f"{r['p50_us']:,} µs | {r['p99_us']:,} µs |", flush=True)
+        rate, p50 = fsync_rate(scratch)
+        print(f"\ndisk again: {rate:,.0f} appends+fdatasync per second, p50 {p50:.0f} µs")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
