@@ -7,10 +7,11 @@
 //! are found when the queue is next used, and a long-poll sleeps until the next one.
 
 use crate::settings::{Limits, Settings};
-use crate::store::{Ack, Change, Stage, Store, StoreError, Sync};
+use crate::store::{Change, Stage, Store, StoreError, Sync, Ticket};
 use serde_json::value::RawValue;
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -144,6 +145,29 @@ pub struct DeadTask {
     pub data: Arc<RawValue>,
 }
 
+/// Hashes task ids, which the server counts from 1 (no client chooses them), with one
+/// multiplication instead of SipHash.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.write_u64(self.0 ^ u64::from(byte));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type Tasks = HashMap<u64, Task, BuildHasherDefault<IdHasher>>;
+
 struct Task {
     data: Arc<RawValue>,
     stage: Stage,
@@ -153,7 +177,7 @@ struct Task {
 struct Queue {
     name: Arc<str>,
     limits: Limits,
-    tasks: HashMap<u64, Task>,
+    tasks: Tasks,
     ready: BTreeSet<u64>,
     /// Delayed and leased tasks, by the time they are due.
     timed: BTreeSet<(u64, u64)>,
@@ -167,7 +191,7 @@ impl Queue {
         Queue {
             name: name.into(),
             limits,
-            tasks: HashMap::new(),
+            tasks: Tasks::default(),
             ready: BTreeSet::new(),
             timed: BTreeSet::new(),
             dead: BTreeSet::new(),
@@ -253,7 +277,7 @@ impl Queue {
     }
 }
 
-fn task_attempts(tasks: &HashMap<u64, Task>, id: u64) -> u32 {
+fn task_attempts(tasks: &Tasks, id: u64) -> u32 {
     tasks.get(&id).map_or(0, |task| task.attempts)
 }
 
@@ -310,7 +334,7 @@ impl Queues {
         let tasks: usize = inner.queues.values().map(|q| q.tasks.len()).sum();
         tracing::info!(dir = %dir.display(), tasks, queues = inner.queues.len(), "the store is open");
         let store = loaded.store;
-        store.write(changes, inner.next_id, Sync::Later);
+        let _ = store.write(changes, inner.next_id, Sync::Later);
         Ok(Queues { inner: Mutex::new(inner), store, settings })
     }
 
@@ -330,7 +354,7 @@ impl Queues {
         name: &str,
         sync: Sync,
         f: impl FnOnce(&mut Queue, &mut u64, &mut Vec<Change>) -> Result<T, Refused>,
-    ) -> Result<(T, Option<Ack>), Refused> {
+    ) -> Result<(T, Option<Ticket>), Refused> {
         let mut inner = self.lock();
         let Inner { queues, next_id } = &mut *inner;
         if !queues.contains_key(name) {
@@ -344,21 +368,22 @@ impl Queues {
         queue.promote(now_ms(), &mut changes);
         let result = f(queue, next_id, &mut changes);
         let sync = if result.is_ok() { sync } else { Sync::Later };
-        let ack = match changes.is_empty() {
-            true => None,
-            false => self.store.write(changes, *next_id, sync),
+        let ticket = match (changes.is_empty(), sync) {
+            (true, _) => None,
+            (false, Sync::Later) => {
+                let _ = self.store.write(changes, *next_id, sync);
+                None
+            }
+            (false, _) => Some(self.store.write(changes, *next_id, sync)),
         };
-        result.map(|value| (value, ack))
+        result.map(|value| (value, ticket))
     }
 
-    /// Waits until `ack` says the writes are safe.
-    async fn safe(ack: Option<Ack>) -> Result<(), Refused> {
-        match ack {
+    /// Waits until the writes of `ticket` are as safe as they asked.
+    async fn safe(&self, ticket: Option<Ticket>) -> Result<(), Refused> {
+        match ticket {
             None => Ok(()),
-            Some(ack) => match ack.await {
-                Ok(result) => result.map_err(Refused::from),
-                Err(_) => Err(Refused::Store("the store stopped".into())),
-            },
+            Some(ticket) => self.store.wait(ticket).await.map_err(Refused::from),
         }
     }
 
@@ -386,7 +411,7 @@ impl Queues {
             q.wake.notify_waiters();
             Ok(id)
         })?;
-        Self::safe(ack).await?;
+        self.safe(ack).await?;
         Ok(id)
     }
 
@@ -422,7 +447,7 @@ impl Queues {
                 Ok((leased, q.next_due()))
             })?;
             if !leased.is_empty() || tokio::time::Instant::now() >= deadline {
-                Self::safe(ack).await?;
+                self.safe(ack).await?;
                 return Ok(leased);
             }
             let until = match next_due {
@@ -444,7 +469,7 @@ impl Queues {
             changes.push(Change::Delete { id: token.id });
             Ok(task.data)
         })?;
-        Self::safe(ack).await?;
+        self.safe(ack).await?;
         Ok(data)
     }
 
@@ -463,7 +488,7 @@ impl Queues {
             q.wake.notify_waiters();
             Ok(())
         })?;
-        Self::safe(ack).await
+        self.safe(ack).await
     }
 
     /// Extends the lease under `token` to `lease` from now; answers when it runs out.
@@ -475,7 +500,7 @@ impl Queues {
             changes.push(Change::Stage { id: token.id, stage: Stage::Leased { until }, attempts });
             Ok(until)
         })?;
-        Self::safe(ack).await?;
+        self.safe(ack).await?;
         Ok(until)
     }
 
@@ -505,7 +530,7 @@ impl Queues {
             })
             .collect();
         if !changes.is_empty() {
-            self.store.write(changes, inner.next_id, Sync::Later);
+            let _ = self.store.write(changes, inner.next_id, Sync::Later);
         }
         all.sort_by(|a, b| a.queue.cmp(&b.queue));
         all
@@ -544,7 +569,7 @@ impl Queues {
             q.wake.notify_waiters();
             Ok(ids.len())
         })?;
-        Self::safe(ack).await?;
+        self.safe(ack).await?;
         Ok(count)
     }
 }

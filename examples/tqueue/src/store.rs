@@ -1,6 +1,10 @@
-//! The durable store: the tasks in SQLite (write-ahead log), written by one thread that
-//! commits whatever has queued up since its last commit in one transaction (group
-//! commit), so that concurrent clients share each fsync.
+//! The durable store: the tasks in SQLite (write-ahead log, one connection on a thread of
+//! its own), with group commit. A request's changes join the pending ones; the request
+//! lets the other ready requests of its thread add theirs; then, if no commit is under
+//! way, it hands all that is pending to the store's thread as one transaction and waits
+//! for it, while requests go on arriving and pile up for the next one. When the commit is
+//! done, it wakes the requests that wait for it. Concurrent clients share each fsync, and
+//! the store's thread wakes one request per commit, not one per write.
 //!
 //! Each transaction is as safe as the safest write in it asks ([`Sync`]): a put or a done
 //! waits for the fsync; a lease waits only until its commit is in the log (the operating
@@ -9,12 +13,9 @@
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::value::RawValue;
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::mpsc;
-use tokio::sync::oneshot;
-
-/// The most changes one transaction takes.
-const BATCH: usize = 8192;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
+use tokio::sync::{Notify, oneshot};
 
 /// The schema's version, in SQLite's `user_version`.
 const VERSION: i64 = 1;
@@ -105,19 +106,36 @@ impl From<std::io::Error> for StoreError {
     }
 }
 
-/// What waits for a write.
-pub(crate) type Ack = oneshot::Receiver<Result<(), StoreError>>;
+/// A write to wait for: [`Store::wait`].
+#[derive(Clone, Copy, Debug)]
+#[must_use]
+pub(crate) struct Ticket(u64);
 
-struct Batch {
+/// The changes not committed yet.
+#[derive(Default)]
+struct Pending {
     changes: Vec<Change>,
+    /// The number of the last write, counted from the start (never reset).
+    last: u64,
+    sync: Option<Sync>,
     next_id: u64,
-    sync: Sync,
-    done: Option<oneshot::Sender<Result<(), StoreError>>>,
 }
 
-/// The sending half of the writer thread.
+/// A transaction for the store's thread, and who waits for it.
+type Job = (Pending, oneshot::Sender<Result<(), StoreError>>);
+
+/// The store: its thread, the pending changes, and who waits for them.
 pub(crate) struct Store {
-    writer: mpsc::Sender<Batch>,
+    writer: mpsc::Sender<Job>,
+    pending: Mutex<Pending>,
+    /// Whether a commit is under way.
+    committing: AtomicBool,
+    /// The number of the last write committed.
+    committed: AtomicU64,
+    /// Set when a commit fails: the store takes no more writes.
+    broken: Mutex<Option<StoreError>>,
+    /// Woken after every commit.
+    done: Notify,
 }
 
 /// What the store held when it was opened.
@@ -128,35 +146,104 @@ pub(crate) struct Loaded {
 }
 
 impl Store {
-    /// Opens (or creates) the database in `dir` and starts its writer thread.
+    /// Opens (or creates) the database in `dir` and starts the store's thread.
     pub(crate) fn open(dir: &Path) -> Result<Loaded, StoreError> {
         std::fs::create_dir_all(dir)?;
-        let connection = Connection::open(dir.join("tqueue.sqlite3"))?;
+        let mut connection = Connection::open(dir.join("tqueue.sqlite3"))?;
         let (tasks, next_id) = load(&connection)?;
-        let (writer, batches) = mpsc::channel();
-        std::thread::Builder::new().name("tqueue-store".into()).spawn(move || write_all(connection, &batches))?;
-        Ok(Loaded { store: Store { writer }, tasks, next_id })
+        let (writer, jobs) = mpsc::channel::<Job>();
+        std::thread::Builder::new().name("tqueue-store".into()).spawn(move || {
+            let mut writer = Writer { synchronous: None, reserved: next_id };
+            for (pending, done) in jobs {
+                let _ = done.send(writer.commit(&mut connection, &pending));
+            }
+        })?;
+        let store = Store {
+            writer,
+            pending: Mutex::default(),
+            committing: AtomicBool::new(false),
+            committed: AtomicU64::new(0),
+            broken: Mutex::new(None),
+            done: Notify::new(),
+        };
+        Ok(Loaded { store, tasks, next_id })
     }
 
-    /// Queues `changes` (and the next task id) for the writer; unless `sync` is
-    /// [`Sync::Later`], the answer tells when they are that safe. Called in the order the
-    /// changes were made.
-    pub(crate) fn write(&self, changes: Vec<Change>, next_id: u64, sync: Sync) -> Option<Ack> {
-        let (done, ack) = match sync {
-            Sync::Later => (None, None),
-            Sync::Written | Sync::Disk => {
-                let (sender, receiver) = oneshot::channel();
-                (Some(sender), Some(receiver))
+    /// Adds `changes` (and the next task id) to the pending ones; [`Store::wait`] for the
+    /// ticket tells when they are as safe as `sync` asks. Called in the order the changes
+    /// were made.
+    pub(crate) fn write(&self, changes: Vec<Change>, next_id: u64, sync: Sync) -> Ticket {
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        pending.changes.extend(changes);
+        pending.next_id = pending.next_id.max(next_id);
+        if sync > Sync::Later {
+            pending.sync = pending.sync.max(Some(sync));
+        }
+        pending.last += 1;
+        Ticket(pending.last)
+    }
+
+    /// Waits until the write of `ticket` is committed.
+    pub(crate) async fn wait(&self, ticket: Ticket) -> Result<(), StoreError> {
+        // The other requests ready on this thread add their writes first.
+        tokio::task::yield_now().await;
+        loop {
+            let done = self.done.notified();
+            tokio::pin!(done);
+            done.as_mut().enable();
+            if let Some(error) = &*self.broken.lock().unwrap_or_else(PoisonError::into_inner) {
+                return Err(error.clone());
+            }
+            if self.committed.load(Ordering::Acquire) >= ticket.0 {
+                return Ok(());
+            }
+            if self.committing.swap(true, Ordering::AcqRel) {
+                // A commit is under way: the next one takes this write.
+                done.await;
+                continue;
+            }
+            self.commit_pending().await;
+            self.committing.store(false, Ordering::Release);
+            self.done.notify_waiters();
+        }
+    }
+
+    /// Commits every pending change on the store's thread.
+    async fn commit_pending(&self) {
+        let pending = {
+            let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+            // The write numbers go on: only the changes are taken.
+            Pending {
+                changes: std::mem::take(&mut pending.changes),
+                last: pending.last,
+                sync: pending.sync.take(),
+                next_id: pending.next_id,
             }
         };
-        // If the writer stopped, the dropped sender tells whoever waits.
-        let _ = self.writer.send(Batch { changes, next_id, sync, done });
-        ack
+        let last = pending.last;
+        let (done, answer) = oneshot::channel();
+        let stopped = || StoreError("the store's thread stopped".into());
+        let result = match self.writer.send((pending, done)) {
+            Ok(()) => answer.await.unwrap_or_else(|_| Err(stopped())),
+            Err(_) => Err(stopped()),
+        };
+        match result {
+            Ok(()) => {
+                self.committed.fetch_max(last, Ordering::AcqRel);
+            }
+            Err(error) => {
+                tracing::error!(%error, "the store could not write; it takes no more writes");
+                *self.broken.lock().unwrap_or_else(PoisonError::into_inner) = Some(error);
+            }
+        }
     }
 }
 
 /// Creates or checks the schema, and reads every task.
 fn load(connection: &Connection) -> Result<(Vec<Stored>, u64), StoreError> {
+    // One connection, this process's: no file locks per transaction, and a second process
+    // on the same directory is refused.
+    connection.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
     connection.pragma_update(None, "journal_mode", "WAL")?;
     let version: i64 = connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
     match version {
@@ -203,68 +290,63 @@ fn load(connection: &Connection) -> Result<(Vec<Stored>, u64), StoreError> {
     Ok((tasks, next_id))
 }
 
-/// The writer thread: takes every batch queued, commits them in one transaction as safely
-/// as the safest asks, then answers them all.
-fn write_all(mut connection: Connection, batches: &mpsc::Receiver<Batch>) {
-    let mut synchronous = None;
-    while let Ok(first) = batches.recv() {
-        let mut group = vec![first];
-        let mut changes = group[0].changes.len();
-        while changes < BATCH {
-            let Ok(batch) = batches.try_recv() else { break };
-            changes += batch.changes.len();
-            group.push(batch);
-        }
-        let result = commit(&mut connection, &group, &mut synchronous);
-        if let Err(error) = &result {
-            tracing::error!(%error, "the store could not write");
-        }
-        for batch in group {
-            if let Some(done) = batch.done {
-                let _ = done.send(result.clone());
-            }
-        }
-    }
+/// Task ids are reserved in blocks of this many, so that a commit seldom writes `next_id`:
+/// after a restart, ids go on after the last block (never one handed out before).
+const ID_BLOCK: u64 = 4096;
+
+/// The store's thread.
+struct Writer {
+    /// The `synchronous` setting of the connection: FULL (true) or NORMAL.
+    synchronous: Option<bool>,
+    /// The first id of the next block, as stored.
+    reserved: u64,
 }
 
-fn commit(connection: &mut Connection, group: &[Batch], synchronous: &mut Option<Sync>) -> Result<(), StoreError> {
-    // FULL: the commit fsyncs the log; NORMAL: it only writes it.
-    let sync = group.iter().map(|batch| batch.sync).max().unwrap_or(Sync::Later).max(Sync::Written);
-    if *synchronous != Some(sync) {
-        connection.pragma_update(None, "synchronous", if sync == Sync::Disk { "FULL" } else { "NORMAL" })?;
-        *synchronous = Some(sync);
-    }
-    let txn = connection.transaction()?;
-    {
-        let mut put = txn.prepare_cached(
-            "INSERT OR REPLACE INTO tasks (id, queue, data, stage, until, attempts) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )?;
-        let mut stage = txn.prepare_cached("UPDATE tasks SET stage = ?2, until = ?3, attempts = ?4 WHERE id = ?1")?;
-        let mut delete = txn.prepare_cached("DELETE FROM tasks WHERE id = ?1")?;
-        for change in group.iter().flat_map(|batch| &batch.changes) {
-            match change {
-                Change::Put { id, queue, data, stage, attempts } => {
-                    let (kind, until) = stage.encode();
-                    put.execute(params![*id as i64, &**queue, data.get(), kind, until, attempts])?;
-                }
-                Change::Stage { id, stage: to, attempts } => {
-                    let (kind, until) = to.encode();
-                    stage.execute(params![*id as i64, kind, until, attempts])?;
-                }
-                Change::Delete { id } => {
-                    delete.execute(params![*id as i64])?;
+impl Writer {
+    fn commit(&mut self, connection: &mut Connection, pending: &Pending) -> Result<(), StoreError> {
+        // FULL: the commit fsyncs the log; NORMAL: it only writes it.
+        let full = pending.sync == Some(Sync::Disk);
+        if self.synchronous != Some(full) {
+            connection.pragma_update(None, "synchronous", if full { "FULL" } else { "NORMAL" })?;
+            self.synchronous = Some(full);
+        }
+        let txn = connection.transaction()?;
+        {
+            let mut put = txn.prepare_cached(
+                "INSERT OR REPLACE INTO tasks (id, queue, data, stage, until, attempts) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            let mut stage =
+                txn.prepare_cached("UPDATE tasks SET stage = ?2, until = ?3, attempts = ?4 WHERE id = ?1")?;
+            let mut delete = txn.prepare_cached("DELETE FROM tasks WHERE id = ?1")?;
+            for change in &pending.changes {
+                match change {
+                    Change::Put { id, queue, data, stage, attempts } => {
+                        let (kind, until) = stage.encode();
+                        put.execute(params![*id as i64, &**queue, data.get(), kind, until, attempts])?;
+                    }
+                    Change::Stage { id, stage: to, attempts } => {
+                        let (kind, until) = to.encode();
+                        stage.execute(params![*id as i64, kind, until, attempts])?;
+                    }
+                    Change::Delete { id } => {
+                        delete.execute(params![*id as i64])?;
+                    }
                 }
             }
         }
-        if let Some(next_id) = group.iter().map(|batch| batch.next_id).max() {
+        let reserved = (pending.next_id > self.reserved).then(|| pending.next_id + ID_BLOCK);
+        if let Some(reserved) = reserved {
             txn.execute(
                 "INSERT INTO meta (key, value) VALUES ('next_id', ?1) ON CONFLICT (key) DO UPDATE SET value = ?1",
-                params![next_id as i64],
+                params![reserved as i64],
             )?;
         }
+        txn.commit()?;
+        if let Some(reserved) = reserved {
+            self.reserved = reserved;
+        }
+        Ok(())
     }
-    txn.commit()?;
-    Ok(())
 }
 
 #[cfg(test)]

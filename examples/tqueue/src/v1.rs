@@ -4,20 +4,37 @@
 use crate::access::{Caller, Consume, Produce};
 use crate::queues::{Queues, Refused};
 use appserver::{Error, Form, State, route};
+use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-/// What could not be done is an empty `task_id`; a store that fails is a 503.
-fn refused(queue: &str, refused: Refused) -> Result<Value, Error> {
-    match refused {
-        Refused::Store(_) => Err(crate::v2::error(refused)),
-        _ => Ok(json!({"worker": queue, "task_id": "", "task": {}})),
-    }
+/// The answer of `put`.
+#[derive(Serialize)]
+struct Put {
+    worker: String,
+    task_id: String,
 }
 
-fn task(data: &RawValue) -> Value {
-    serde_json::from_str(data.get()).unwrap_or(Value::Null)
+/// The answer of `get` and `done`.
+#[derive(Serialize)]
+struct Task {
+    worker: String,
+    task_id: String,
+    task: Arc<RawValue>,
+}
+
+/// `{}`, the task of an empty answer.
+static NO_TASK: LazyLock<Arc<RawValue>> =
+    LazyLock::new(|| RawValue::from_string("{}".to_owned()).expect("valid JSON").into());
+
+/// What could not be done is an empty `task_id`; a store that fails is a 503.
+fn refused(queue: String, refused: Refused) -> Result<Task, Error> {
+    match refused {
+        Refused::Store(_) => Err(crate::v2::error(refused)),
+        _ => Ok(Task { worker: queue, task_id: String::new(), task: Arc::clone(&NO_TASK) }),
+    }
 }
 
 /// Tasks waiting to be handed out.
@@ -33,34 +50,34 @@ async fn put(
     form: Form<Vec<(String, String)>>,
     queues: State<Queues>,
     _caller: Caller<Produce>,
-) -> Result<Value, Error> {
+) -> Result<Put, Error> {
     let fields: Map<String, Value> =
         form.0.into_iter().filter(|(key, _)| key != "worker").map(|(key, value)| (key, Value::String(value))).collect();
     let data = serde_json::value::to_raw_value(&fields).map_err(|e| Error::bad_request(e.to_string()))?;
     match queues.put(&queue, data, Duration::ZERO).await {
-        Ok(id) => Ok(json!({"worker": queue, "task_id": id.to_string()})),
-        Err(err) => refused(&queue, err).map(|_| json!({"worker": queue, "task_id": ""})),
+        Ok(id) => Ok(Put { worker: queue, task_id: id.to_string() }),
+        Err(err) => refused(queue, err).map(|task| Put { worker: task.worker, task_id: task.task_id }),
     }
 }
 
 /// The next task, leased for the queue's lease time; its `task_id` is the lease token.
 #[route(r"/(?P<queue>[A-Za-z0-9_.-]{1,64})/get/")]
-async fn get(queue: String, queues: State<Queues>, _caller: Caller<Consume>) -> Result<Value, Error> {
+async fn get(queue: String, queues: State<Queues>, _caller: Caller<Consume>) -> Result<Task, Error> {
     match queues.lease(&queue, 1, None, Duration::ZERO).await {
-        Ok(leased) => match leased.first() {
-            Some(leased) => Ok(json!({"worker": queue, "task_id": leased.token(), "task": task(&leased.data)})),
-            None => refused(&queue, Refused::UnknownTask),
+        Ok(leased) => match leased.into_iter().next() {
+            Some(leased) => Ok(Task { worker: queue, task_id: leased.token(), task: leased.data }),
+            None => refused(queue, Refused::UnknownTask),
         },
-        Err(err) => refused(&queue, err),
+        Err(err) => refused(queue, err),
     }
 }
 
 /// Finishes the task leased under `task_id` (the id alone finishes its current lease).
 #[route(r"/(?P<queue>[A-Za-z0-9_.-]{1,64})/done/(?P<task_id>[^/]+)/?")]
-async fn done(queue: String, task_id: String, queues: State<Queues>, _caller: Caller<Consume>) -> Result<Value, Error> {
-    let Ok(token) = task_id.parse() else { return refused(&queue, Refused::UnknownTask) };
+async fn done(queue: String, task_id: String, queues: State<Queues>, _caller: Caller<Consume>) -> Result<Task, Error> {
+    let Ok(token) = task_id.parse() else { return refused(queue, Refused::UnknownTask) };
     match queues.done(&queue, token).await {
-        Ok(data) => Ok(json!({"worker": queue, "task_id": task_id, "task": task(&data)})),
-        Err(err) => refused(&queue, err),
+        Ok(data) => Ok(Task { worker: queue, task_id, task: data }),
+        Err(err) => refused(queue, err),
     }
 }

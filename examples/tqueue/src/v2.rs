@@ -19,9 +19,10 @@ use crate::settings::seconds;
 use appserver::http::HeaderValue;
 use appserver::http::header::RETRY_AFTER;
 use appserver::{Error, Json, Query, State, StatusCode, route};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The error a refusal is answered with.
@@ -72,10 +73,44 @@ async fn put(
     body: Json<NewTask>,
     queues: State<Queues>,
     _caller: Caller<Produce>,
-) -> Result<(StatusCode, Value), Error> {
+) -> Result<(StatusCode, Created), Error> {
     let delay = duration("delay", body.0.delay)?.unwrap_or_default();
     let id = queues.put(&queue, body.0.task, delay).await.map_err(error)?;
-    Ok((StatusCode::CREATED, json!({"queue": queue, "id": id.to_string()})))
+    Ok((StatusCode::CREATED, Created { queue, id: id.to_string() }))
+}
+
+/// The answer of a put.
+#[derive(Serialize)]
+struct Created {
+    queue: String,
+    id: String,
+}
+
+/// The answer of a lease.
+#[derive(Serialize)]
+struct LeaseReply {
+    queue: String,
+    tasks: Vec<LeasedTask>,
+}
+
+#[derive(Serialize)]
+struct LeasedTask {
+    id: String,
+    lease: String,
+    attempt: u32,
+    lease_until: u64,
+    task: Arc<RawValue>,
+}
+
+/// The answer of a done or a release.
+#[derive(Serialize)]
+struct Finished {
+    queue: String,
+    id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    done: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    released: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -95,7 +130,7 @@ async fn lease(
     params: Query<LeaseParams>,
     queues: State<Queues>,
     _caller: Caller<Consume>,
-) -> Result<Value, Error> {
+) -> Result<LeaseReply, Error> {
     let max = params.0.max.unwrap_or(1);
     if !(1..=100).contains(&max) {
         return Err(Error::new(StatusCode::UNPROCESSABLE_ENTITY, "`max` must be from 1 to 100"));
@@ -103,20 +138,29 @@ async fn lease(
     let lease = duration("lease", params.0.lease)?.filter(|d| !d.is_zero());
     let wait = duration("wait", params.0.wait)?.unwrap_or_default();
     let leased = queues.lease(&queue, max, lease, wait).await.map_err(error)?;
-    let tasks: Vec<Value> = leased
-        .iter()
-        .map(|t| {
-            json!({"id": t.id.to_string(), "lease": t.token(), "attempt": t.attempt, "lease_until": t.until, "task": t.data})
+    let tasks = leased
+        .into_iter()
+        .map(|t| LeasedTask {
+            id: t.id.to_string(),
+            lease: t.token(),
+            attempt: t.attempt,
+            lease_until: t.until,
+            task: t.data,
         })
         .collect();
-    Ok(json!({"queue": queue, "tasks": tasks}))
+    Ok(LeaseReply { queue, tasks })
 }
 
 #[route(POST, r"/v2/queues/(?P<queue>[A-Za-z0-9_.-]{1,64})/leases/(?P<lease>[^/]+)/done")]
-async fn done(queue: String, lease: String, queues: State<Queues>, _caller: Caller<Consume>) -> Result<Value, Error> {
+async fn done(
+    queue: String,
+    lease: String,
+    queues: State<Queues>,
+    _caller: Caller<Consume>,
+) -> Result<Finished, Error> {
     let token = lease_token(&lease)?;
     queues.done(&queue, token).await.map_err(error)?;
-    Ok(json!({"queue": queue, "id": token.id.to_string(), "done": true}))
+    Ok(Finished { queue, id: token.id.to_string(), done: Some(true), released: None })
 }
 
 #[derive(Deserialize)]
@@ -133,11 +177,11 @@ async fn release(
     params: Query<Delay>,
     queues: State<Queues>,
     _caller: Caller<Consume>,
-) -> Result<Value, Error> {
+) -> Result<Finished, Error> {
     let token = lease_token(&lease)?;
     let delay = duration("delay", params.0.delay)?.unwrap_or_default();
     queues.release(&queue, token, delay).await.map_err(error)?;
-    Ok(json!({"queue": queue, "id": token.id.to_string(), "released": true}))
+    Ok(Finished { queue, id: token.id.to_string(), done: None, released: Some(true) })
 }
 
 #[derive(Deserialize)]
