@@ -84,6 +84,10 @@ fn a_restart_keeps_tasks_and_leases() {
     let id: u64 =
         c.post_json("/v2/queues/q/tasks", &json!({"task": 4})).json()["id"].as_str().unwrap().parse().unwrap();
     assert!(id > 3, "{id}");
+    // A second server on the same store is refused (after SQLite's 5 s wait for the lock):
+    // two could hand out the same task.
+    let second = Process::start(&dir, &[]).map(|_| ()).unwrap_err();
+    assert!(second.contains("cannot open the tqueue store in tqueue-data: database is locked"), "{second}");
 }
 
 /// What the clients of the crash test saw acknowledged.
