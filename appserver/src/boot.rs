@@ -166,7 +166,7 @@ impl Boot {
 }
 
 /// A listening socket for `config`'s address, with its backlog, not blocking.
-fn bind(config: &Config) -> Result<TcpListener, ServeError> {
+pub(crate) fn bind(config: &Config) -> Result<TcpListener, ServeError> {
     let addr = SocketAddr::new(config.host, config.port);
     let listen = || -> io::Result<TcpListener> {
         let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;

@@ -75,6 +75,9 @@
 //! [`Server::config`] gives the resolved settings ([`Config`]); an application keeps its
 //! own settings in a table of the same file, read with [`Server::section`].
 //!
+//! A program with its own tokio runtime serves on it with [`Server::serve_async`] or
+//! [`Server::serve_on`] (a bound listener, a shutdown future).
+//!
 //! SIGTERM or SIGINT shut down gracefully, within `graceful_timeout` whatever handlers do;
 //! SIGHUP reloads the configuration (Forked: a new generation of workers). Each process
 //! closes idle connections for newcomers when connections run short, caps connections per
@@ -137,7 +140,7 @@ pub use query::Query;
 pub use request::Request;
 pub use response::{Body, IntoResponse, Response};
 pub use serve_error::ServeError;
-pub use server::{Server, run};
+pub use server::{Listener, Server, run};
 pub use server_type::ServerType;
 pub use state::State;
 pub use threaded::RunningServer;

@@ -4,7 +4,7 @@ use crate::auth::Tokens;
 use crate::boot::{Boot, Hook};
 use crate::config::{Config, Settings, schema};
 use crate::layer::{AddLayer, AppService, LayerBody, Stack};
-use crate::serve_error::ServeError;
+use crate::serve_error::{Kind, ServeError};
 use crate::server_type::ServerType;
 use crate::state_map::StateMap;
 use crate::threaded::RunningServer;
@@ -187,7 +187,16 @@ impl Server {
     /// keys of the socket (`host`, `port`, `backlog`) and `server_type` need a restart.
     /// Threaded: the `log` filter, the TLS certificate and the tokens are reloaded; the
     /// other keys need a restart (logged).
+    ///
+    /// It blocks its thread: called inside a tokio runtime (`#[tokio::main]`), it returns
+    /// an error that says to use [`Server::serve_async`] instead.
     pub fn serve(self) -> Result<(), ServeError> {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return Err(unsupported(
+                "Server::serve blocks its thread, and this one runs a tokio runtime: \
+                 call `Server::serve_async().await` (or `serve_on`) instead",
+            ));
+        }
         let config = self.resolve()?;
         let mut boot = Boot::new(self.settings, config, self.state, self.on_worker_start, self.layers)?;
         let listener = boot.bind()?;
@@ -195,6 +204,62 @@ impl Server {
             ServerType::Threaded => crate::threaded::serve(listener, boot),
             ServerType::Forked => crate::fork::serve(listener, boot),
         }
+    }
+
+    /// Serves on the caller's tokio runtime until SIGINT or SIGTERM, then shuts down
+    /// gracefully as [`Server::serve`] does; for programs that run their own runtime:
+    ///
+    /// ```no_run
+    /// # #[appserver::route(r"/")] fn home() -> &'static str { "home" }
+    /// #[tokio::main]
+    /// async fn main() -> Result<(), appserver::ServeError> {
+    ///     appserver::Server::new().port(8080).serve_async().await
+    /// }
+    /// ```
+    ///
+    /// The runtime's threads serve (the `workers` setting does not apply); Threaded only,
+    /// and SIGHUP is left to the program.
+    pub async fn serve_async(self) -> Result<(), ServeError> {
+        let listener = self.config().and_then(|config| crate::boot::bind(&config))?;
+        let signals = crate::signal::Signals::new().map_err(|error| ServeError::new(Kind::Runtime(error)))?;
+        self.serve_on(listener, async move { signals.stop().await }).await
+    }
+
+    /// Serves on the caller's tokio runtime from `listener`, already bound, until
+    /// `shutdown` completes, then shuts down gracefully (within `graceful_timeout`). The
+    /// settings of the socket (`host`, `port`, `backlog`) do not apply.
+    ///
+    /// ```no_run
+    /// # #[appserver::route(r"/")] fn home() -> &'static str { "home" }
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// println!("listening on {}", listener.local_addr()?);
+    /// appserver::Server::new().serve_on(listener, async { tokio::signal::ctrl_c().await.unwrap() }).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn serve_on(
+        self,
+        listener: impl Into<Listener>,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<(), ServeError> {
+        let listener = listener.into().0.map_err(|error| ServeError::new(Kind::Runtime(error)))?;
+        let config = self.resolve()?;
+        if config.server_type != ServerType::Threaded {
+            return Err(unsupported(
+                "serve_async and serve_on serve Threaded only; a Forked server is started with serve()",
+            ));
+        }
+        let mut boot = Boot::new(self.settings, config, self.state, self.on_worker_start, self.layers)?;
+        boot.addr = listener.local_addr().map_err(|error| ServeError::new(Kind::Runtime(error)))?;
+        if let Some(hook) = &boot.hook {
+            hook().map_err(|error| ServeError::new(Kind::Hook(error)))?;
+        }
+        let app = boot.app(&boot.config);
+        boot.announce();
+        crate::accept::serve_connections(listener, app, &boot.config, shutdown)
+            .await
+            .map_err(|error| ServeError::new(Kind::Runtime(error)))
     }
 
     /// Starts serving on a background thread and returns at once, e.g. for tests:
@@ -213,9 +278,9 @@ impl Server {
     pub fn start(self) -> Result<RunningServer, ServeError> {
         let config = self.resolve()?;
         if config.server_type != ServerType::Threaded {
-            return Err(ServeError::new(crate::serve_error::Kind::Unsupported(
-                "Server::start runs Threaded servers only; start a Forked server with serve() from main".into(),
-            )));
+            return Err(unsupported(
+                "Server::start runs Threaded servers only; start a Forked server with serve() from main",
+            ));
         }
         let mut boot = Boot::new(self.settings, config, self.state, self.on_worker_start, self.layers)?;
         let listener = boot.bind()?;
@@ -231,5 +296,25 @@ impl Server {
         crate::log::install_panic_hook();
         crate::fork::raise_fd_limit(config.max_connections);
         Ok(config)
+    }
+}
+
+fn unsupported(message: &str) -> ServeError {
+    ServeError::new(Kind::Unsupported(message.into()))
+}
+
+/// A listening socket for [`Server::serve_on`]: a `tokio` or a `std` `TcpListener`.
+#[derive(Debug)]
+pub struct Listener(io::Result<std::net::TcpListener>);
+
+impl From<std::net::TcpListener> for Listener {
+    fn from(listener: std::net::TcpListener) -> Self {
+        Listener(listener.set_nonblocking(true).map(|()| listener))
+    }
+}
+
+impl From<tokio::net::TcpListener> for Listener {
+    fn from(listener: tokio::net::TcpListener) -> Self {
+        Listener(listener.into_std())
     }
 }

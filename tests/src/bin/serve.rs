@@ -4,6 +4,7 @@
 //!
 //! Run with: cargo run -p appserver-tests --bin serve -- [--port N] [--max-body-bytes N]
 //!
+//! `SERVE_ASYNC=1` serves with `serve_async` on a tokio runtime of the program's own;
 //! `SERVE_FAIL_BOOT=1` makes every worker fail at start (`on_worker_start`);
 //! `SERVE_OWN_SUBSCRIBER=1` installs the program's own `tracing` subscriber first.
 //!
@@ -43,6 +44,13 @@ fn main() -> Result<(), appserver::ServeError> {
     }
     if std::env::var_os("SERVE_FAIL_BOOT").is_some() {
         server = server.on_worker_start(|| Err(std::io::Error::other("SERVE_FAIL_BOOT is set")));
+    }
+    if std::env::var_os("SERVE_ASYNC").is_some() {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+        return runtime.block_on(async {
+            eprintln!("serving with serve_async");
+            server.serve_async().await
+        });
     }
     server.serve()
 }
