@@ -229,7 +229,23 @@ impl Settings {
         if !errors.is_empty() {
             return Err(errors);
         }
-        let mut config = self.clone().or(env).or(file).config();
+        self.clone().or(env).or(file).finish()
+    }
+
+    /// The settings made in code over the defaults, without the config file or the
+    /// environment (for the in-process test client).
+    pub(crate) fn resolve_in_code(&self) -> Result<Config, Vec<ConfigError>> {
+        let errors = self.check_code();
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        self.clone().finish()
+    }
+
+    /// The settings with the defaults for those not set, checked as a whole, with the
+    /// tokens of `auth_tokens_file`.
+    fn finish(self) -> Result<Config, Vec<ConfigError>> {
+        let mut config = self.config();
         if config.tls_cert.is_some() != config.tls_key.is_some() {
             return Err(vec![ConfigError::Pair { keys: ["tls_cert", "tls_key"] }]);
         }

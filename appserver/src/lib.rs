@@ -84,7 +84,9 @@
 //! client address, and bounds the memory of unfinished request heads. See [`Server`].
 //!
 //! # Testing
-//! [`Server::start`] on port 0 serves in the background and tells its address; drop or
+//! [`TestClient`] sends requests through a server's routes without a socket, from a plain
+//! `#[test]`, with no config file or environment involved. [`Server::start`] on port 0
+//! serves in the background and tells its address; drop or
 //! [`shut down`](RunningServer::shutdown) the handle to stop it. Each test binary serves
 //! the routes linked into it. Doctests of edition 2024 are merged into one binary, so a
 //! doctest that starts a server is best marked `standalone_crate`.
@@ -120,6 +122,7 @@ mod service;
 mod signal;
 mod state;
 mod state_map;
+mod test_client;
 mod threaded;
 mod tls;
 
@@ -143,6 +146,7 @@ pub use serve_error::ServeError;
 pub use server::{Listener, Server, run};
 pub use server_type::ServerType;
 pub use state::State;
+pub use test_client::{TestClient, TestRequest, TestResponse};
 pub use threaded::RunningServer;
 
 /// Serves a function as an HTTP handler for the paths that match a pattern.

@@ -49,6 +49,14 @@ pub struct Server {
     layers: Vec<AddLayer>,
 }
 
+/// What a [`Server`] was given, for whoever builds on it.
+pub(crate) struct Parts {
+    pub(crate) settings: Settings,
+    pub(crate) state: StateMap,
+    pub(crate) hook: Option<Hook>,
+    pub(crate) layers: Vec<AddLayer>,
+}
+
 impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Server").field("settings", &self.settings).field("state", &self.state).finish_non_exhaustive()
@@ -154,6 +162,10 @@ impl Server {
     pub fn section<T: serde::de::DeserializeOwned>(&mut self, name: &'static str) -> Result<T, ServeError> {
         self.settings.sections.push(name);
         crate::section::read(name, std::env::vars_os()).map_err(|error| ServeError::from(vec![error]))
+    }
+
+    pub(crate) fn into_parts(self) -> Parts {
+        Parts { settings: self.settings, state: self.state, hook: self.on_worker_start, layers: self.layers }
     }
 
     /// The settings this server would run with, every layer resolved and checked (the

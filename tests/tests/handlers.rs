@@ -1,15 +1,62 @@
-//! Extractors and return types over real sockets: bodies, query strings, forms, state,
-//! request parts, custom extractors, async handlers, errors and panics.
-
-mod support;
+//! Extractors and return types, through the in-process test client (the socket is not the
+//! point here): bodies, query strings, forms, state, request parts, custom extractors,
+//! async handlers, errors and panics.
 
 use appserver::{
-    Body, Bytes, Error, Form, FromRequest, HeaderMap, Query, Request, Response, Server, State, StatusCode, route,
+    Body, Bytes, Error, Form, FromRequest, HeaderMap, Method, Query, Request, Response, Server, State, StatusCode,
+    TestClient, TestResponse, route,
 };
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::atomic::{AtomicU64, Ordering};
-use support::{get, post_json, send, start};
+
+/// A response, its status and body at hand.
+struct Reply {
+    status: u16,
+    body: String,
+    response: TestResponse,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.response.header(name)
+    }
+
+    fn json(&self) -> serde_json::Value {
+        self.response.json()
+    }
+
+    /// Asserts the framework's error shape with `status`; returns the message.
+    fn error_message(&self, status: u16) -> String {
+        assert_eq!(self.status, status, "body: {}", self.body);
+        assert_eq!(self.header("content-type"), Some("application/json"));
+        let json = self.json();
+        assert_eq!(json["error"]["status"], status, "{json}");
+        assert_eq!(json.as_object().unwrap().len(), 1, "{json}");
+        json["error"]["message"].as_str().expect("message").to_owned()
+    }
+}
+
+fn send(client: &TestClient, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+    let mut request = client.request(Method::from_bytes(method.as_bytes()).unwrap(), path);
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    let response = request.body(body.to_vec()).send();
+    Reply { status: response.status().as_u16(), body: response.text(), response }
+}
+
+fn get(client: &TestClient, path: &str) -> Reply {
+    send(client, "GET", path, &[], b"")
+}
+
+fn post_json(client: &TestClient, path: &str, json: &str) -> Reply {
+    send(client, "POST", path, &[("content-type", "application/json")], json.as_bytes())
+}
+
+fn start(server: Server) -> TestClient {
+    TestClient::new(server).expect("the routes and state are complete")
+}
 
 // The library crate's routes serve here too: `POST /person/` (a `Json<Person>` in, a
 // `(StatusCode::CREATED, Person)` out) and `/panic/` (a sync handler that panics).
@@ -164,7 +211,7 @@ fn app() -> Server {
 
 #[test]
 fn state_a_route_needs_but_nobody_registered_is_a_startup_error() {
-    let err = Server::new().bind(([127, 0, 0, 1], 0)).start().unwrap_err();
+    let err = TestClient::new(Server::new()).unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
     let message = err.to_string();
     assert!(message.starts_with("handlers::hits (tests/tests/handlers.rs:"), "{message}");
@@ -215,7 +262,7 @@ fn a_handler_returning_nothing_answers_null() {
 
 #[test]
 fn panics_are_500s_and_the_server_keeps_serving() {
-    let server = start(app().workers(1));
+    let server = start(app());
     for _ in 0..3 {
         assert_eq!(get(&server, "/panic/").error_message(500), "internal server error");
         assert_eq!(get(&server, "/async-panic/").error_message(500), "internal server error");
