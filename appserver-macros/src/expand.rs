@@ -70,6 +70,15 @@ fn expand(attr: &Attr, handler: &Handler<'_>, bindings: &[Binding], names: &[Str
             quote_spanned!(ty.span()=> <#ty as ::appserver::FromRequest>::__required_state)
         });
 
+    // Each parameter as the route table shows it: its name, its type as written, and
+    // whether a group of the pattern gives it.
+    let parameters = handler.params.iter().zip(bindings).map(|(param, binding)| {
+        let name = param.ident.to_string();
+        let ty = type_text(param.ty);
+        let group = !matches!(binding, Binding::Extractor);
+        quote!(::appserver::__private::Parameter { name: #name, ty: #ty, group: #group })
+    });
+
     let respond = quote_spanned! {handler.output_span()=>
         #[allow(unused_imports)]
         use ::appserver::__private::{ViaIntoResponse as _, ViaResult as _, ViaSerialize as _, ViaValue as _};
@@ -124,9 +133,26 @@ fn expand(attr: &Attr, handler: &Handler<'_>, bindings: &[Binding], names: &[Str
                     file: ::core::file!(),
                     line: ::core::line!(),
                     extractors: &[#(#extractors),*],
+                    parameters: &[#(#parameters),*],
                     handler: __appserver_handler,
                 }
             }
         };
     }
+}
+
+/// `ty` as a person writes it: `Option<Json<Person>>`, not `Option < Json < Person > >`.
+fn type_text(ty: &syn::Type) -> String {
+    let text = quote!(#ty).to_string();
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        let (before, after) = (out.chars().last(), chars.peek().copied());
+        let glued = matches!(before, Some('<' | ':' | '&' | '(' | '['))
+            || matches!(after, Some('<' | '>' | ':' | ',' | ')' | ']'));
+        if c != ' ' || !glued {
+            out.push(c);
+        }
+    }
+    out
 }

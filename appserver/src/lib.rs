@@ -34,6 +34,10 @@
 //! `serde::Serialize` value (200 JSON), `Result<T, E>`, `(StatusCode, T)` or a
 //! [`Response`].
 //!
+//! [`routes()`] lists them in match order with their parameters and types
+//! ([`RouteTable`]); `APPSERVER_PRINT_ROUTES=true` prints that table and exits instead of
+//! serving.
+//!
 //! # TLS and HTTP/2
 //! The settings `tls_cert` and `tls_key` serve HTTPS through rustls, offering HTTP/2 and
 //! HTTP/1.1; `http2` adds HTTP/2 with prior knowledge on plain TCP.
@@ -113,6 +117,7 @@ mod query;
 mod request;
 mod response;
 mod route;
+mod route_table;
 mod router;
 mod section;
 mod serve_error;
@@ -142,6 +147,8 @@ pub use layer::{AppService, LayerBody};
 pub use query::Query;
 pub use request::Request;
 pub use response::{Body, IntoResponse, Response};
+pub use route::Parameter;
+pub use route_table::{RouteInfo, RouteTable, routes};
 pub use serve_error::ServeError;
 pub use server::{Listener, Server, run};
 pub use server_type::ServerType;

@@ -13,7 +13,7 @@ use std::marker::PhantomData;
 
 pub use crate::param::{FromParam, optional_param, param};
 pub use crate::request::{Params, Request};
-pub use crate::route::{Reply, RequiredState, Route, RouteError};
+pub use crate::route::{Parameter, Reply, RequiredState, Route, RouteError};
 pub use crate::router::{Lookup, Router};
 pub use appserver_pattern::Methods;
 pub use inventory;

@@ -27,8 +27,21 @@ pub struct Route {
     pub line: u32,
     /// The state each extractor parameter needs (`FromRequest::__required_state`).
     pub extractors: &'static [RequiredState],
+    /// Every parameter, in order.
+    pub parameters: &'static [Parameter],
     /// Extracts the parameters and calls the user's function.
     pub handler: fn(&Request) -> Result<Reply, Error>,
+}
+
+/// A handler parameter, as the route table shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Parameter {
+    /// Its name.
+    pub name: &'static str,
+    /// Its type, as written.
+    pub ty: &'static str,
+    /// Whether a group of the pattern gives it (else an extractor does).
+    pub group: bool,
 }
 
 inventory::collect!(Route);

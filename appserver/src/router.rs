@@ -411,6 +411,7 @@ mod tests {
                 file: "src/lib.rs",
                 line: $line,
                 extractors: &[],
+                parameters: &[],
                 handler: never,
             }))
         };
@@ -501,6 +502,7 @@ mod tests {
                 file: "f",
                 line: 1,
                 extractors: &[],
+                parameters: &[],
                 handler: never,
             }));
             let router = Router::new([route]).unwrap();

@@ -210,6 +210,10 @@ impl Server {
             ));
         }
         let config = self.resolve()?;
+        if config.print_routes {
+            print!("{}", crate::route_table::routes()?);
+            return Ok(());
+        }
         let mut boot = Boot::new(self.settings, config, self.state, self.on_worker_start, self.layers)?;
         let listener = boot.bind()?;
         match boot.config.server_type {

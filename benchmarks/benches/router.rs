@@ -52,6 +52,7 @@ fn appserver_router(templates: &[String]) -> Router {
             file: "github-routes.txt",
             line: i as u32,
             extractors: &[],
+            parameters: &[],
             handler: never,
         }))
     });
