@@ -48,6 +48,21 @@ impl Boot {
         layers: Vec<AddLayer>,
     ) -> Result<Self, ServeError> {
         let router = Router::new(crate::route::Route::all())?;
+        let ties = router.ties().iter().map(|tie| RouteError::Overlap {
+            winner: tie.winner,
+            loser: tie.loser,
+            witness: tie.witness.clone(),
+        });
+        if config.strict_routes {
+            let ties: Vec<RouteError> = ties.collect();
+            if !ties.is_empty() {
+                return Err(ties.into());
+            }
+        } else {
+            for tie in ties {
+                tracing::warn!("{tie} (strict_routes = true makes this an error)");
+            }
+        }
         let tokens = TypeId::of::<Tokens>();
         let required = || {
             router

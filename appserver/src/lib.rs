@@ -112,6 +112,7 @@ mod head_budget;
 mod json;
 mod layer;
 mod log;
+mod overlap;
 mod param;
 mod query;
 mod request;

@@ -120,6 +120,16 @@ pub enum RouteError {
         /// The name of `T`.
         type_name: &'static str,
     },
+    /// Two routes can match the same path, and only the tie-break (the pattern text)
+    /// decides which answers it; an error with `strict_routes`, else a warning.
+    Overlap {
+        /// The route that answers the paths both match.
+        winner: &'static Route,
+        /// The route that never gets them.
+        loser: &'static Route,
+        /// A shortest path both match.
+        witness: String,
+    },
 }
 
 impl std::fmt::Display for RouteError {
@@ -150,6 +160,16 @@ impl std::fmt::Display for RouteError {
                 "{} ({}) takes `Bearer`, but the server has no tokens: set `auth_tokens` or `auth_tokens_file`",
                 route.name,
                 route.site()
+            ),
+            RouteError::Overlap { winner, loser, witness } => write!(
+                f,
+                "{} ({}) and {} ({}) both match {witness:?}, with as much literal text: {} wins by its pattern text; \
+                 make one pattern exclude the other's paths, or give it more literal text",
+                winner.name,
+                winner.site(),
+                loser.name,
+                loser.site(),
+                winner.name
             ),
             RouteError::MissingState { route, type_name } => write!(
                 f,

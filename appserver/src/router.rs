@@ -16,7 +16,7 @@
 
 use crate::request::Params;
 use crate::route::{Route, RouteError};
-use appserver_pattern::Methods;
+use appserver_pattern::{Methods, Pattern};
 use http::Method;
 use regex_automata::dfa::{Automaton, StartKind, dense, onepass};
 use regex_automata::meta::{self, Regex};
@@ -40,6 +40,21 @@ pub struct Router {
     tables: Vec<Table>,
     /// Per entry of `Methods::ALL`: the index of its matcher in `tables`, if it has routes.
     by_method: Vec<Option<usize>>,
+    /// Pairs of routes that can match the same path for a method they share, with the same
+    /// literal length: only the pattern text decides between them.
+    ties: Vec<Overlap>,
+}
+
+/// Two routes that can match the same path for a common method, where the winner is
+/// decided only by the tie-break (the pattern text), not by more literal text.
+#[derive(Debug, Clone)]
+pub(crate) struct Overlap {
+    /// The route that answers the paths both match.
+    pub(crate) winner: &'static Route,
+    /// The route that never gets them.
+    pub(crate) loser: &'static Route,
+    /// A shortest path both match.
+    pub(crate) witness: String,
 }
 
 struct Entry {
@@ -168,10 +183,17 @@ impl Router {
                 }
             }
         }
+        let ties = match ties(&parsed) {
+            Ok(ties) => ties,
+            Err(error) => {
+                errors.push(RouteError::Compile { what: "the overlap check".into(), error });
+                Vec::new()
+            }
+        };
         if !errors.is_empty() {
             return Err(errors);
         }
-        Ok(Router { id: NEXT_ID.fetch_add(1, Ordering::Relaxed), routes: entries, tables, by_method })
+        Ok(Router { id: NEXT_ID.fetch_add(1, Ordering::Relaxed), routes: entries, tables, by_method, ties })
     }
 
     /// Heap bytes held by the compiled matchers.
@@ -185,6 +207,11 @@ impl Router {
             })
             .sum();
         tables + routes
+    }
+
+    /// The overlaps decided only by the tie-break.
+    pub(crate) fn ties(&self) -> &[Overlap] {
+        &self.ties
     }
 
     /// The routes, in match order.
@@ -261,6 +288,31 @@ impl Router {
         }
         params
     }
+}
+
+/// The overlaps among `parsed` (in match order) decided only by the tie-break: for each
+/// method, within each run of routes with the same literal length.
+fn ties(parsed: &[(&'static Route, Pattern)]) -> Result<Vec<Overlap>, BuildError> {
+    let mut seen: Vec<Vec<usize>> = Vec::new();
+    let mut found: Vec<(usize, usize, String)> = Vec::new();
+    for (_, method) in Methods::ALL {
+        let members: Vec<usize> = (0..parsed.len()).filter(|&i| parsed[i].0.answers().intersects(method)).collect();
+        for run in members.chunk_by(|&a, &b| parsed[a].1.literal_len() == parsed[b].1.literal_len()) {
+            if run.len() < 2 || seen.iter().any(|s| s == run) {
+                continue;
+            }
+            seen.push(run.to_vec());
+            let hirs: Vec<&Hir> = run.iter().map(|&i| parsed[i].1.hir()).collect();
+            for (a, b, witness) in crate::overlap::overlaps(&hirs)? {
+                let pair = (run[a], run[b]);
+                if !found.iter().any(|(x, y, _)| (*x, *y) == pair) {
+                    found.push((pair.0, pair.1, witness));
+                }
+            }
+        }
+    }
+    found.sort_by_key(|(a, b, _)| (*a, *b));
+    Ok(found.into_iter().map(|(a, b, witness)| Overlap { winner: parsed[a].0, loser: parsed[b].0, witness }).collect())
 }
 
 impl Which {
