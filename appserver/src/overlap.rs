@@ -18,12 +18,15 @@ fn path_bytes() -> impl Iterator<Item = u8> {
     readable.chain(others)
 }
 
+/// Two patterns (indices, the smaller first) and a shortest path both match.
+pub(crate) type Pair = (usize, usize, String);
+
 /// The DFA states walked, at most: the walk stops there (the witnesses found so far stand).
 const MAX_STATES: usize = 200_000;
 
 /// Every pair `(a, b)` (`a < b`, indices into `hirs`) of patterns that both match some
 /// whole path, with a shortest such path.
-pub(crate) fn overlaps(hirs: &[&Hir]) -> Result<Vec<(usize, usize, String)>, Box<dyn std::error::Error + Send + Sync>> {
+pub(crate) fn overlaps(hirs: &[&Hir]) -> Result<Vec<Pair>, Box<dyn std::error::Error + Send + Sync>> {
     if hirs.len() < 2 {
         return Ok(Vec::new());
     }
@@ -61,7 +64,7 @@ pub(crate) fn overlaps(hirs: &[&Hir]) -> Result<Vec<(usize, usize, String)>, Box
             queue.push_back(next);
         }
     }
-    let mut found: Vec<(usize, usize, String)> = found.into_iter().map(|((a, b), path)| (a, b, path)).collect();
+    let mut found: Vec<Pair> = found.into_iter().map(|((a, b), path)| (a, b, path)).collect();
     found.sort();
     Ok(found)
 }
@@ -81,7 +84,7 @@ fn path_to(parent: &HashMap<StateID, Option<(StateID, u8)>>, mut state: StateID)
 mod tests {
     use super::*;
 
-    fn found(patterns: &[&str]) -> Vec<(usize, usize, String)> {
+    fn found(patterns: &[&str]) -> Vec<Pair> {
         let parsed: Vec<_> = patterns.iter().map(|p| appserver_pattern::parse(p).unwrap()).collect();
         let hirs: Vec<&Hir> = parsed.iter().map(|p| p.hir()).collect();
         overlaps(&hirs).unwrap()
