@@ -35,3 +35,40 @@ fn main() -> Result<(), appserver::ServeError> {
     // them to the configuration (default: 127.0.0.1:8080, threaded).
     Server::new().serve()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use appserver::TestClient;
+
+    #[test]
+    fn the_routes_answer_and_their_openapi_document_is_valid() {
+        let client = TestClient::new(Server::new()).unwrap();
+        let response = client.get("/person/get/123/").send();
+        assert_eq!(response.json::<Value>(), json!({"object_type": "person", "object_id": 123}));
+        let response = client.post("/person/").json(&json!({"name": "Ada", "age": 36})).send();
+        assert_eq!((response.status(), response.text()), (StatusCode::CREATED, r#"{"name":"Ada","age":36}"#.into()));
+
+        let document = appserver::openapi("hello", "1.0.0").unwrap();
+        let get = &document["paths"]["/{object_type}/get/{object_id}/"]["get"];
+        assert_eq!(
+            get["parameters"],
+            json!([
+                {"name": "object_type", "in": "path", "required": true,
+                 "schema": {"type": "string", "pattern": "^(?:\\w+)$"}},
+                {"name": "object_id", "in": "path", "required": true,
+                 "schema": {"type": "integer", "minimum": 0, "maximum": u64::MAX, "pattern": "^(?:\\d+)$"}},
+            ])
+        );
+        let post = &document["paths"]["/person/"]["post"];
+        assert!(post["requestBody"]["content"]["application/json"].is_object(), "{post}");
+        assert_eq!(post["responses"]["default"]["$ref"], "#/components/responses/Error");
+        examples::validate_openapi(&document).unwrap();
+
+        // Served at `openapi_path`, titled after the program.
+        let client = TestClient::new(Server::new().openapi_path(Some("/openapi.json".into()))).unwrap();
+        let served = client.get("/openapi.json").send().json::<Value>();
+        assert_eq!(served["paths"], document["paths"]);
+        assert_eq!(served["openapi"], "3.1.0");
+    }
+}

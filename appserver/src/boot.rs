@@ -128,6 +128,15 @@ impl Boot {
             layers: Arc::clone(&self.layers),
             max_body_bytes: config.max_body_bytes,
             request_timeout: config.request_timeout,
+            openapi: config.openapi_path.as_ref().map(|path| {
+                // Titled after the program; `appserver::openapi` takes a title and version.
+                let title = std::env::current_exe()
+                    .ok()
+                    .and_then(|exe| exe.file_stem().map(|s| s.to_string_lossy().into_owned()))
+                    .unwrap_or_else(|| "appserver".into());
+                let document = crate::openapi::document(&self.router, &title, "0.0.0");
+                Arc::new((path.clone(), bytes::Bytes::from(document.to_string())))
+            }),
         })
     }
 

@@ -79,6 +79,10 @@ macro_rules! schema {
             /// still open are closed (Forked: the workers still busy are killed) and the
             /// process exits, whatever its handlers do.
             graceful_timeout: Duration = Duration::from_secs(30), DURATION, |d| *d <= MAX_DURATION;
+            /// Serve the routes' OpenAPI 3.1 document (see [`openapi`](crate::openapi())) at
+            /// this path, such as "/openapi.json"; off by default.
+            openapi_path: Option<String> = None, "a path starting with /, such as \"/openapi.json\"",
+                |path: &Option<String>| path.as_ref().is_none_or(|p| p.starts_with('/'));
             /// Refuse to start when two routes can match the same path and only the
             /// tie-break (the pattern text) decides between them; otherwise each such pair
             /// is a warning with a path both match.
@@ -619,7 +623,7 @@ mod tests {
                 "conf/app.toml:2: unknown key `prot`; the keys are host, port, server_type, workers, log, \
                  max_body_bytes, max_header_bytes, header_timeout, request_timeout, keep_alive_timeout, \
                  max_connections, max_connections_per_client, backlog, tls_cert, tls_key, http2, auth_tokens, \
-                 auth_tokens_file, graceful_timeout, strict_routes, print_routes",
+                 auth_tokens_file, graceful_timeout, openapi_path, strict_routes, print_routes",
                 "conf/app.toml:3: invalid value 0 for `workers`: expected a number from 1 to 1024",
                 format!("conf/app.toml:5: invalid value \"soon\" for `header_timeout`: expected {DURATION}").as_str(),
                 format!("conf/app.toml:6: invalid value 0 for `request_timeout`: expected {DURATION}").as_str(),

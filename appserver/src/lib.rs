@@ -38,6 +38,9 @@
 //! ([`RouteTable`]); `APPSERVER_PRINT_ROUTES=true` prints that table and exits instead of
 //! serving.
 //!
+//! [`openapi()`] gives their OpenAPI 3.1 document, which the `openapi_path` setting
+//! serves.
+//!
 //! # TLS and HTTP/2
 //! The settings `tls_cert` and `tls_key` serve HTTPS through rustls, offering HTTP/2 and
 //! HTTP/1.1; `http2` adds HTTP/2 with prior knowledge on plain TCP.
@@ -112,6 +115,7 @@ mod head_budget;
 mod json;
 mod layer;
 mod log;
+mod openapi;
 mod overlap;
 mod param;
 mod query;
@@ -145,6 +149,7 @@ pub use form::Form;
 pub use http::{self, HeaderMap, Method, StatusCode, Uri};
 pub use json::Json;
 pub use layer::{AppService, LayerBody};
+pub use openapi::openapi;
 pub use query::Query;
 pub use request::Request;
 pub use response::{Body, IntoResponse, Response};

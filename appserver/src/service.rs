@@ -36,6 +36,8 @@ pub(crate) struct App {
     pub(crate) layers: Arc<[AddLayer]>,
     pub(crate) max_body_bytes: usize,
     pub(crate) request_timeout: Duration,
+    /// The path of the OpenAPI document and the document, if it is served.
+    pub(crate) openapi: Option<Arc<(String, Bytes)>>,
 }
 
 /// The response to one request: ready at once (the common case, a sync handler and no
@@ -83,6 +85,13 @@ impl App {
         if parts.version == Version::HTTP_11 && parts.headers.get_all(HOST).iter().count() != 1 {
             // RFC 9112 §3.2; hyper leaves this check to the server.
             return ready(close(Error::bad_request("an HTTP/1.1 request needs exactly one Host header")));
+        }
+        if let Some(openapi) = self.openapi.as_deref().filter(|(path, _)| path == parts.uri.path()) {
+            if parts.method == http::Method::GET || parts.method == http::Method::HEAD {
+                let mut response = Response::new(crate::response::Body::from(openapi.1.clone()));
+                response.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                return ready(response);
+            }
         }
         let (route, params) = match self.router.find(&parts.method, parts.uri.path()) {
             Lookup::Route(route, params) => (route, params),

@@ -201,3 +201,25 @@ fn without_tokens_it_serves_this_host_only_unless_told() {
         "invalid [tqueue] settings:\n`lease` = 0: expected seconds, more than 0 and at most 86400\n`max_attempts` = 0: expected at least 1"
     );
 }
+
+#[test]
+fn the_openapi_document_lists_every_route_and_is_valid() {
+    let document = appserver::openapi("tqueue", "0.1.0").unwrap();
+    let lease = &document["paths"]["/v2/queues/{queue}/lease"]["post"];
+    assert_eq!(lease["parameters"][0]["schema"], json!({"type": "string", "pattern": "^(?:[A-Za-z0-9_.-]{1,64})$"}));
+    let put = &document["paths"]["/v2/queues/{queue}/tasks"]["post"];
+    assert!(put["requestBody"]["content"]["application/json"].is_object(), "{put}");
+    assert!(
+        document["paths"]["/{queue}/put/"]["post"]["requestBody"]["content"]["application/x-www-form-urlencoded"]
+            .is_object()
+    );
+    // Patterns that are no template (an optional group, a trailing `/?`) are listed apart.
+    let others: Vec<&str> =
+        document["x-appserver-patterns"].as_array().unwrap().iter().map(|r| r["pattern"].as_str().unwrap()).collect();
+    assert!(others.contains(&r"/(?P<queue>[A-Za-z0-9_.-]{1,64})/done/(?P<task_id>[^/]+)/?"), "{others:?}");
+    assert!(
+        others.contains(&r"/v2/queues/(?P<queue>[A-Za-z0-9_.-]{1,64})/dead(?:/(?P<id>\d+))?/requeue"),
+        "{others:?}"
+    );
+    examples::validate_openapi(&document).unwrap();
+}
