@@ -154,7 +154,7 @@ pub use query::Query;
 pub use request::Request;
 pub use response::{Body, IntoResponse, Response};
 pub use route::Parameter;
-pub use route_table::{RouteInfo, RouteTable, routes};
+pub use route_table::{Overlapping, RouteInfo, RouteTable, routes};
 pub use serve_error::ServeError;
 pub use server::{Listener, Server, run};
 pub use server_type::ServerType;

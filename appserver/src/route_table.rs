@@ -1,8 +1,10 @@
 //! The route table: every route in match order, with its parameters, without serving.
 
-use crate::route::{Parameter, Route};
+use crate::route::{Parameter, Route, RouteError};
 use crate::router::Router;
 use crate::serve_error::ServeError;
+use appserver_pattern::Methods;
+use regex_syntax::hir::Hir;
 use std::fmt;
 
 /// One route, as the route table lists it.
@@ -21,6 +23,20 @@ pub struct RouteInfo {
     pub line: u32,
     /// The handler's parameters, in order.
     pub parameters: &'static [Parameter],
+    /// The routes that can match some of the same paths for a method they share.
+    pub overlaps: Vec<Overlapping>,
+}
+
+/// Another route that can match some of a route's paths.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Overlapping {
+    /// The other route's handler.
+    pub handler: &'static str,
+    /// A shortest path both match.
+    pub witness: String,
+    /// Whether this route, not the other, answers the paths both match.
+    pub wins: bool,
 }
 
 impl RouteInfo {
@@ -32,6 +48,7 @@ impl RouteInfo {
             file: route.file,
             line: route.line,
             parameters: route.parameters,
+            overlaps: Vec::new(),
         }
     }
 }
@@ -62,17 +79,47 @@ impl RouteTable {
     }
 }
 
-/// The routes linked into this program, checked as a server checks them at startup.
+/// The routes linked into this program, checked as a server checks them at startup, each
+/// with the routes it overlaps (intended ones too, like `/users/me` and
+/// `/users/(?P<id>[^/]+)`).
 pub fn routes() -> Result<RouteTable, ServeError> {
     let router = Router::new(Route::all())?;
-    Ok(RouteTable(router.routes().map(RouteInfo::new).collect()))
+    let routes: Vec<&'static Route> = router.routes().collect();
+    let mut table: Vec<RouteInfo> = routes.iter().map(|route| RouteInfo::new(route)).collect();
+    let parsed: Vec<_> =
+        routes.iter().map(|r| appserver_pattern::parse(r.pattern)).collect::<Result<_, _>>().map_err(|error| {
+            ServeError::from(vec![RouteError::Compile { what: "a pattern".into(), error: error.into() }])
+        })?;
+    let mut seen: Vec<Vec<usize>> = Vec::new();
+    for (_, method) in Methods::ALL {
+        let members: Vec<usize> = (0..routes.len()).filter(|&i| routes[i].answers().intersects(method)).collect();
+        if members.len() < 2 || seen.contains(&members) {
+            continue;
+        }
+        let hirs: Vec<&Hir> = members.iter().map(|&i| parsed[i].hir()).collect();
+        let pairs = crate::overlap::overlaps(&hirs)
+            .map_err(|error| ServeError::from(vec![RouteError::Compile { what: "the overlap check".into(), error }]))?;
+        for (a, b, witness) in pairs {
+            // `members` is in match order: the first of a pair wins.
+            let (first, second) = (members[a], members[b]);
+            for (this, other, wins) in [(first, second, true), (second, first, false)] {
+                if !table[this].overlaps.iter().any(|o| o.handler == routes[other].name) {
+                    let witness = witness.clone();
+                    table[this].overlaps.push(Overlapping { handler: routes[other].name, witness, wins });
+                }
+            }
+        }
+        seen.push(members);
+    }
+    Ok(RouteTable(table))
 }
 
 /// A table with a line per route: methods, pattern, handler, `file:line`, parameters
-/// (`name: Type`, marked `(extractor)` when no group gives it).
+/// (`name: Type`, marked `(extractor)` when no group gives it), and the routes it overlaps
+/// (`wins over` or `loses to` the other, at a path both match).
 impl fmt::Display for RouteTable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let rows: Vec<[String; 5]> = self
+        let rows: Vec<[String; 6]> = self
             .0
             .iter()
             .map(|r| {
@@ -81,17 +128,25 @@ impl fmt::Display for RouteTable {
                     .iter()
                     .map(|p| format!("{}: {}{}", p.name, p.ty, if p.group { "" } else { " (extractor)" }))
                     .collect();
+                let overlaps: Vec<String> = r
+                    .overlaps
+                    .iter()
+                    .map(|o| {
+                        format!("{} {} at {}", if o.wins { "wins over" } else { "loses to" }, o.handler, o.witness)
+                    })
+                    .collect();
                 [
                     r.methods.clone(),
                     r.pattern.to_owned(),
                     r.handler.to_owned(),
                     format!("{}:{}", r.file, r.line),
                     parameters.join(", "),
+                    overlaps.join("; "),
                 ]
             })
             .collect();
-        let header = ["METHODS", "PATTERN", "HANDLER", "DEFINED AT", "PARAMETERS"].map(str::to_owned);
-        let mut widths = [0; 5];
+        let header = ["METHODS", "PATTERN", "HANDLER", "DEFINED AT", "PARAMETERS", "OVERLAPS"].map(str::to_owned);
+        let mut widths = [0; 6];
         for row in std::iter::once(&header).chain(&rows) {
             for (width, cell) in widths.iter_mut().zip(row) {
                 *width = (*width).max(cell.chars().count());

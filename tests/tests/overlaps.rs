@@ -44,4 +44,18 @@ fn without_strict_routes_the_tie_is_served_as_the_table_orders_it() {
     let table = appserver::routes().unwrap();
     let order: Vec<&str> = table.routes().iter().map(|r| r.handler).collect();
     assert_eq!(order, ["overlaps::me", "overlaps::by_id", "overlaps::by_name", "overlaps::user"]);
+    // The table lists every overlap, the intended one too.
+    let me = &table.routes()[0];
+    let shown: Vec<(&str, &str, bool)> = me.overlaps.iter().map(|o| (o.handler, o.witness.as_str(), o.wins)).collect();
+    assert_eq!(shown, [("overlaps::user", "/users/me", true)]);
+    let user = &table.routes()[3];
+    let shown: Vec<(&str, &str, bool)> =
+        user.overlaps.iter().map(|o| (o.handler, o.witness.as_str(), o.wins)).collect();
+    assert_eq!(shown, [("overlaps::me", "/users/me", false)]);
+    let by_name = &table.routes()[2];
+    assert_eq!(by_name.overlaps[0].handler, "overlaps::by_id");
+    assert!(!by_name.overlaps[0].wins);
+    let text = table.to_string();
+    let line = text.lines().find(|l| l.contains("overlaps::me  ")).unwrap();
+    assert!(line.ends_with("wins over overlaps::user at /users/me"), "{text}");
 }
