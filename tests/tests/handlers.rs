@@ -2,6 +2,8 @@
 //! point here): bodies, query strings, forms, state, request parts, custom extractors,
 //! async handlers, errors and panics.
 
+mod support;
+
 use appserver::{
     Body, Bytes, Error, Form, FromRequest, HeaderMap, Method, Query, Request, Response, Server, State, StatusCode,
     TestClient, TestResponse, route,
@@ -28,12 +30,7 @@ impl Reply {
 
     /// Asserts the framework's error shape with `status`; returns the message.
     fn error_message(&self, status: u16) -> String {
-        assert_eq!(self.status, status, "body: {}", self.body);
-        assert_eq!(self.header("content-type"), Some("application/json"));
-        let json = self.json();
-        assert_eq!(json["error"]["status"], status, "{json}");
-        assert_eq!(json.as_object().unwrap().len(), 1, "{json}");
-        json["error"]["message"].as_str().expect("message").to_owned()
+        support::error_message(status, self.status, self.header("content-type"), &self.body)
     }
 }
 

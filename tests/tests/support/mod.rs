@@ -32,13 +32,19 @@ impl Reply {
 
     /// Asserts the framework's error shape with `status`; returns the message.
     pub fn error_message(&self, status: u16) -> String {
-        assert_eq!(self.status, status, "body: {}", self.body);
-        assert_eq!(self.header("content-type"), Some("application/json"));
-        let json = self.json();
-        assert_eq!(json["error"]["status"], status, "{json}");
-        assert_eq!(json.as_object().unwrap().len(), 1, "{json}");
-        json["error"]["message"].as_str().expect("message").to_owned()
+        error_message(status, self.status, self.header("content-type"), &self.body)
     }
+}
+
+/// Asserts that a response of `got` with `content_type` and `body` is the framework's
+/// error shape with `status`; returns the message.
+pub fn error_message(status: u16, got: u16, content_type: Option<&str>, body: &str) -> String {
+    assert_eq!(got, status, "body: {body}");
+    assert_eq!(content_type, Some("application/json"));
+    let json: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"));
+    assert_eq!(json["error"]["status"], status, "{json}");
+    assert_eq!(json.as_object().unwrap().len(), 1, "{json}");
+    json["error"]["message"].as_str().expect("message").to_owned()
 }
 
 fn agent() -> ureq::Agent {
