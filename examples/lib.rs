@@ -6,12 +6,13 @@ pub fn validate_openapi(document: &serde_json::Value) -> Result<(), String> {
     use std::process::Command;
     let have = |module: &str| Command::new("python3").args(["-c", &format!("import {module}")]).status();
     if !have("openapi_spec_validator").is_ok_and(|s| s.success()) {
-        let installed = Command::new("python3")
-            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "openapi-spec-validator"])
-            .status()
-            .map_err(|e| format!("python3 -m pip: {e}"))?;
-        if !installed.success() {
-            return Err("cannot install openapi-spec-validator with pip".into());
+        let pip = ["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "openapi-spec-validator"];
+        // A Debian-managed Python wants its consent to install with pip.
+        let installed = [&pip[..], &[&pip[..], &["--break-system-packages"]].concat()]
+            .iter()
+            .any(|args| Command::new("python3").args(*args).status().is_ok_and(|s| s.success()));
+        if !installed {
+            return Err("cannot install openapi-spec-validator with `python3 -m pip`".into());
         }
     }
     let path = std::env::temp_dir().join(format!("openapi-{}-{:p}.json", std::process::id(), document));

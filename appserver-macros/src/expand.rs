@@ -5,7 +5,7 @@ use crate::ast::{Handler, option_inner};
 use crate::attr::Attr;
 use crate::valid::{self, Binding};
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote, quote_spanned};
+use quote::{ToTokens as _, format_ident, quote, quote_spanned};
 use syn::ItemFn;
 use syn::spanned::Spanned;
 
@@ -71,13 +71,35 @@ fn expand(attr: &Attr, handler: &Handler<'_>, bindings: &[Binding], names: &[Str
         });
 
     // Each parameter as the route table shows it: its name, its type as written, and
-    // whether a group of the pattern gives it.
-    let parameters = handler.params.iter().zip(bindings).map(|(param, binding)| {
+    // whether a group of the pattern gives it; and for the OpenAPI document, the JSON
+    // Schema of its type and of the answer's, picked by autoref specialization.
+    let schema_fns: Vec<_> = (0..handler.params.len()).map(|i| format_ident!("__appserver_schema{}", i)).collect();
+    let parameters = handler.params.iter().zip(bindings).zip(&schema_fns).map(|((param, binding), schema)| {
         let name = param.ident.to_string();
         let ty = type_text(param.ty);
         let group = !matches!(binding, Binding::Extractor);
-        quote!(::appserver::__private::Parameter { name: #name, ty: #ty, group: #group })
+        quote!(::appserver::__private::Parameter { name: #name, ty: #ty, group: #group, schema: #schema })
     });
+    let probe = |ty: TokenStream| {
+        quote! {
+            #[allow(unused_imports)]
+            use ::appserver::__private::{SchemaNone as _, SchemaOfValue as _, SchemaOfWrapped as _};
+            (&&&::appserver::__private::SchemaOf::<#ty>::new()).__appserver_schema()(__generator)
+        }
+    };
+    let schemas = handler.params.iter().zip(&schema_fns).map(|(param, schema)| {
+        let body = probe(param.ty.to_token_stream());
+        quote! {
+            fn #schema(__generator: &mut dyn ::core::any::Any) -> ::core::option::Option<::appserver::__private::JsonValue> {
+                #body
+            }
+        }
+    });
+    let output = match &item.sig.output {
+        syn::ReturnType::Default => quote!(()),
+        syn::ReturnType::Type(_, ty) => ty.to_token_stream(),
+    };
+    let response_body = probe(output);
 
     let respond = quote_spanned! {handler.output_span()=>
         #[allow(unused_imports)]
@@ -116,6 +138,13 @@ fn expand(attr: &Attr, handler: &Handler<'_>, bindings: &[Binding], names: &[Str
         #item
 
         const _: () = {
+            #( #[allow(clippy::all)] #schemas )*
+
+            #[allow(clippy::all)]
+            fn __appserver_response(__generator: &mut dyn ::core::any::Any) -> ::core::option::Option<::appserver::__private::JsonValue> {
+                #response_body
+            }
+
             #[allow(unused_variables, clippy::all)]
             fn __appserver_handler(
                 __request: &::appserver::__private::Request,
@@ -134,6 +163,7 @@ fn expand(attr: &Attr, handler: &Handler<'_>, bindings: &[Binding], names: &[Str
                     line: ::core::line!(),
                     extractors: &[#(#extractors),*],
                     parameters: &[#(#parameters),*],
+                    response: __appserver_response,
                     handler: __appserver_handler,
                 }
             }

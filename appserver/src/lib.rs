@@ -124,6 +124,7 @@ mod response;
 mod route;
 mod route_table;
 mod router;
+mod schema;
 mod section;
 mod serve_error;
 mod server;

@@ -1,11 +1,13 @@
 //! The OpenAPI 3.1 document of the routes: a path template per route whose groups are
 //! whole path segments, each group a typed path parameter with its regex as `pattern`,
 //! the request body of a `Json<T>` or `Form<T>` extractor, and the error shape as a
-//! shared response. A route whose pattern is not such a template is listed in the
-//! extension `x-appserver-patterns` with its regex, never left out.
+//! shared response; with the `schemars` feature, the JSON Schemas of the bodies. A route
+//! whose pattern is not such a template is listed in the extension `x-appserver-patterns`
+//! with its regex, never left out.
 
 use crate::route::{Parameter, Route};
 use crate::router::Router;
+use crate::schema::Generators;
 use crate::serve_error::ServeError;
 use appserver_pattern::Pattern;
 use regex_syntax::hir::{Class, Hir, HirKind};
@@ -31,6 +33,7 @@ pub fn openapi(title: &str, version: &str) -> Result<Value, ServeError> {
 }
 
 pub(crate) fn document(router: &Router, title: &str, version: &str) -> Value {
+    let mut schemas = Generators::new();
     let mut paths = Map::new();
     let mut others = Vec::new();
     for route in router.routes() {
@@ -46,7 +49,7 @@ pub(crate) fn document(router: &Router, title: &str, version: &str) -> Value {
         };
         let item = paths.entry(template).or_insert_with(|| json!({}));
         for method in route.methods.names() {
-            item[method.to_ascii_lowercase()] = operation(route, &pattern, method);
+            item[method.to_ascii_lowercase()] = operation(route, &pattern, method, &mut schemas);
         }
     }
     let mut document = json!({
@@ -73,13 +76,16 @@ pub(crate) fn document(router: &Router, title: &str, version: &str) -> Value {
             },
         },
     });
+    for (name, schema) in schemas.definitions() {
+        document["components"]["schemas"][name] = schema;
+    }
     if !others.is_empty() {
         document["x-appserver-patterns"] = Value::Array(others);
     }
     document
 }
 
-fn operation(route: &Route, pattern: &Pattern, method: &str) -> Value {
+fn operation(route: &Route, pattern: &Pattern, method: &str, schemas: &mut Generators) -> Value {
     let parameters: Vec<Value> = route
         .parameters
         .iter()
@@ -96,7 +102,7 @@ fn operation(route: &Route, pattern: &Pattern, method: &str) -> Value {
         "summary": route.name,
         "parameters": parameters,
         "responses": {
-            "200": {"description": "The handler's answer", "content": {"application/json": {"schema": {}}}},
+            "200": {"description": "The handler's answer", "content": {"application/json": {"schema": schemas.response(route.response)}}},
             "default": {"$ref": "#/components/responses/Error"},
         },
     });
@@ -106,7 +112,7 @@ fn operation(route: &Route, pattern: &Pattern, method: &str) -> Value {
             Some("Form") => "application/x-www-form-urlencoded",
             _ => return None,
         };
-        Some(json!({"required": true, "content": {media: {"schema": {}}}}))
+        Some(json!({"required": true, "content": {media: {"schema": schemas.request(p.schema)}}}))
     });
     if let Some(body) = body {
         operation["requestBody"] = body;

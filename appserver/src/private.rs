@@ -15,8 +15,10 @@ pub use crate::param::{FromParam, optional_param, param};
 pub use crate::request::{Params, Request};
 pub use crate::route::{Parameter, Reply, RequiredState, Route, RouteError};
 pub use crate::router::{Lookup, Router};
+pub use crate::schema::{SchemaFn, SchemaNone, SchemaOf, SchemaOfValue, SchemaOfWrapped};
 pub use appserver_pattern::Methods;
 pub use inventory;
+pub use serde_json::Value as JsonValue;
 
 /// The type of a value, for method-resolution-based dispatch.
 pub struct Kind<T>(PhantomData<T>);

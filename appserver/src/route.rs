@@ -29,12 +29,14 @@ pub struct Route {
     pub extractors: &'static [RequiredState],
     /// Every parameter, in order.
     pub parameters: &'static [Parameter],
+    /// The JSON Schema of the answer's body, for the OpenAPI document.
+    pub response: crate::schema::SchemaFn,
     /// Extracts the parameters and calls the user's function.
     pub handler: fn(&Request) -> Result<Reply, Error>,
 }
 
 /// A handler parameter, as the route table shows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub struct Parameter {
     /// Its name.
     pub name: &'static str,
@@ -42,6 +44,9 @@ pub struct Parameter {
     pub ty: &'static str,
     /// Whether a group of the pattern gives it (else an extractor does).
     pub group: bool,
+    /// Its JSON Schema (a request body's), for the OpenAPI document.
+    #[doc(hidden)]
+    pub schema: crate::schema::SchemaFn,
 }
 
 inventory::collect!(Route);

@@ -8,7 +8,7 @@ use regex_syntax::hir::Hir;
 use std::fmt;
 
 /// One route, as the route table lists it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct RouteInfo {
     /// The methods it answers (`GET, HEAD, POST`).

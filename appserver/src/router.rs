@@ -464,6 +464,7 @@ mod tests {
                 line: $line,
                 extractors: &[],
                 parameters: &[],
+                response: |_| None,
                 handler: never,
             }))
         };
@@ -555,6 +556,7 @@ mod tests {
                 line: 1,
                 extractors: &[],
                 parameters: &[],
+                response: |_| None,
                 handler: never,
             }));
             let router = Router::new([route]).unwrap();

@@ -53,6 +53,7 @@ fn appserver_router(templates: &[String]) -> Router {
             line: i as u32,
             extractors: &[],
             parameters: &[],
+            response: |_| None,
             handler: never,
         }))
     });

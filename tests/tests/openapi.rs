@@ -1,0 +1,81 @@
+//! The OpenAPI document with the `schemars` feature: the JSON Schemas of request bodies
+//! and answers, shared definitions in `components/schemas`, checked by a validator; and
+//! served at `openapi_path`.
+
+use appserver::{Form, Json, Server, StatusCode, TestClient, route};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+#[derive(Deserialize, Serialize, JsonSchema)]
+struct Order {
+    item: String,
+    quantity: u16,
+    address: Address,
+}
+
+#[derive(Deserialize, Serialize, JsonSchema)]
+struct Address {
+    city: String,
+}
+
+#[derive(Deserialize, JsonSchema)]
+struct Search {
+    q: String,
+}
+
+#[route(POST, r"/orders/")]
+fn place(order: Json<Order>) -> (StatusCode, Order) {
+    (StatusCode::CREATED, order.0)
+}
+
+#[route(GET, r"/orders/(?P<id>\d+)")]
+fn order(id: u32) -> appserver::Result<Address> {
+    Ok(Address { city: format!("city {id}") })
+}
+
+#[route(POST, r"/search/")]
+fn search(form: Form<Search>) -> Vec<String> {
+    vec![form.0.q]
+}
+
+#[test]
+fn bodies_and_answers_have_their_json_schemas_and_the_document_is_valid() {
+    let document = appserver::openapi("orders", "2.0").unwrap();
+    let place = &document["paths"]["/orders/"]["post"];
+    assert_eq!(
+        place["requestBody"]["content"]["application/json"]["schema"],
+        json!({"$ref": "#/components/schemas/Order"})
+    );
+    assert_eq!(
+        place["responses"]["200"]["content"]["application/json"]["schema"],
+        json!({"$ref": "#/components/schemas/Order"})
+    );
+    let order = &document["paths"]["/orders/{id}"]["get"];
+    assert_eq!(
+        order["responses"]["200"]["content"]["application/json"]["schema"],
+        json!({"$ref": "#/components/schemas/Address"})
+    );
+    assert_eq!(
+        order["parameters"][0]["schema"],
+        json!({"type": "integer", "minimum": 0, "maximum": u32::MAX, "pattern": "^(?:\\d+)$"})
+    );
+    let search = &document["paths"]["/search/"]["post"];
+    let form = &search["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"];
+    assert_eq!(form, &json!({"$ref": "#/components/schemas/Search"}));
+    assert_eq!(
+        search["responses"]["200"]["content"]["application/json"]["schema"],
+        json!({"type": "array", "items": {"type": "string"}})
+    );
+    let schemas = &document["components"]["schemas"];
+    assert_eq!(schemas["Order"]["properties"]["address"], json!({"$ref": "#/components/schemas/Address"}));
+    assert_eq!(schemas["Order"]["properties"]["quantity"]["maximum"], 65535);
+    assert!(schemas["Error"].is_object() && schemas["Search"].is_object(), "{schemas}");
+    examples::validate_openapi(&document).unwrap();
+
+    let client = TestClient::new(Server::new().openapi_path(Some("/openapi.json".into()))).unwrap();
+    let served = client.get("/openapi.json").send();
+    assert_eq!(served.header("content-type"), Some("application/json"));
+    assert_eq!(served.json::<Value>()["paths"], document["paths"]);
+    assert_eq!(client.post("/openapi.json").send().status(), StatusCode::NOT_FOUND, "GET and HEAD only");
+}
