@@ -107,6 +107,14 @@ pub fn app(server: Server, settings: Settings) -> Result<Server, StartError> {
     if *config.server_type() == ServerType::Forked {
         return Err(StartError::Forked);
     }
+    // A long-poll must end before the server cuts the request off.
+    if settings::seconds(settings.max_wait).is_some_and(|wait| wait >= *config.request_timeout()) {
+        return Err(StartError::Settings(vec![format!(
+            "`max_wait` = {} must be shorter than the server's `request_timeout` ({:?})",
+            settings.max_wait,
+            config.request_timeout()
+        )]));
+    }
     let anonymous = config.auth_tokens().is_empty();
     let host = *config.host();
     if anonymous && !host.is_loopback() {

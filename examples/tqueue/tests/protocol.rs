@@ -194,6 +194,12 @@ fn without_tokens_it_serves_this_host_only_unless_told() {
     let forked = Server::new().server_type(appserver::ServerType::Forked);
     let err = tqueue::app(forked, settings).unwrap_err().to_string();
     assert!(err.starts_with("tqueue runs in Threaded mode"), "{err}");
+    let short = Server::new().request_timeout(std::time::Duration::from_secs(10));
+    let err = tqueue::app(short, Settings { data_dir: scratch_dir(), ..Settings::default() }).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "invalid [tqueue] settings:\n`max_wait` = 20 must be shorter than the server's `request_timeout` (10s)"
+    );
     let err = tqueue::app(Server::new(), Settings { lease: 0.0, max_attempts: 0, ..Settings::default() });
     let err = err.unwrap_err().to_string();
     assert_eq!(
