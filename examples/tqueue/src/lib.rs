@@ -22,6 +22,7 @@
 //! ```
 
 mod access;
+mod embedded;
 mod queues;
 mod settings;
 mod store;

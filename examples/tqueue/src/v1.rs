@@ -39,8 +39,9 @@ fn refused(queue: String, refused: Refused) -> Result<Task, Error> {
 
 /// Tasks waiting to be handed out.
 #[route(r"/(?P<queue>[A-Za-z0-9_.-]{1,64})/qsize/")]
-fn qsize(queue: String, queues: State<Queues>, _caller: Caller) -> Value {
-    json!({"worker": queue, "qsize": queues.qsize(&queue)})
+async fn qsize(queue: String, queues: State<Queues>, _caller: Caller) -> Result<Value, Error> {
+    let stats = queues.stats(&queue).await.map_err(crate::v2::error)?;
+    Ok(json!({"worker": queue, "qsize": stats.ready}))
 }
 
 /// A task from the form's fields, all but `worker`.

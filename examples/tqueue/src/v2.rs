@@ -206,13 +206,13 @@ async fn extend(
 }
 
 #[route(GET, r"/v2/queues/(?P<queue>[A-Za-z0-9_.-]{1,64})")]
-fn stats(queue: String, queues: State<Queues>, _caller: Caller) -> Stats {
-    queues.stats(&queue)
+async fn stats(queue: String, queues: State<Queues>, _caller: Caller) -> Result<Stats, Error> {
+    queues.stats(&queue).await.map_err(error)
 }
 
 #[route(GET, r"/v2/queues")]
-fn list(queues: State<Queues>, _caller: Caller) -> Value {
-    json!({"queues": queues.list()})
+async fn list(queues: State<Queues>, _caller: Caller) -> Result<Value, Error> {
+    Ok(json!({"queues": queues.list().await.map_err(error)?}))
 }
 
 #[derive(Deserialize)]
@@ -223,12 +223,17 @@ struct Limit {
 }
 
 #[route(GET, r"/v2/queues/(?P<queue>[A-Za-z0-9_.-]{1,64})/dead")]
-fn dead(queue: String, params: Query<Limit>, queues: State<Queues>, _caller: Caller<Admin>) -> Result<Value, Error> {
+async fn dead(
+    queue: String,
+    params: Query<Limit>,
+    queues: State<Queues>,
+    _caller: Caller<Admin>,
+) -> Result<Value, Error> {
     let limit = params.0.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(Error::new(StatusCode::UNPROCESSABLE_ENTITY, "`limit` must be from 1 to 1000"));
     }
-    let tasks: Vec<DeadTask> = queues.dead(&queue, limit);
+    let tasks: Vec<DeadTask> = queues.dead(&queue, limit).await.map_err(error)?;
     Ok(json!({"queue": queue, "tasks": tasks}))
 }
 
