@@ -23,6 +23,7 @@
 
 mod access;
 mod embedded;
+mod postgres;
 mod queues;
 mod settings;
 mod store;
@@ -31,7 +32,7 @@ pub mod v2;
 
 pub use access::{Admin, Anonymous, Caller, Consume, Produce};
 pub use queues::{DeadTask, Leased, OpenError, Queues, Refused, Stats, Token};
-pub use settings::{QueueSettings, Settings};
+pub use settings::{QueueSettings, Settings, StoreKind};
 
 use appserver::{ServeError, Server, ServerType};
 use std::fmt;
@@ -47,7 +48,7 @@ pub enum StartError {
     Server(ServeError),
     /// The `[tqueue]` settings, one problem per line.
     Settings(Vec<String>),
-    /// Forked mode: worker processes cannot share the embedded store.
+    /// Forked mode with the embedded store, which worker processes cannot share.
     Forked,
     /// No tokens and an address beyond this host, without `allow_anonymous`.
     Anonymous(std::net::IpAddr),
@@ -61,8 +62,8 @@ impl fmt::Display for StartError {
             StartError::Server(error) => write!(f, "{error}"),
             StartError::Settings(problems) => write!(f, "invalid [tqueue] settings:\n{}", problems.join("\n")),
             StartError::Forked => f.write_str(
-                "tqueue runs in Threaded mode: the worker processes of Forked mode cannot share the embedded store \
-                 (set server_type = \"threaded\")",
+                "with the embedded store tqueue runs in Threaded mode: the worker processes of Forked mode cannot \
+                 share it (set server_type = \"threaded\", or store = \"postgres\")",
             ),
             StartError::Anonymous(host) => write!(
                 f,
@@ -105,7 +106,7 @@ pub fn app(server: Server, settings: Settings) -> Result<Server, StartError> {
         return Err(StartError::Settings(problems));
     }
     let config = server.config()?;
-    if *config.server_type() == ServerType::Forked {
+    if *config.server_type() == ServerType::Forked && settings.store == StoreKind::Embedded {
         return Err(StartError::Forked);
     }
     // A long-poll must end before the server cuts the request off.

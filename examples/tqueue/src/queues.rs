@@ -1,8 +1,10 @@
 //! The queues as the routes use them, whatever store holds them: the embedded one
-//! ([`crate::embedded`]), and what every store answers with.
+//! ([`crate::embedded`]) or PostgreSQL ([`crate::postgres`]), and what every store
+//! answers with.
 
 use crate::embedded::Embedded;
-use crate::settings::Settings;
+use crate::postgres::Postgres;
+use crate::settings::{Settings, StoreKind};
 use crate::store::StoreError;
 use serde_json::value::RawValue;
 use std::fmt;
@@ -162,27 +164,38 @@ pub struct Queues(Backend);
 #[derive(Debug)]
 enum Backend {
     Embedded(Embedded),
+    Postgres(Postgres),
+}
+
+/// Calls the same method of whichever store holds the queues.
+macro_rules! each {
+    ($queues:expr, $q:ident => $call:expr) => {
+        match &$queues.0 {
+            Backend::Embedded($q) => $call,
+            Backend::Postgres($q) => $call,
+        }
+    };
 }
 
 impl Queues {
-    /// Opens the embedded store in `settings.data_dir` and loads its tasks: leases that ran
-    /// out while the server was down end now.
+    /// Opens the store the settings name: the embedded one in `data_dir` (its tasks
+    /// loaded; leases that ran out while the server was down end now), or PostgreSQL at
+    /// `database_url` (its schema created or checked).
     pub fn open(settings: Settings) -> Result<Queues, OpenError> {
-        Embedded::open(settings).map(|queues| Queues(Backend::Embedded(queues)))
+        match settings.store {
+            StoreKind::Embedded => Embedded::open(settings).map(|queues| Queues(Backend::Embedded(queues))),
+            StoreKind::Postgres => Postgres::open(settings).map(|queues| Queues(Backend::Postgres(queues))),
+        }
     }
 
     /// The settings the queues run with.
     pub fn settings(&self) -> &Settings {
-        match &self.0 {
-            Backend::Embedded(queues) => queues.settings(),
-        }
+        each!(self, q => q.settings())
     }
 
     /// Adds a task to `queue`, ready now or after `delay`; answered once it is on disk.
     pub async fn put(&self, queue: &str, data: Box<RawValue>, delay: Duration) -> Result<u64, Refused> {
-        match &self.0 {
-            Backend::Embedded(queues) => queues.put(queue, data, delay).await,
-        }
+        each!(self, q => q.put(queue, data, delay).await)
     }
 
     /// Leases up to `max` ready tasks of `queue` for `lease` (the queue's default if
@@ -194,60 +207,53 @@ impl Queues {
         lease: Option<Duration>,
         wait: Duration,
     ) -> Result<Vec<Leased>, Refused> {
-        match &self.0 {
-            Backend::Embedded(queues) => queues.lease(queue, max, lease, wait).await,
-        }
+        each!(self, q => q.lease(queue, max, lease, wait).await)
     }
 
     /// Finishes the task leased under `token`: it is gone for good once this returns.
     pub async fn done(&self, queue: &str, token: Token) -> Result<Arc<RawValue>, Refused> {
-        match &self.0 {
-            Backend::Embedded(queues) => queues.done(queue, token).await,
-        }
+        each!(self, q => q.done(queue, token).await)
     }
 
     /// Gives the task leased under `token` back: ready again now or after `delay` (dead if
     /// that was its last attempt).
     pub async fn release(&self, queue: &str, token: Token, delay: Duration) -> Result<(), Refused> {
-        match &self.0 {
-            Backend::Embedded(queues) => queues.release(queue, token, delay).await,
-        }
+        each!(self, q => q.release(queue, token, delay).await)
     }
 
     /// Extends the lease under `token` to `lease` from now; answers when it runs out.
     pub async fn extend(&self, queue: &str, token: Token, lease: Option<Duration>) -> Result<u64, Refused> {
-        match &self.0 {
-            Backend::Embedded(queues) => queues.extend(queue, token, lease).await,
-        }
+        each!(self, q => q.extend(queue, token, lease).await)
     }
 
     /// The counts of `queue` (zeros for a queue never used).
     pub async fn stats(&self, queue: &str) -> Result<Stats, Refused> {
         match &self.0 {
-            Backend::Embedded(queues) => Ok(queues.stats(queue)),
+            Backend::Embedded(q) => Ok(q.stats(queue)),
+            Backend::Postgres(q) => q.stats(queue).await,
         }
     }
 
     /// The counts of every queue, by name.
     pub async fn list(&self) -> Result<Vec<Stats>, Refused> {
         match &self.0 {
-            Backend::Embedded(queues) => Ok(queues.list()),
+            Backend::Embedded(q) => Ok(q.list()),
+            Backend::Postgres(q) => q.list().await,
         }
     }
 
     /// Up to `limit` dead tasks of `queue`, oldest first.
     pub async fn dead(&self, queue: &str, limit: usize) -> Result<Vec<DeadTask>, Refused> {
         match &self.0 {
-            Backend::Embedded(queues) => Ok(queues.dead(queue, limit)),
+            Backend::Embedded(q) => Ok(q.dead(queue, limit)),
+            Backend::Postgres(q) => q.dead(queue, limit).await,
         }
     }
 
     /// Makes the dead task `id` (every dead task if `None`) ready again, with its attempts
     /// counted from 0; answers how many.
     pub async fn requeue(&self, queue: &str, id: Option<u64>) -> Result<usize, Refused> {
-        match &self.0 {
-            Backend::Embedded(queues) => queues.requeue(queue, id).await,
-        }
+        each!(self, q => q.requeue(queue, id).await)
     }
 }
 

@@ -10,7 +10,10 @@ use std::time::Duration;
 ///
 /// ```toml
 /// [tqueue]
-/// data_dir = "tqueue-data"   # the store's directory
+/// store = "embedded"        # or "postgres": many nodes, one database
+/// data_dir = "tqueue-data"   # the embedded store's directory
+/// # database_url = "postgres://user:password@host:5432/db"   # the postgres store's
+/// pool_size = 16             # connections to PostgreSQL per process
 /// max_tasks = 100000         # tasks per queue (waiting, leased, delayed or dead)
 /// max_task_bytes = 65536     # the largest task, as JSON
 /// max_queues = 10000         # queues in all
@@ -27,8 +30,14 @@ use std::time::Duration;
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
-    /// The store's directory.
+    /// Where the tasks are kept.
+    pub store: StoreKind,
+    /// The embedded store's directory.
     pub data_dir: PathBuf,
+    /// The PostgreSQL database of the `postgres` store.
+    pub database_url: Option<String>,
+    /// Connections to PostgreSQL per process.
+    pub pool_size: usize,
     /// The most tasks a queue holds, whatever their stage; a put past it is refused.
     pub max_tasks: usize,
     /// The largest task, in bytes of JSON; a larger one is refused.
@@ -47,6 +56,17 @@ pub struct Settings {
     pub queues: BTreeMap<String, QueueSettings>,
 }
 
+/// Where the tasks are kept.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    /// SQLite in `data_dir`: one process on one host (Threaded mode).
+    #[default]
+    Embedded,
+    /// PostgreSQL at `database_url`: any number of nodes and worker processes.
+    Postgres,
+}
+
 /// The settings of one queue; those not given are the `[tqueue]` ones.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -62,7 +82,10 @@ pub struct QueueSettings {
 impl Default for Settings {
     fn default() -> Self {
         Settings {
+            store: StoreKind::Embedded,
             data_dir: PathBuf::from("tqueue-data"),
+            database_url: None,
+            pool_size: 16,
             max_tasks: 100_000,
             max_task_bytes: 64 << 10,
             max_queues: 10_000,
@@ -116,9 +139,13 @@ impl Settings {
         at_least_one("max_task_bytes".into(), self.max_task_bytes as u64);
         at_least_one("max_queues".into(), self.max_queues as u64);
         at_least_one("max_attempts".into(), self.max_attempts.into());
+        at_least_one("pool_size".into(), self.pool_size as u64);
         for (name, queue) in &self.queues {
             at_least_one(format!("queues.{name}.max_attempts"), queue.max_attempts.unwrap_or(1).into());
             at_least_one(format!("queues.{name}.max_tasks"), queue.max_tasks.unwrap_or(1) as u64);
+        }
+        if self.store == StoreKind::Postgres && self.database_url.is_none() {
+            problems.push("`store` = \"postgres\" needs `database_url` = \"postgres://...\"".to_owned());
         }
         for name in self.queues.keys().filter(|name| !crate::valid_queue_name(name)) {
             problems.push(format!("`queues.{name}`: a queue name is 1 to 64 of A-Z a-z 0-9 _ . -"));

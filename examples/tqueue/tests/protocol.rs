@@ -193,7 +193,7 @@ fn without_tokens_it_serves_this_host_only_unless_told() {
     assert!(tqueue::app(server, Settings { allow_anonymous: true, ..settings.clone() }).is_ok());
     let forked = Server::new().server_type(appserver::ServerType::Forked);
     let err = tqueue::app(forked, settings).unwrap_err().to_string();
-    assert!(err.starts_with("tqueue runs in Threaded mode"), "{err}");
+    assert!(err.starts_with("with the embedded store tqueue runs in Threaded mode"), "{err}");
     let short = Server::new().request_timeout(std::time::Duration::from_secs(10));
     let err = tqueue::app(short, Settings { data_dir: scratch_dir(), ..Settings::default() }).unwrap_err().to_string();
     assert_eq!(

@@ -1,0 +1,528 @@
+//! The PostgreSQL store: the tasks in one table that any number of tqueue nodes share.
+//!
+//! Every operation is one transaction on a pooled connection (deadpool-postgres over
+//! tokio-postgres), with times from the database's clock so that nodes agree on them.
+//! Leasing takes ready rows with `FOR UPDATE SKIP LOCKED`, so concurrent nodes never hand
+//! out one task twice; a lease is committed without waiting for the WAL flush
+//! (`synchronous_commit = off`), a put or done waits for it. A put or release notifies
+//! (`pg_notify('tqueue', queue)`); each process listens on its own connection and wakes
+//! its long-polls, which also look again every second in case a notification was missed.
+
+use crate::queues::{DeadTask, Leased, OpenError, Refused, Stats, Token, ms};
+use crate::settings::Settings;
+use deadpool_postgres::{Pool, PoolConfig, Runtime, Timeouts};
+use serde_json::value::RawValue;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio_postgres::{AsyncMessage, NoTls};
+
+/// The schema's version.
+const VERSION: i32 = 1;
+/// The advisory lock nodes take to create or migrate the schema one at a time.
+const MIGRATION_LOCK: i64 = 0x7471_7565_7565; // "tqueue"
+/// The database's clock, in milliseconds since the Unix epoch.
+const NOW: &str = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
+/// How often a long-poll looks again without a notification.
+const POLL: Duration = Duration::from_secs(1);
+
+/// Stage numbers in the `stage` column: waiting (ready once `due` has passed), leased
+/// (until `due`), dead.
+const WAITING: i16 = 0;
+const LEASED: i16 = 2;
+const DEAD: i16 = 3;
+
+pub(crate) struct Postgres {
+    pool: Pool,
+    url: String,
+    settings: Settings,
+    /// The long-polls of this process, by queue.
+    wakers: Arc<Mutex<HashMap<String, Arc<Notify>>>>,
+    /// The process whose listener runs (a forked worker starts its own).
+    listening: Mutex<Option<u32>>,
+    /// Counts since this process started, by queue.
+    totals: Mutex<HashMap<String, Stats>>,
+}
+
+impl std::fmt::Debug for Postgres {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Postgres").finish_non_exhaustive()
+    }
+}
+
+fn store_error(error: impl std::fmt::Display) -> Refused {
+    Refused::Store(format!("PostgreSQL: {error}"))
+}
+
+impl Postgres {
+    /// Creates or migrates the schema (on a runtime of its own, so that nothing runs when
+    /// the server forks), and makes the pool, which connects when first used.
+    pub(crate) fn open(settings: Settings) -> Result<Postgres, OpenError> {
+        let url = settings.database_url.clone().unwrap_or_default();
+        let place = redacted(&url);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| OpenError::new(e, place.clone()))?;
+        runtime.block_on(migrate(&url)).map_err(|e| OpenError::new(e, place.clone()))?;
+        drop(runtime);
+        let mut config = deadpool_postgres::Config::new();
+        config.url = Some(url.clone());
+        let second = Some(Duration::from_secs(3));
+        config.pool = Some(PoolConfig {
+            max_size: settings.pool_size,
+            timeouts: Timeouts { wait: Some(Duration::from_secs(5)), create: second, recycle: second },
+            ..PoolConfig::default()
+        });
+        let pool = config.create_pool(Some(Runtime::Tokio1), NoTls).map_err(|e| OpenError::new(e, place.clone()))?;
+        tracing::info!(database = %place, "the PostgreSQL store is ready");
+        Ok(Postgres {
+            pool,
+            url,
+            settings,
+            wakers: Arc::default(),
+            listening: Mutex::new(None),
+            totals: Mutex::default(),
+        })
+    }
+
+    pub(crate) fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, Refused> {
+        self.pool.get().await.map_err(store_error)
+    }
+
+    fn count(&self, queue: &str, add: impl FnOnce(&mut Stats)) {
+        let mut totals = self.totals.lock().unwrap_or_else(PoisonError::into_inner);
+        add(totals.entry(queue.to_owned()).or_insert_with(|| Stats { queue: queue.to_owned(), ..Stats::default() }));
+    }
+
+    pub(crate) async fn put(&self, queue: &str, data: Box<RawValue>, delay: Duration) -> Result<u64, Refused> {
+        if data.get().len() > self.settings.max_task_bytes {
+            return Err(Refused::TooLarge { max_task_bytes: self.settings.max_task_bytes });
+        }
+        let limits = self.settings.limits(queue);
+        let mut client = self.client().await?;
+        let txn = client.transaction().await.map_err(store_error)?;
+        let new = txn
+            .execute("INSERT INTO tqueue_queues (name) VALUES ($1) ON CONFLICT DO NOTHING", &[&queue])
+            .await
+            .map_err(store_error)?;
+        if new == 1 {
+            let queues: i64 =
+                txn.query_one("SELECT count(*) FROM tqueue_queues", &[]).await.map_err(store_error)?.get(0);
+            if queues > self.settings.max_queues as i64 {
+                return Err(Refused::TooManyQueues { max_queues: self.settings.max_queues });
+            }
+        }
+        // Stops at the bound: a short scan unless the queue is about full.
+        let full = txn
+            .query_opt(
+                "SELECT 1 FROM tqueue_tasks WHERE queue = $1 OFFSET $2 LIMIT 1",
+                &[&queue, &(limits.max_tasks as i64 - 1)],
+            )
+            .await
+            .map_err(store_error)?;
+        if full.is_some() {
+            return Err(Refused::QueueFull { max_tasks: limits.max_tasks });
+        }
+        let row = txn
+            .query_one(
+                &format!(
+                    "INSERT INTO tqueue_tasks (queue, data, stage, due, attempts) VALUES ($1, $2, {WAITING}, {NOW} + $3, 0) \
+                     RETURNING id"
+                ),
+                &[&queue, &data.get(), &(ms(delay) as i64)],
+            )
+            .await
+            .map_err(store_error)?;
+        txn.execute("SELECT pg_notify('tqueue', $1)", &[&queue]).await.map_err(store_error)?;
+        txn.commit().await.map_err(store_error)?;
+        self.count(queue, |t| t.put += 1);
+        Ok(row.get::<_, i64>(0) as u64)
+    }
+
+    /// Ends the leases of `queue` that ran out: waiting again, or dead.
+    async fn expire(&self, client: &tokio_postgres::Client, queue: &str) -> Result<(), Refused> {
+        let max_attempts = self.settings.limits(queue).max_attempts as i32;
+        let expired = client
+            .execute(
+                &format!(
+                    "UPDATE tqueue_tasks SET stage = CASE WHEN attempts >= $2 THEN {DEAD} ELSE {WAITING} END, due = {NOW} \
+                     WHERE queue = $1 AND stage = {LEASED} AND due <= {NOW}"
+                ),
+                &[&queue, &max_attempts],
+            )
+            .await
+            .map_err(store_error)?;
+        if expired > 0 {
+            self.count(queue, |t| t.expired += expired);
+        }
+        Ok(())
+    }
+
+    async fn try_lease(&self, queue: &str, max: usize, lease: Duration) -> Result<Vec<Leased>, Refused> {
+        let mut client = self.client().await?;
+        self.expire(&client, queue).await?;
+        let txn = client.transaction().await.map_err(store_error)?;
+        // A lease survives tqueue being killed once committed; a database crash may lose
+        // the last ones (the task is then ready again), as the embedded store's power cut.
+        txn.batch_execute("SET LOCAL synchronous_commit = off").await.map_err(store_error)?;
+        let rows = txn
+            .query(
+                &format!(
+                    "UPDATE tqueue_tasks t SET stage = {LEASED}, due = {NOW} + $3, attempts = t.attempts + 1 \
+                     FROM (SELECT id FROM tqueue_tasks WHERE queue = $1 AND stage = {WAITING} AND due <= {NOW} \
+                           ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED) s \
+                     WHERE t.id = s.id RETURNING t.id, t.attempts, t.due, t.data"
+                ),
+                &[&queue, &(max as i64), &(ms(lease) as i64)],
+            )
+            .await
+            .map_err(store_error)?;
+        txn.commit().await.map_err(store_error)?;
+        let mut leased: Vec<Leased> = rows
+            .iter()
+            .filter_map(|row| {
+                let data: String = row.get(3);
+                Some(Leased {
+                    id: row.get::<_, i64>(0) as u64,
+                    attempt: row.get::<_, i32>(1) as u32,
+                    until: row.get::<_, i64>(2) as u64,
+                    data: RawValue::from_string(data).ok()?.into(),
+                })
+            })
+            .collect();
+        leased.sort_by_key(|l| l.id);
+        Ok(leased)
+    }
+
+    /// Milliseconds until the next task of `queue` is due (a delay or a lease ending).
+    async fn next_due(&self, queue: &str) -> Result<Option<u64>, Refused> {
+        let client = self.client().await?;
+        let row = client
+            .query_one(
+                &format!(
+                    "SELECT min(due) - {NOW} FROM tqueue_tasks WHERE queue = $1 AND stage IN ({WAITING}, {LEASED})"
+                ),
+                &[&queue],
+            )
+            .await
+            .map_err(store_error)?;
+        Ok(row.get::<_, Option<i64>>(0).map(|ms| ms.max(0) as u64))
+    }
+
+    fn waker(&self, queue: &str) -> Arc<Notify> {
+        let mut wakers = self.wakers.lock().unwrap_or_else(PoisonError::into_inner);
+        Arc::clone(wakers.entry(queue.to_owned()).or_default())
+    }
+
+    /// Starts this process's listener, once per process (a forked worker starts its own).
+    fn listen(&self) {
+        let mut listening = self.listening.lock().unwrap_or_else(PoisonError::into_inner);
+        if *listening == Some(std::process::id()) {
+            return;
+        }
+        *listening = Some(std::process::id());
+        tokio::spawn(listen(self.url.clone(), Arc::clone(&self.wakers)));
+    }
+
+    pub(crate) async fn lease(
+        &self,
+        queue: &str,
+        max: usize,
+        lease: Option<Duration>,
+        wait: Duration,
+    ) -> Result<Vec<Leased>, Refused> {
+        let lease = lease.unwrap_or(self.settings.limits(queue).lease);
+        let wait = wait.min(crate::settings::seconds(self.settings.max_wait).unwrap_or_default());
+        let deadline = tokio::time::Instant::now() + wait;
+        let wake = self.waker(queue);
+        if !wait.is_zero() {
+            self.listen();
+        }
+        loop {
+            let notified = wake.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let leased = self.try_lease(queue, max, lease).await?;
+            let now = tokio::time::Instant::now();
+            if !leased.is_empty() || now >= deadline {
+                return Ok(leased);
+            }
+            let due = self.next_due(queue).await?.map(Duration::from_millis).unwrap_or(POLL);
+            let until = deadline.min(now + due.min(POLL));
+            let _ = tokio::time::timeout_at(until, notified).await;
+        }
+    }
+
+    /// The condition that `token` names the running lease of a task of queue `$2` (`$1` the
+    /// id, `$3` the attempt or NULL).
+    fn leased_by() -> String {
+        format!(
+            "id = $1 AND queue = $2 AND stage = {LEASED} AND due > {NOW} AND ($3::integer IS NULL OR attempts = $3)"
+        )
+    }
+
+    /// Why nothing matched `token`: no such task, or not this lease.
+    async fn refusal(&self, client: &tokio_postgres::Client, queue: &str, token: Token) -> Refused {
+        let exists = client
+            .query_opt("SELECT 1 FROM tqueue_tasks WHERE id = $1 AND queue = $2", &[&(token.id as i64), &queue])
+            .await;
+        match exists {
+            Ok(Some(_)) => Refused::StaleLease,
+            Ok(None) => Refused::UnknownTask,
+            Err(error) => store_error(error),
+        }
+    }
+
+    pub(crate) async fn done(&self, queue: &str, token: Token) -> Result<Arc<RawValue>, Refused> {
+        let client = self.client().await?;
+        let attempt = token.attempt.map(|a| a as i32);
+        let row = client
+            .query_opt(
+                &format!("DELETE FROM tqueue_tasks WHERE {} RETURNING data", Self::leased_by()),
+                &[&(token.id as i64), &queue, &attempt],
+            )
+            .await
+            .map_err(store_error)?;
+        let Some(row) = row else { return Err(self.refusal(&client, queue, token).await) };
+        self.count(queue, |t| t.done += 1);
+        let data: String = row.get(0);
+        RawValue::from_string(data).map(Arc::from).map_err(store_error)
+    }
+
+    pub(crate) async fn release(&self, queue: &str, token: Token, delay: Duration) -> Result<(), Refused> {
+        let client = self.client().await?;
+        let max_attempts = self.settings.limits(queue).max_attempts as i32;
+        let attempt = token.attempt.map(|a| a as i32);
+        let released = client
+            .execute(
+                &format!(
+                    "WITH released AS (UPDATE tqueue_tasks SET stage = CASE WHEN attempts >= $4 THEN {DEAD} ELSE {WAITING} END, \
+                     due = {NOW} + $5 WHERE {} RETURNING id) SELECT pg_notify('tqueue', $2) FROM released",
+                    Self::leased_by()
+                ),
+                &[&(token.id as i64), &queue, &attempt, &max_attempts, &(ms(delay) as i64)],
+            )
+            .await
+            .map_err(store_error)?;
+        match released {
+            0 => Err(self.refusal(&client, queue, token).await),
+            _ => Ok(()),
+        }
+    }
+
+    pub(crate) async fn extend(&self, queue: &str, token: Token, lease: Option<Duration>) -> Result<u64, Refused> {
+        let client = self.client().await?;
+        let lease = lease.unwrap_or(self.settings.limits(queue).lease);
+        let attempt = token.attempt.map(|a| a as i32);
+        let row = client
+            .query_opt(
+                &format!("UPDATE tqueue_tasks SET due = {NOW} + $4 WHERE {} RETURNING due", Self::leased_by()),
+                &[&(token.id as i64), &queue, &attempt, &(ms(lease) as i64)],
+            )
+            .await
+            .map_err(store_error)?;
+        match row {
+            Some(row) => Ok(row.get::<_, i64>(0) as u64),
+            None => Err(self.refusal(&client, queue, token).await),
+        }
+    }
+
+    /// The counts of the queues `queue` names (every queue if `None`).
+    async fn counts(&self, queue: Option<&str>) -> Result<Vec<Stats>, Refused> {
+        let client = self.client().await?;
+        if let Some(queue) = queue {
+            self.expire(&client, queue).await?;
+        }
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT q.name, \
+                       count(t.id) FILTER (WHERE t.stage = {WAITING} AND t.due <= {NOW}), \
+                       count(t.id) FILTER (WHERE t.stage = {LEASED}), \
+                       count(t.id) FILTER (WHERE t.stage = {WAITING} AND t.due > {NOW}), \
+                       count(t.id) FILTER (WHERE t.stage = {DEAD}) \
+                     FROM tqueue_queues q LEFT JOIN tqueue_tasks t ON t.queue = q.name \
+                     WHERE $1::text IS NULL OR q.name = $1 GROUP BY q.name ORDER BY q.name"
+                ),
+                &[&queue],
+            )
+            .await
+            .map_err(store_error)?;
+        let totals = self.totals.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(rows
+            .iter()
+            .map(|row| {
+                let name: String = row.get(0);
+                let since = totals.get(&name).cloned().unwrap_or_default();
+                Stats {
+                    ready: row.get::<_, i64>(1) as usize,
+                    leased: row.get::<_, i64>(2) as usize,
+                    delayed: row.get::<_, i64>(3) as usize,
+                    dead: row.get::<_, i64>(4) as usize,
+                    queue: name,
+                    ..since
+                }
+            })
+            .collect())
+    }
+
+    pub(crate) async fn stats(&self, queue: &str) -> Result<Stats, Refused> {
+        let found = self.counts(Some(queue)).await?.into_iter().next();
+        Ok(found.unwrap_or_else(|| Stats { queue: queue.to_owned(), ..Stats::default() }))
+    }
+
+    pub(crate) async fn list(&self) -> Result<Vec<Stats>, Refused> {
+        self.counts(None).await
+    }
+
+    pub(crate) async fn dead(&self, queue: &str, limit: usize) -> Result<Vec<DeadTask>, Refused> {
+        let client = self.client().await?;
+        self.expire(&client, queue).await?;
+        let rows = client
+            .query(
+                &format!("SELECT id, attempts, data FROM tqueue_tasks WHERE queue = $1 AND stage = {DEAD} ORDER BY id LIMIT $2"),
+                &[&queue, &(limit as i64)],
+            )
+            .await
+            .map_err(store_error)?;
+        Ok(rows
+            .iter()
+            .filter_map(|row| {
+                Some(DeadTask {
+                    id: row.get::<_, i64>(0) as u64,
+                    attempts: row.get::<_, i32>(1) as u32,
+                    data: RawValue::from_string(row.get(2)).ok()?.into(),
+                })
+            })
+            .collect())
+    }
+
+    pub(crate) async fn requeue(&self, queue: &str, id: Option<u64>) -> Result<usize, Refused> {
+        let client = self.client().await?;
+        let id = id.map(|id| id as i64);
+        let requeued = client
+            .execute(
+                &format!(
+                    "WITH requeued AS (UPDATE tqueue_tasks SET stage = {WAITING}, due = {NOW}, attempts = 0 \
+                     WHERE queue = $1 AND stage = {DEAD} AND ($2::bigint IS NULL OR id = $2) RETURNING id) \
+                     SELECT pg_notify('tqueue', $1) FROM requeued"
+                ),
+                &[&queue, &id],
+            )
+            .await
+            .map_err(store_error)?;
+        if requeued == 0 {
+            if let Some(id) = id {
+                let exists = client
+                    .query_opt("SELECT 1 FROM tqueue_tasks WHERE id = $1 AND queue = $2", &[&id, &queue])
+                    .await
+                    .map_err(store_error)?;
+                if exists.is_none() {
+                    return Err(Refused::UnknownTask);
+                }
+            }
+        }
+        Ok(requeued as usize)
+    }
+}
+
+/// `url` without its password, for messages.
+fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            let user = credentials.split(':').next().unwrap_or("");
+            format!("{}{user}@{}", &url[..scheme + 3], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Creates the schema, or checks its version, under an advisory lock.
+async fn migrate(url: &str) -> Result<(), tokio_postgres::Error> {
+    let (mut client, connection) = tokio_postgres::connect(url, NoTls).await?;
+    let driver = tokio::spawn(connection);
+    let txn = client.transaction().await?;
+    txn.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await?;
+    txn.batch_execute("CREATE TABLE IF NOT EXISTS tqueue_schema (version integer NOT NULL)").await?;
+    let version: Option<i32> = txn.query_one("SELECT max(version) FROM tqueue_schema", &[]).await?.get(0);
+    if version.unwrap_or(0) < 1 {
+        txn.batch_execute(&format!(
+            "CREATE TABLE tqueue_tasks (
+                 id bigserial PRIMARY KEY,
+                 queue text NOT NULL,
+                 data text NOT NULL,
+                 stage smallint NOT NULL,
+                 due bigint NOT NULL,
+                 attempts integer NOT NULL DEFAULT 0
+             );
+             CREATE INDEX tqueue_tasks_by_queue ON tqueue_tasks (queue, stage, due, id);
+             CREATE TABLE tqueue_queues (name text PRIMARY KEY);
+             INSERT INTO tqueue_schema VALUES ({VERSION});"
+        ))
+        .await?;
+    }
+    txn.commit().await?;
+    drop(client);
+    let _ = driver.await;
+    Ok(())
+}
+
+/// Wakes the long-polls of this process on each notification, from a connection of its
+/// own; reconnects after a second when it drops, and then wakes every long-poll, which
+/// look again.
+async fn listen(url: String, wakers: Arc<Mutex<HashMap<String, Arc<Notify>>>>) {
+    let wake_all = |wakers: &Mutex<HashMap<String, Arc<Notify>>>| {
+        for notify in wakers.lock().unwrap_or_else(PoisonError::into_inner).values() {
+            notify.notify_waiters();
+        }
+    };
+    loop {
+        if let Ok((client, mut connection)) = tokio_postgres::connect(&url, NoTls).await {
+            let (queues, mut notified) = tokio::sync::mpsc::unbounded_channel::<String>();
+            let driver = tokio::spawn(async move {
+                std::future::poll_fn(|cx| {
+                    loop {
+                        match connection.poll_message(cx) {
+                            std::task::Poll::Ready(Some(Ok(AsyncMessage::Notification(n)))) => {
+                                let _ = queues.send(n.payload().to_owned());
+                            }
+                            std::task::Poll::Ready(Some(Ok(_))) => {}
+                            std::task::Poll::Ready(_) => return std::task::Poll::Ready(()),
+                            std::task::Poll::Pending => return std::task::Poll::Pending,
+                        }
+                    }
+                })
+                .await;
+            });
+            if client.batch_execute("LISTEN tqueue").await.is_ok() {
+                wake_all(&wakers);
+                while let Some(queue) = notified.recv().await {
+                    let notify = wakers.lock().unwrap_or_else(PoisonError::into_inner).get(&queue).cloned();
+                    if let Some(notify) = notify {
+                        notify.notify_waiters();
+                    }
+                }
+            }
+            drop(client);
+            driver.abort();
+        }
+        wake_all(&wakers);
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_stay_out_of_messages() {
+        assert_eq!(super::redacted("postgres://app:secret@db:5432/q"), "postgres://app@db:5432/q");
+        assert_eq!(super::redacted("postgres://db/q"), "postgres://db/q");
+    }
+}
