@@ -27,9 +27,74 @@ pub fn scratch_dir() -> PathBuf {
 /// TQueue in this process on a free loopback port, with `settings` (its store in a
 /// scratch directory) and `tokens`.
 pub fn start(settings: tqueue::Settings, tokens: Tokens) -> RunningServer {
-    let settings = tqueue::Settings { data_dir: scratch_dir().join("data"), ..settings };
-    let server = Server::new().bind(([127, 0, 0, 1], 0)).auth_tokens(tokens).workers(2);
-    tqueue::app(server, settings).expect("tqueue starts").start().expect("the server starts")
+    Store::Embedded.start(settings, tokens)
+}
+
+/// Where a test's tasks are kept.
+pub enum Store {
+    /// SQLite in a scratch directory.
+    Embedded,
+    /// A throwaway PostgreSQL of the test's own.
+    Postgres(Postgres),
+}
+
+impl Store {
+    /// A throwaway PostgreSQL, or `None` (after saying how to run the suite) where the
+    /// machine has no PostgreSQL server.
+    pub fn postgres() -> Option<Store> {
+        Postgres::start().map(Store::Postgres)
+    }
+
+    /// `settings` on this store.
+    pub fn settings(&self, settings: tqueue::Settings) -> tqueue::Settings {
+        match self {
+            Store::Embedded => tqueue::Settings { data_dir: scratch_dir().join("data"), ..settings },
+            Store::Postgres(postgres) => tqueue::Settings {
+                store: tqueue::StoreKind::Postgres,
+                database_url: Some(postgres.url.clone()),
+                ..settings
+            },
+        }
+    }
+
+    /// TQueue in this process on a free loopback port, with `settings` on this store and
+    /// `tokens`.
+    pub fn start(&self, settings: tqueue::Settings, tokens: Tokens) -> RunningServer {
+        let server = Server::new().bind(([127, 0, 0, 1], 0)).auth_tokens(tokens).workers(2);
+        tqueue::app(server, self.settings(settings)).expect("tqueue starts").start().expect("the server starts")
+    }
+}
+
+/// A throwaway PostgreSQL (`scripts/throwaway-postgres.sh`), stopped when dropped.
+pub struct Postgres {
+    pub url: String,
+    data: String,
+}
+
+const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/throwaway-postgres.sh");
+
+impl Postgres {
+    /// Starts one; `None`, saying so, where the machine has no PostgreSQL server.
+    pub fn start() -> Option<Postgres> {
+        let out = Command::new(SCRIPT).arg("start").output().expect("the script runs");
+        if out.status.code() == Some(2) {
+            eprintln!(
+                "SKIPPED: the PostgreSQL suite needs a PostgreSQL server (Debian's postgresql package): \
+                 `apt-get install postgresql`, or run `bash .ci/run`, which installs it"
+            );
+            return None;
+        }
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+        let value = |key: &str| text.lines().find_map(|l| l.strip_prefix(key)).unwrap_or_default().to_owned();
+        Some(Postgres { url: value("DATABASE_URL="), data: value("PGDATA=") })
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let _ = Command::new(SCRIPT).args(["stop", &self.data]).status();
+    }
 }
 
 /// A response.

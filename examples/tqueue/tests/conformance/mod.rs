@@ -1,0 +1,207 @@
+//! The conformance suite: what every store must do, over real sockets. `suite!` makes a
+//! `#[test]` of each function for one store.
+
+use crate::support::{Client, RunningServer, Store, Tokens, Value, json};
+use std::time::{Duration, Instant};
+use tqueue::Settings;
+
+/// A `#[test]` per conformance test, each on the store `$store` makes (or skipped when it
+/// gives `None`, saying why).
+macro_rules! suite {
+    ($store:expr) => {
+        conformance::suite!(@tests $store;
+            v1_speaks_the_original_protocol_byte_for_byte,
+            v1_refuses_a_put_past_the_bound_with_an_empty_task_id,
+            leases_run_out_come_back_with_their_attempt_and_end_dead,
+            release_delays_and_order_is_first_in_first_out,
+            bad_requests_get_clear_errors,
+            tokens_and_roles_guard_every_route,
+        );
+    };
+    (@tests $store:expr; $($name:ident,)*) => {
+        $(
+            #[test]
+            fn $name() {
+                let Some(store) = $store else { return };
+                conformance::$name(&store);
+            }
+        )*
+    };
+}
+pub(crate) use suite;
+
+fn open(store: &Store) -> RunningServer {
+    store.start(Settings::default(), Tokens::new())
+}
+
+pub(crate) fn v1_speaks_the_original_protocol_byte_for_byte(store: &Store) {
+    let server = open(store);
+    let mut c = Client::new(server.addr());
+    let reply = c.post_form("/printer/put/", "worker=printer&document=report.pdf&copies=2");
+    assert_eq!((reply.status, reply.body.as_str()), (200, r#"{"worker":"printer","task_id":"1"}"#));
+    assert_eq!(reply.header("content-type"), Some("application/json"));
+    assert_eq!(c.get("/printer/qsize/").body, r#"{"worker":"printer","qsize":1}"#);
+    // GET or POST, as in the original.
+    let reply = c.post("/printer/get/");
+    assert_eq!(reply.body, r#"{"worker":"printer","task_id":"1.1","task":{"document":"report.pdf","copies":"2"}}"#);
+    assert_eq!(c.get("/printer/qsize/").body, r#"{"worker":"printer","qsize":0}"#);
+    // Nothing to get, nothing to finish: an empty task_id.
+    assert_eq!(c.get("/printer/get/").body, r#"{"worker":"printer","task_id":"","task":{}}"#);
+    let reply = c.get("/printer/done/1.1");
+    assert_eq!(reply.body, r#"{"worker":"printer","task_id":"1.1","task":{"document":"report.pdf","copies":"2"}}"#);
+    assert_eq!(c.get("/printer/done/1.1").body, r#"{"worker":"printer","task_id":"","task":{}}"#);
+    assert_eq!(c.get("/printer/done/nonsense").body, r#"{"worker":"printer","task_id":"","task":{}}"#);
+    // The id alone finishes the task's current lease.
+    c.post_form("/printer/put/", "n=1");
+    c.get("/printer/get/");
+    assert_eq!(c.get("/printer/done/2/").body, r#"{"worker":"printer","task_id":"2","task":{"n":"1"}}"#);
+    // Queue names are checked by the route: anything else is a 404.
+    assert_eq!(c.get("/bad%20name/qsize/").status, 404);
+    assert_eq!(c.get(&format!("/{}/qsize/", "q".repeat(65))).status, 404);
+}
+
+pub(crate) fn v1_refuses_a_put_past_the_bound_with_an_empty_task_id(store: &Store) {
+    let server = store.start(Settings { max_tasks: 2, ..Settings::default() }, Tokens::new());
+    let mut c = Client::new(server.addr());
+    assert_eq!(c.post_form("/q/put/", "a=1").body, r#"{"worker":"q","task_id":"1"}"#);
+    assert_eq!(c.post_form("/q/put/", "a=2").body, r#"{"worker":"q","task_id":"2"}"#);
+    assert_eq!(c.post_form("/q/put/", "a=3").body, r#"{"worker":"q","task_id":""}"#);
+    // v2 says why, and when to try again.
+    let reply = c.post_json("/v2/queues/q/tasks", &json!({"task": 3}));
+    assert_eq!(reply.error(429), "the queue is full (2 tasks); try again later");
+    assert_eq!(reply.header("retry-after"), Some("1"));
+    assert_eq!(c.get("/v2/queues/q").json()["ready"], 2, "nothing was dropped");
+}
+
+pub(crate) fn leases_run_out_come_back_with_their_attempt_and_end_dead(store: &Store) {
+    let mut settings = Settings { max_attempts: 2, ..Settings::default() };
+    settings.queues.insert("short".into(), tqueue::QueueSettings { lease: Some(0.3), ..Default::default() });
+    let server = store.start(settings, Tokens::new());
+    let mut c = Client::new(server.addr());
+    let reply = c.post_json("/v2/queues/short/tasks", &json!({"task": {"job": "resize", "size": [640, 480]}}));
+    assert_eq!((reply.status, reply.json()), (201, json!({"queue": "short", "id": "1"})));
+
+    let first = c.post("/v2/queues/short/lease").json();
+    let task = &first["tasks"][0];
+    assert_eq!((task["lease"].as_str(), task["attempt"].as_u64()), (Some("1.1"), Some(1)));
+    assert_eq!(task["task"], json!({"job": "resize", "size": [640, 480]}));
+    assert_eq!(c.post("/v2/queues/short/lease").json()["tasks"], json!([]), "leased: not handed out twice");
+    let stats = c.get("/v2/queues/short").json();
+    assert_eq!((stats["ready"].as_u64(), stats["leased"].as_u64()), (Some(0), Some(1)));
+
+    // The lease (0.3 s, the queue's own) runs out: the task comes back with attempt 2.
+    std::thread::sleep(Duration::from_millis(400));
+    let second = c.post("/v2/queues/short/lease?wait=2").json();
+    assert_eq!(second["tasks"][0]["lease"], "1.2");
+    // The first lease can no longer finish it.
+    let reply = c.post("/v2/queues/short/leases/1.1/done");
+    assert_eq!(reply.error(409), "this lease is over: the task was leased again, released or done");
+    assert_eq!(c.get("/short/done/1.1").body, r#"{"worker":"short","task_id":"","task":{}}"#);
+    // A heartbeat keeps it.
+    let reply = c.post("/v2/queues/short/leases/1.2/extend?lease=0.6");
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(c.get("/v2/queues/short").json()["leased"], 1);
+    // max_attempts = 2: when the second lease runs out, the task is dead.
+    std::thread::sleep(Duration::from_millis(300));
+    let stats = c.get("/v2/queues/short").json();
+    assert_eq!(
+        (stats["ready"].as_u64(), stats["dead"].as_u64(), stats["expired"].as_u64()),
+        (Some(0), Some(1), Some(2))
+    );
+    assert_eq!(c.post("/v2/queues/short/lease").json()["tasks"], json!([]));
+    let dead = c.get("/v2/queues/short/dead").json();
+    assert_eq!(dead["tasks"], json!([{"id": 1, "attempts": 2, "data": {"job": "resize", "size": [640, 480]}}]));
+    // Requeued: ready again, attempts from 0.
+    assert_eq!(c.post("/v2/queues/short/dead/1/requeue").json()["requeued"], 1);
+    let again = c.post("/v2/queues/short/lease").json();
+    assert_eq!(again["tasks"][0]["lease"], "1.1");
+    let reply = c.post("/v2/queues/short/leases/1.1/done");
+    assert_eq!(reply.json(), json!({"queue": "short", "id": "1", "done": true}));
+    assert_eq!(c.post("/v2/queues/short/leases/1.1/done").error(404), "no such task in this queue");
+}
+
+pub(crate) fn release_delays_and_order_is_first_in_first_out(store: &Store) {
+    let server = open(store);
+    let mut c = Client::new(server.addr());
+    for n in 1..=3 {
+        assert_eq!(c.post_json("/v2/queues/fifo/tasks", &json!({"task": n})).status, 201);
+    }
+    let delayed = c.post_json("/v2/queues/fifo/tasks", &json!({"task": "later", "delay": 0.3}));
+    assert_eq!(delayed.status, 201);
+    let leased = c.post("/v2/queues/fifo/lease?max=10").json();
+    let tasks: Vec<&Value> = leased["tasks"].as_array().unwrap().iter().map(|t| &t["task"]).collect();
+    assert_eq!(tasks, [&json!(1), &json!(2), &json!(3)], "the delayed task is not ready yet");
+    assert_eq!(c.get("/v2/queues/fifo").json()["delayed"], 1);
+    // Task 1 released: ready again, before the others put later.
+    assert_eq!(c.post("/v2/queues/fifo/leases/1.1/release").status, 200);
+    c.post_json("/v2/queues/fifo/tasks", &json!({"task": 5}));
+    assert_eq!(c.post("/v2/queues/fifo/lease").json()["tasks"][0]["task"], 1);
+    assert_eq!(c.post("/v2/queues/fifo/lease").json()["tasks"][0]["task"], 5);
+    // The delayed one: a long-poll gets it when it is due.
+    let started = Instant::now();
+    let reply = c.post("/v2/queues/fifo/lease?wait=3").json();
+    assert_eq!(reply["tasks"][0]["task"], "later");
+    assert!(started.elapsed() < Duration::from_millis(500), "{:?}", started.elapsed());
+    let all = c.get("/v2/queues").json();
+    assert_eq!(all["queues"][0]["queue"], "fifo");
+    assert_eq!(all["queues"][0]["leased"], 5);
+}
+
+pub(crate) fn bad_requests_get_clear_errors(store: &Store) {
+    let server = store.start(Settings { max_task_bytes: 100, max_queues: 2, ..Settings::default() }, Tokens::new());
+    let mut c = Client::new(server.addr());
+    // Two queues, the most there may be: a third is refused.
+    assert_eq!(c.post_json("/v2/queues/q/tasks", &json!({"task": 1})).status, 201);
+    assert_eq!(c.post_json("/v2/queues/r/tasks", &json!({"task": 1})).status, 201);
+    assert_eq!(c.post_json("/v2/queues/s/tasks", &json!({"task": 1})).error(507), "there are 2 queues already");
+    let big = json!({"task": "x".repeat(200)});
+    assert_eq!(c.post_json("/v2/queues/q/tasks", &big).error(422), "the task is larger than 100 bytes");
+    assert_eq!(c.send("POST", "/v2/queues/q/tasks", "application/json", "{\"task\": ").status, 400);
+    assert_eq!(c.post_json("/v2/queues/q/tasks", &json!({"tusk": 1})).status, 422);
+    assert_eq!(c.post_json("/v2/queues/q/tasks", &json!({"task": 1, "delay": -1})).status, 422);
+    assert_eq!(c.post("/v2/queues/q/lease?max=0").error(422), "`max` must be from 1 to 100");
+    assert_eq!(c.post("/v2/queues/q/lease?wait=soon").status, 400);
+    assert_eq!(c.post("/v2/queues/q/leases/7/done").error(404), "`7` is not a lease token (<id>.<attempt>)");
+    assert_eq!(c.post("/v2/queues/q/leases/7.1/done").error(404), "no such task in this queue");
+    assert_eq!(
+        c.post("/v2/queues/q/leases/1.1/done").error(409),
+        "this lease is over: the task was leased again, released or done"
+    );
+    assert_eq!(c.get("/v2/queues/q/lease").status, 405);
+}
+
+const PRODUCER: &str = "producer-secret-0123456789";
+const CONSUMER: &str = "consumer-secret-0123456789";
+const ADMIN: &str = "admin-secret-0123456789abc";
+
+pub(crate) fn tokens_and_roles_guard_every_route(store: &Store) {
+    let tokens = Tokens::new().token("producer", PRODUCER, ["produce"]).token("consumer", CONSUMER, ["consume"]).token(
+        "ops",
+        ADMIN,
+        ["produce", "consume", "admin"],
+    );
+    let server = store.start(Settings::default(), tokens);
+    let mut anonymous = Client::new(server.addr());
+    let reply = anonymous.post_form("/q/put/", "a=1");
+    assert_eq!(reply.error(401), "this route needs a bearer token: send `Authorization: Bearer <token>`");
+    assert_eq!(reply.header("www-authenticate"), Some(r#"Bearer realm="appserver""#));
+    let reply = Client::with_token(server.addr(), "wrong-secret-0123456789").get("/q/qsize/");
+    assert_eq!(reply.error(401), "the bearer token is not valid");
+
+    let (mut producer, mut consumer, mut admin) = (
+        Client::with_token(server.addr(), PRODUCER),
+        Client::with_token(server.addr(), CONSUMER),
+        Client::with_token(server.addr(), ADMIN),
+    );
+    assert_eq!(producer.post_form("/q/put/", "a=1").body, r#"{"worker":"q","task_id":"1"}"#);
+    let reply = producer.get("/q/get/");
+    assert_eq!(reply.error(403), "this route needs a token with the role `consume`");
+    assert!(reply.header("www-authenticate").unwrap().contains("insufficient_scope"));
+    assert_eq!(consumer.post_json("/v2/queues/q/tasks", &json!({"task": 1})).status, 403);
+    assert_eq!(consumer.get("/q/qsize/").body, r#"{"worker":"q","qsize":1}"#, "any token reads sizes");
+    assert_eq!(consumer.get("/q/get/").json()["task_id"], "1.1");
+    assert_eq!(consumer.get("/v2/queues/q/dead").status, 403);
+    assert_eq!(admin.get("/v2/queues/q/dead").json(), json!({"queue": "q", "tasks": []}));
+    assert_eq!(anonymous.get("/v2/queues").status, 401);
+}
