@@ -7,3 +7,166 @@ mod support;
 use support::*;
 
 conformance::suite!(Store::postgres());
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A tqueue node on `url`, in `mode` ("threaded", or "forked" with 2 workers).
+fn node(url: &str, mode: &str, lease: &str) -> Process {
+    let env = [
+        ("TQUEUE_STORE", "postgres"),
+        ("TQUEUE_DATABASE_URL", url),
+        ("TQUEUE_LEASE", lease),
+        ("APPSERVER_SERVER_TYPE", mode),
+        ("APPSERVER_WORKERS", "2"),
+    ];
+    Process::start(&scratch_dir(), &env).unwrap_or_else(|log| panic!("the {mode} node did not start:\n{log}"))
+}
+
+#[test]
+fn a_put_on_one_node_wakes_a_long_poll_on_another_within_milliseconds() {
+    let Some(Store::Postgres(db)) = Store::postgres() else { return };
+    let (a, b) = (node(&db.url, "threaded", "60"), node(&db.url, "forked", "60"));
+    let b_addr = b.addr;
+    let waiter = std::thread::spawn(move || {
+        let reply = Client::new(b_addr).post("/v2/queues/wake/lease?wait=10");
+        (reply.json(), Instant::now())
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let mut c = Client::new(a.addr);
+    assert_eq!(c.post_json("/v2/queues/wake/tasks", &json!({"task": "across"})).status, 201);
+    let put_at = Instant::now();
+    let (reply, woke) = waiter.join().unwrap();
+    assert_eq!(reply["tasks"][0]["task"], "across");
+    let took = woke.saturating_duration_since(put_at);
+    println!("a put on the threaded node woke a long-poll on the forked node after {took:?}");
+    assert!(took < Duration::from_millis(200), "{took:?}");
+}
+
+/// What the workers of the two-node test saw.
+#[derive(Default)]
+struct Seen {
+    /// Task number → the workers that leased it, with the lease's attempt.
+    leased: HashMap<u64, Vec<(usize, u64)>>,
+    /// Task numbers whose done was acknowledged, with how often.
+    done: HashMap<u64, usize>,
+    /// Task numbers whose done got no answer (a node died).
+    unanswered: Vec<u64>,
+}
+
+/// 16 workers, 8 on each node, leasing and finishing `queue` until `stop`, idle while
+/// `pause`.
+fn workers(
+    addrs: [std::net::SocketAddr; 2],
+    seen: &Arc<Mutex<Seen>>,
+    stop: &Arc<AtomicBool>,
+    pause: &Arc<AtomicBool>,
+) -> Vec<std::thread::JoinHandle<()>> {
+    (0..16)
+        .map(|worker| {
+            let (seen, stop, pause) = (Arc::clone(seen), Arc::clone(stop), Arc::clone(pause));
+            std::thread::spawn(move || {
+                let mut addr = addrs[worker % 2];
+                let mut client = Client::new(addr);
+                while !stop.load(Ordering::Relaxed) {
+                    if pause.load(Ordering::Relaxed) {
+                        std::thread::sleep(Duration::from_millis(10));
+                        continue;
+                    }
+                    let Ok(reply) = client.try_send("POST", "/v2/queues/work/lease?wait=0.5", "", "") else {
+                        // This node died: go on with the other.
+                        addr = if addr == addrs[0] { addrs[1] } else { addrs[0] };
+                        client = Client::new(addr);
+                        continue;
+                    };
+                    for task in reply.json()["tasks"].as_array().cloned().unwrap_or_default() {
+                        let (n, attempt) = (task["task"].as_u64().unwrap(), task["attempt"].as_u64().unwrap());
+                        seen.lock().unwrap().leased.entry(n).or_default().push((worker, attempt));
+                        let path = format!("/v2/queues/work/leases/{}/done", task["lease"].as_str().unwrap());
+                        match client.try_send("POST", &path, "", "") {
+                            Ok(reply) if reply.status == 200 => *seen.lock().unwrap().done.entry(n).or_default() += 1,
+                            Ok(_) => {}
+                            Err(_) => seen.lock().unwrap().unanswered.push(n),
+                        }
+                    }
+                }
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn two_nodes_one_database_every_task_finished_once_and_a_killed_nodes_leases_come_back() {
+    let Some(Store::Postgres(db)) = Store::postgres() else { return };
+    let a = node(&db.url, "threaded", "2");
+    let b = node(&db.url, "forked", "2");
+    let addrs = [a.addr, b.addr];
+    let put = |from: std::net::SocketAddr, numbers: std::ops::Range<u64>| {
+        let mut c = Client::new(from);
+        for n in numbers {
+            assert_eq!(c.post_json("/v2/queues/work/tasks", &json!({"task": n})).status, 201);
+        }
+    };
+
+    // Both nodes serve 16 workers; no lease runs out: each task is finished exactly once,
+    // by exactly one worker.
+    put(a.addr, 0..500);
+    put(b.addr, 500..1000);
+    let (seen, stop) = (Arc::new(Mutex::new(Seen::default())), Arc::new(AtomicBool::new(false)));
+    let pause = Arc::new(AtomicBool::new(false));
+    let running = workers(addrs, &seen, &stop, &pause);
+    let started = Instant::now();
+    while seen.lock().unwrap().done.len() < 1000 && started.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    {
+        let seen = seen.lock().unwrap();
+        println!("1000 tasks finished by 16 workers on two nodes in {:?}", started.elapsed());
+        assert_eq!(seen.done.len(), 1000);
+        assert!(seen.done.values().all(|&n| n == 1), "a task finished twice");
+        let twice: Vec<_> = seen.leased.iter().filter(|(_, w)| w.len() > 1).collect();
+        assert!(twice.is_empty(), "handed to two workers: {twice:?}");
+    }
+
+    // Kill the forked node in the middle of the next 1000: its leases come back after 2 s
+    // and the other node finishes them.
+    pause.store(true, Ordering::Relaxed);
+    std::thread::sleep(Duration::from_millis(700));
+    put(a.addr, 1000..2000);
+    // Five tasks leased on the forked node by a worker that will never finish them.
+    let doomed = Client::new(b.addr).post("/v2/queues/work/lease?max=5").json();
+    pause.store(false, Ordering::Relaxed);
+    let doomed: Vec<u64> = doomed["tasks"].as_array().unwrap().iter().map(|t| t["task"].as_u64().unwrap()).collect();
+    assert_eq!(doomed.len(), 5, "{doomed:?}");
+    std::thread::sleep(Duration::from_millis(300));
+    b.kill_all();
+    let killed = Instant::now();
+    let settled = |seen: &Seen| seen.done.len() + seen.unanswered.len();
+    while settled(&seen.lock().unwrap()) < 2000 && killed.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    stop.store(true, Ordering::Relaxed);
+    for worker in running {
+        worker.join().unwrap();
+    }
+    let seen = seen.lock().unwrap();
+    let lost: Vec<u64> = (0..2000).filter(|n| !seen.done.contains_key(n) && !seen.unanswered.contains(n)).collect();
+    let again = seen.leased.values().filter(|leases| leases.iter().any(|&(_, attempt)| attempt > 1)).count();
+    println!(
+        "after kill -9 of the forked node and its workers: {} finished, {} dones unanswered, {again} tasks leased again after their lease ran out (the 5 held on it among them), lost {}",
+        seen.done.len(),
+        seen.unanswered.len(),
+        lost.len()
+    );
+    assert!(lost.is_empty(), "never finished: {lost:?}");
+    for n in &doomed {
+        let leases = &seen.leased[n];
+        assert!(leases.iter().any(|&(_, attempt)| attempt == 2), "task {n} came back: {leases:?}");
+    }
+    assert!(seen.done.values().all(|&n| n == 1), "a task finished twice");
+    let stats = Client::new(a.addr).get("/v2/queues/work").json();
+    assert_eq!(stats["ready"].as_u64().unwrap() + stats["leased"].as_u64().unwrap(), 0, "{stats}");
+}

@@ -256,6 +256,17 @@ impl Process {
         }
     }
 
+    /// `kill -9` of the process and its worker processes (a Forked server's), workers first
+    /// so that none hears of its master's death.
+    pub fn kill_all(self) {
+        let children = Command::new("pgrep").args(["-P", &self.pid().to_string()]).output();
+        let children = children.map(|out| String::from_utf8_lossy(&out.stdout).into_owned()).unwrap_or_default();
+        for child in children.split_whitespace() {
+            let _ = Command::new("kill").args(["-9", child]).status();
+        }
+        self.kill();
+    }
+
     /// `kill -9`.
     pub fn kill(mut self) {
         let _ = self.child.kill();
