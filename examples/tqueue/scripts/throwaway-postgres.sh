@@ -6,6 +6,8 @@
 #   throwaway-postgres.sh start        prints DATABASE_URL=... and PGDATA=... and returns
 #                                      once the server accepts connections
 #   throwaway-postgres.sh stop PGDATA  stops that server and deletes its directory
+#   throwaway-postgres.sh halt PGDATA  stops it, keeping its data (an outage)
+#   throwaway-postgres.sh resume PGDATA starts it again on its port
 #
 # Needs: the postgresql package (`apt-get install postgresql`; .ci/run installs it).
 set -euo pipefail
@@ -33,11 +35,20 @@ case "${1:-}" in
     as_owner "$bin/initdb" -D "$dir/data" -U postgres --auth=trust --no-sync -E UTF8 >"$dir/initdb.log" 2>&1 ||
       { cat "$dir/initdb.log" >&2; exit 1; }
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
-      -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=200" start >/dev/null ||
+    echo "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=200" >"$dir/options"
+    as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 -o "$(cat "$dir/options")" start >/dev/null ||
       { cat "$dir/server.log" >&2; exit 1; }
     echo "DATABASE_URL=postgres://postgres@127.0.0.1:$port/postgres"
     echo "PGDATA=$dir"
+    ;;
+  halt)
+    dir=${2:?usage: $0 halt PGDATA}
+    as_owner "$bin/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null
+    ;;
+  resume)
+    dir=${2:?usage: $0 resume PGDATA}
+    as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 -o "$(cat "$dir/options")" start >/dev/null ||
+      { cat "$dir/server.log" >&2; exit 1; }
     ;;
   stop)
     dir=${2:?usage: $0 stop PGDATA}
@@ -45,7 +56,7 @@ case "${1:-}" in
     rm -rf "$dir"
     ;;
   *)
-    echo "usage: $0 start | stop PGDATA" >&2
+    echo "usage: $0 start | stop PGDATA | halt PGDATA | resume PGDATA" >&2
     exit 2
     ;;
 esac

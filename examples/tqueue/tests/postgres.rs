@@ -170,3 +170,33 @@ fn two_nodes_one_database_every_task_finished_once_and_a_killed_nodes_leases_com
     let stats = Client::new(a.addr).get("/v2/queues/work").json();
     assert_eq!(stats["ready"].as_u64().unwrap() + stats["leased"].as_u64().unwrap(), 0, "{stats}");
 }
+
+#[test]
+fn a_database_outage_is_a_503_and_the_node_recovers_by_itself_losing_nothing() {
+    let Some(store) = Store::postgres() else { return };
+    let server = store.start(tqueue::Settings::default(), Tokens::new());
+    let Store::Postgres(db) = &store else { unreachable!() };
+    let mut c = Client::new(server.addr());
+    assert_eq!(c.post_json("/v2/queues/q/tasks", &json!({"task": "before"})).status, 201);
+
+    db.halt();
+    let reply = c.post_json("/v2/queues/q/tasks", &json!({"task": "during"}));
+    assert!(reply.error(503).starts_with("the store failed: PostgreSQL: "), "{}", reply.body);
+    assert_eq!(reply.header("retry-after"), Some("1"));
+    assert_eq!(c.post("/v2/queues/q/lease").status, 503);
+    assert_eq!(c.get("/q/qsize/").status, 503);
+
+    db.resume();
+    let back = Instant::now();
+    // The pool makes new connections by itself: a few requests may still find old ones.
+    let reply = loop {
+        let reply = c.post("/v2/queues/q/lease");
+        if reply.status == 200 || back.elapsed() > Duration::from_secs(15) {
+            break reply;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    println!("served again {:?} after the database came back", back.elapsed());
+    assert_eq!(reply.json()["tasks"][0]["task"], "before", "{}", reply.body);
+    assert_eq!(c.post_json("/v2/queues/q/tasks", &json!({"task": "after"})).status, 201);
+}

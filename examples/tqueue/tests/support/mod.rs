@@ -91,6 +91,18 @@ impl Postgres {
     }
 }
 
+impl Postgres {
+    /// Stops the server, keeping its data: an outage.
+    pub fn halt(&self) {
+        assert!(Command::new(SCRIPT).args(["halt", &self.data]).status().unwrap().success());
+    }
+
+    /// Starts it again after [`Postgres::halt`].
+    pub fn resume(&self) {
+        assert!(Command::new(SCRIPT).args(["resume", &self.data]).status().unwrap().success());
+    }
+}
+
 impl Drop for Postgres {
     fn drop(&mut self) {
         let _ = Command::new(SCRIPT).args(["stop", &self.data]).status();
