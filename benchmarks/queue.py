@@ -29,9 +29,19 @@ def free_port():
 
 
 def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
+    """User + system CPU of `pid` and its descendants (PostgreSQL's backends, say)."""
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            with open(f"/proc/{current}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+            with open(f"/proc/{current}/task/{current}/children") as f:
+                todo.extend(int(child) for child in f.read().split())
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total / TICK
 
 
 def fsync_rate(directory, seconds=2.0):
@@ -93,6 +103,51 @@ def measure(peer, clients, seconds, scratch):
     return result
 
 
+SCRIPT = os.path.join(ROOT, "examples", "tqueue", "scripts", "throwaway-postgres.sh")
+
+
+def measure_postgres(nodes, clients, seconds, scratch):
+    """TQueue nodes (Threaded, 1 worker each) on one throwaway PostgreSQL, all on CPU 0;
+    the clients spread over the nodes. The CPU is the nodes' and PostgreSQL's together."""
+    out = subprocess.run(["taskset", "-c", "0", SCRIPT, "start"], check=True, capture_output=True, text=True).stdout
+    values = dict(line.split("=", 1) for line in out.split())
+    servers = []
+    try:
+        with open(os.path.join(values["PGDATA"], "data", "postmaster.pid")) as f:
+            postmaster = int(f.readline())
+        ports = []
+        for _ in range(nodes):
+            port = free_port()
+            env = {"APPSERVER_PORT": str(port), "APPSERVER_WORKERS": "1", "RUST_LOG": "warn",
+                   "TQUEUE_STORE": "postgres", "TQUEUE_DATABASE_URL": values["DATABASE_URL"],
+                   "TQUEUE_POOL_SIZE": str(max(clients // nodes, 4))}
+            servers.append(subprocess.Popen(["taskset", "-c", "0", os.path.join(RELEASE, "tqueue")],
+                                            env={**os.environ, **env}, cwd=scratch,
+                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            ports.append(port)
+        for port in ports:
+            for _ in range(200):
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+                    break
+                except OSError:
+                    time.sleep(0.05)
+        pids = [postmaster] + [s.pid for s in servers]
+        before = sum(cpu_seconds(pid) for pid in pids)
+        out = subprocess.run(["taskset", "-c", "1", os.path.join(RELEASE, "queue-load"), "tqueue",
+                              ",".join(map(str, ports)), str(clients), str(seconds)],
+                             check=True, capture_output=True, text=True).stdout
+        spent = sum(cpu_seconds(pid) for pid in pids) - before
+    finally:
+        for server in servers:
+            server.terminate()
+            server.wait()
+        subprocess.run([SCRIPT, "stop", values["PGDATA"]], check=False)
+    result = json.loads(out)
+    result["cpu_us"] = spent * 1e6 / max(result["cycles"], 1)
+    return result
+
+
 def main():
     seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 5
     scratch = tempfile.mkdtemp(prefix="queue-bench-", dir=os.path.join(ROOT, "target"))
@@ -106,6 +161,11 @@ def main():
                 r = measure(peer, clients, seconds, scratch)
                 print(f"| {peer} | {clients} | {r['per_second']:,.0f} | {r['cpu_us']:.1f} µs | "
                       f"{r['p50_us']:,} µs | {r['p99_us']:,} µs |", flush=True)
+        if os.path.exists("/usr/lib/postgresql"):
+            for nodes in [1, 2]:
+                r = measure_postgres(nodes, 64, seconds, scratch)
+                print(f"| tqueue postgres, {nodes} node{'s' if nodes > 1 else ''} | 64 | {r['per_second']:,.0f} | "
+                      f"{r['cpu_us']:.1f} µs | {r['p50_us']:,} µs | {r['p99_us']:,} µs |", flush=True)
         rate, p50 = fsync_rate(scratch)
         print(f"\ndisk again: {rate:,.0f} appends+fdatasync per second, p50 {p50:.0f} µs")
     finally:

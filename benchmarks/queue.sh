@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The queue benchmark: TQueue beside beanstalkd (-f 0: fsync on every write) and Redis
 # (appendfsync always), the cycle put + lease + done with 1, 16 and 64 clients, each
-# server on CPU 0 and the load generator on CPU 1, SECONDS seconds per row. See
-# BENCHMARKS.md.
+# server on CPU 0 and the load generator on CPU 1, SECONDS seconds per row; then TQueue on
+# PostgreSQL, one node and two, with 64 clients. See BENCHMARKS.md.
 #
 # Run with: benchmarks/queue.sh [SECONDS=5]
 set -euo pipefail
@@ -11,6 +11,7 @@ cd "$(dirname "$0")/.."
 missing=()
 command -v beanstalkd >/dev/null || missing+=(beanstalkd)
 command -v redis-server >/dev/null || missing+=(redis-server)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 if ((${#missing[@]})); then
   apt-get update -qq && apt-get install -y -qq "${missing[@]}"
   # The packages start their own services; the benchmark starts its own instances.

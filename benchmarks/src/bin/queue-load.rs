@@ -4,7 +4,8 @@
 //! delete) or Redis (LPUSH, LMOVE to a processing list, LREM). Prints one JSON line:
 //! cycles, cycles/s, p50 and p99 of a cycle in microseconds.
 //!
-//! Run with: queue-load tqueue|beanstalkd|redis PORT CLIENTS SECONDS
+//! Run with: queue-load tqueue|beanstalkd|redis PORT[,PORT...] CLIENTS SECONDS (the
+//! clients spread over the ports in turn: several TQueue nodes of one database).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -140,13 +141,14 @@ fn main() {
         eprintln!("usage: queue-load tqueue|beanstalkd|redis PORT CLIENTS SECONDS");
         std::process::exit(2);
     };
-    let port: u16 = port.parse().expect("a port");
+    let ports: Vec<u16> = port.split(',').map(|p| p.parse().expect("a port")).collect();
     let clients: usize = clients.parse().expect("a number of clients");
     let duration = Duration::from_secs_f64(seconds.parse().expect("seconds"));
     let start = Instant::now() + Duration::from_millis(100);
     let threads: Vec<_> = (0..clients)
         .map(|client| {
             let peer = peer.clone();
+            let port = ports[client % ports.len()];
             std::thread::spawn(move || {
                 let mut connection: Box<dyn Peer> = match peer.as_str() {
                     "tqueue" => Box::new(Tqueue(connect(port))),

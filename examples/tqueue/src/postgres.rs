@@ -43,12 +43,26 @@ pub(crate) struct Postgres {
     listening: Mutex<Option<u32>>,
     /// Counts since this process started, by queue.
     totals: Mutex<HashMap<String, Stats>>,
+    /// When this process last ended the run-out leases of each queue.
+    expired: Mutex<HashMap<String, tokio::time::Instant>>,
 }
+
+/// How often a process ends the run-out leases of a queue before it leases from it, at
+/// most: a lease that ran out waits at most this much longer to be handed out again.
+const EXPIRE_EVERY: Duration = Duration::from_millis(100);
 
 impl std::fmt::Debug for Postgres {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Postgres").finish_non_exhaustive()
     }
+}
+
+/// `sql` prepared once per connection (deadpool's statement cache).
+async fn prepared<C: deadpool_postgres::GenericClient>(
+    client: &C,
+    sql: &str,
+) -> Result<tokio_postgres::Statement, Refused> {
+    client.prepare_cached(sql).await.map_err(store_error)
 }
 
 fn store_error(error: impl std::fmt::Display) -> Refused {
@@ -84,6 +98,7 @@ impl Postgres {
             wakers: Arc::default(),
             listening: Mutex::new(None),
             totals: Mutex::default(),
+            expired: Mutex::default(),
         })
     }
 
@@ -108,12 +123,18 @@ impl Postgres {
         let mut client = self.client().await?;
         let txn = client.transaction().await.map_err(store_error)?;
         let new = txn
-            .execute("INSERT INTO tqueue_queues (name) VALUES ($1) ON CONFLICT DO NOTHING", &[&queue])
+            .execute(
+                &prepared(&txn, "INSERT INTO tqueue_queues (name) VALUES ($1) ON CONFLICT DO NOTHING").await?,
+                &[&queue],
+            )
             .await
             .map_err(store_error)?;
         if new == 1 {
-            let queues: i64 =
-                txn.query_one("SELECT count(*) FROM tqueue_queues", &[]).await.map_err(store_error)?.get(0);
+            let queues: i64 = txn
+                .query_one(&prepared(&txn, "SELECT count(*) FROM tqueue_queues").await?, &[])
+                .await
+                .map_err(store_error)?
+                .get(0);
             if queues > self.settings.max_queues as i64 {
                 return Err(Refused::TooManyQueues { max_queues: self.settings.max_queues });
             }
@@ -121,7 +142,7 @@ impl Postgres {
         // Stops at the bound: a short scan unless the queue is about full.
         let full = txn
             .query_opt(
-                "SELECT 1 FROM tqueue_tasks WHERE queue = $1 OFFSET $2 LIMIT 1",
+                &prepared(&txn, "SELECT 1 FROM tqueue_tasks WHERE queue = $1 OFFSET $2 LIMIT 1").await?,
                 &[&queue, &(limits.max_tasks as i64 - 1)],
             )
             .await
@@ -131,29 +152,29 @@ impl Postgres {
         }
         let row = txn
             .query_one(
-                &format!(
+                &prepared(&txn, &format!(
                     "INSERT INTO tqueue_tasks (queue, data, stage, due, attempts) VALUES ($1, $2, {WAITING}, {NOW} + $3, 0) \
                      RETURNING id"
-                ),
+                )).await?,
                 &[&queue, &data.get(), &(ms(delay) as i64)],
             )
             .await
             .map_err(store_error)?;
-        txn.execute("SELECT pg_notify('tqueue', $1)", &[&queue]).await.map_err(store_error)?;
+        txn.execute(&prepared(&txn, "SELECT pg_notify('tqueue', $1)").await?, &[&queue]).await.map_err(store_error)?;
         txn.commit().await.map_err(store_error)?;
         self.count(queue, |t| t.put += 1);
         Ok(row.get::<_, i64>(0) as u64)
     }
 
     /// Ends the leases of `queue` that ran out: waiting again, or dead.
-    async fn expire(&self, client: &tokio_postgres::Client, queue: &str) -> Result<(), Refused> {
+    async fn expire(&self, client: &deadpool_postgres::Client, queue: &str) -> Result<(), Refused> {
         let max_attempts = self.settings.limits(queue).max_attempts as i32;
         let expired = client
             .execute(
-                &format!(
+                &prepared(client, &format!(
                     "UPDATE tqueue_tasks SET stage = CASE WHEN attempts >= $2 THEN {DEAD} ELSE {WAITING} END, due = {NOW} \
                      WHERE queue = $1 AND stage = {LEASED} AND due <= {NOW}"
-                ),
+                )).await?,
                 &[&queue, &max_attempts],
             )
             .await
@@ -166,19 +187,34 @@ impl Postgres {
 
     async fn try_lease(&self, queue: &str, max: usize, lease: Duration) -> Result<Vec<Leased>, Refused> {
         let mut client = self.client().await?;
-        self.expire(&client, queue).await?;
+        let due = {
+            let now = tokio::time::Instant::now();
+            let mut expired = self.expired.lock().unwrap_or_else(PoisonError::into_inner);
+            let due = expired.get(queue).is_none_or(|last| now.duration_since(*last) >= EXPIRE_EVERY);
+            if due {
+                expired.insert(queue.to_owned(), now);
+            }
+            due
+        };
+        if due {
+            self.expire(&client, queue).await?;
+        }
         let txn = client.transaction().await.map_err(store_error)?;
         // A lease survives tqueue being killed once committed; a database crash may lose
         // the last ones (the task is then ready again), as the embedded store's power cut.
         txn.batch_execute("SET LOCAL synchronous_commit = off").await.map_err(store_error)?;
         let rows = txn
             .query(
-                &format!(
-                    "UPDATE tqueue_tasks t SET stage = {LEASED}, due = {NOW} + $3, attempts = t.attempts + 1 \
+                &prepared(
+                    &txn,
+                    &format!(
+                        "UPDATE tqueue_tasks t SET stage = {LEASED}, due = {NOW} + $3, attempts = t.attempts + 1 \
                      FROM (SELECT id FROM tqueue_tasks WHERE queue = $1 AND stage = {WAITING} AND due <= {NOW} \
                            ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED) s \
                      WHERE t.id = s.id RETURNING t.id, t.attempts, t.due, t.data"
-                ),
+                    ),
+                )
+                .await?,
                 &[&queue, &(max as i64), &(ms(lease) as i64)],
             )
             .await
@@ -205,9 +241,13 @@ impl Postgres {
         let client = self.client().await?;
         let row = client
             .query_one(
-                &format!(
-                    "SELECT min(due) - {NOW} FROM tqueue_tasks WHERE queue = $1 AND stage IN ({WAITING}, {LEASED})"
-                ),
+                &prepared(
+                    &client,
+                    &format!(
+                        "SELECT min(due) - {NOW} FROM tqueue_tasks WHERE queue = $1 AND stage IN ({WAITING}, {LEASED})"
+                    ),
+                )
+                .await?,
                 &[&queue],
             )
             .await
@@ -268,11 +308,12 @@ impl Postgres {
     }
 
     /// Why nothing matched `token`: no such task, or not this lease.
-    async fn refusal(&self, client: &tokio_postgres::Client, queue: &str, token: Token) -> Refused {
-        let exists = client
-            .query_opt("SELECT 1 FROM tqueue_tasks WHERE id = $1 AND queue = $2", &[&(token.id as i64), &queue])
-            .await;
-        match exists {
+    async fn refusal(&self, client: &deadpool_postgres::Client, queue: &str, token: Token) -> Refused {
+        let statement = match prepared(client, "SELECT 1 FROM tqueue_tasks WHERE id = $1 AND queue = $2").await {
+            Ok(statement) => statement,
+            Err(refused) => return refused,
+        };
+        match client.query_opt(&statement, &[&(token.id as i64), &queue]).await {
             Ok(Some(_)) => Refused::StaleLease,
             Ok(None) => Refused::UnknownTask,
             Err(error) => store_error(error),
@@ -284,7 +325,8 @@ impl Postgres {
         let attempt = token.attempt.map(|a| a as i32);
         let row = client
             .query_opt(
-                &format!("DELETE FROM tqueue_tasks WHERE {} RETURNING data", Self::leased_by()),
+                &prepared(&client, &format!("DELETE FROM tqueue_tasks WHERE {} RETURNING data", Self::leased_by()))
+                    .await?,
                 &[&(token.id as i64), &queue, &attempt],
             )
             .await
@@ -301,11 +343,11 @@ impl Postgres {
         let attempt = token.attempt.map(|a| a as i32);
         let released = client
             .execute(
-                &format!(
+                &prepared(&client, &format!(
                     "WITH released AS (UPDATE tqueue_tasks SET stage = CASE WHEN attempts >= $4 THEN {DEAD} ELSE {WAITING} END, \
                      due = {NOW} + $5 WHERE {} RETURNING id) SELECT pg_notify('tqueue', $2) FROM released",
                     Self::leased_by()
-                ),
+                )).await?,
                 &[&(token.id as i64), &queue, &attempt, &max_attempts, &(ms(delay) as i64)],
             )
             .await
@@ -322,7 +364,11 @@ impl Postgres {
         let attempt = token.attempt.map(|a| a as i32);
         let row = client
             .query_opt(
-                &format!("UPDATE tqueue_tasks SET due = {NOW} + $4 WHERE {} RETURNING due", Self::leased_by()),
+                &prepared(
+                    &client,
+                    &format!("UPDATE tqueue_tasks SET due = {NOW} + $4 WHERE {} RETURNING due", Self::leased_by()),
+                )
+                .await?,
                 &[&(token.id as i64), &queue, &attempt, &(ms(lease) as i64)],
             )
             .await
@@ -341,15 +387,19 @@ impl Postgres {
         }
         let rows = client
             .query(
-                &format!(
-                    "SELECT q.name, \
+                &prepared(
+                    &client,
+                    &format!(
+                        "SELECT q.name, \
                        count(t.id) FILTER (WHERE t.stage = {WAITING} AND t.due <= {NOW}), \
                        count(t.id) FILTER (WHERE t.stage = {LEASED}), \
                        count(t.id) FILTER (WHERE t.stage = {WAITING} AND t.due > {NOW}), \
                        count(t.id) FILTER (WHERE t.stage = {DEAD}) \
                      FROM tqueue_queues q LEFT JOIN tqueue_tasks t ON t.queue = q.name \
                      WHERE $1::text IS NULL OR q.name = $1 GROUP BY q.name ORDER BY q.name"
-                ),
+                    ),
+                )
+                .await?,
                 &[&queue],
             )
             .await
@@ -386,7 +436,7 @@ impl Postgres {
         self.expire(&client, queue).await?;
         let rows = client
             .query(
-                &format!("SELECT id, attempts, data FROM tqueue_tasks WHERE queue = $1 AND stage = {DEAD} ORDER BY id LIMIT $2"),
+                &prepared(&client, &format!("SELECT id, attempts, data FROM tqueue_tasks WHERE queue = $1 AND stage = {DEAD} ORDER BY id LIMIT $2")).await?,
                 &[&queue, &(limit as i64)],
             )
             .await
@@ -408,11 +458,15 @@ impl Postgres {
         let id = id.map(|id| id as i64);
         let requeued = client
             .execute(
-                &format!(
-                    "WITH requeued AS (UPDATE tqueue_tasks SET stage = {WAITING}, due = {NOW}, attempts = 0 \
+                &prepared(
+                    &client,
+                    &format!(
+                        "WITH requeued AS (UPDATE tqueue_tasks SET stage = {WAITING}, due = {NOW}, attempts = 0 \
                      WHERE queue = $1 AND stage = {DEAD} AND ($2::bigint IS NULL OR id = $2) RETURNING id) \
                      SELECT pg_notify('tqueue', $1) FROM requeued"
-                ),
+                    ),
+                )
+                .await?,
                 &[&queue, &id],
             )
             .await
@@ -420,7 +474,10 @@ impl Postgres {
         if requeued == 0 {
             if let Some(id) = id {
                 let exists = client
-                    .query_opt("SELECT 1 FROM tqueue_tasks WHERE id = $1 AND queue = $2", &[&id, &queue])
+                    .query_opt(
+                        &prepared(&client, "SELECT 1 FROM tqueue_tasks WHERE id = $1 AND queue = $2").await?,
+                        &[&id, &queue],
+                    )
                     .await
                     .map_err(store_error)?;
                 if exists.is_none() {
