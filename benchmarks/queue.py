@@ -16,9 +16,10 @@ import sys
 import tempfile
 import time
 
+from load import cpu_seconds
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RELEASE = os.path.join(ROOT, "target", "release")
-TICK = os.sysconf("SC_CLK_TCK")
 CLIENTS = [1, 16, 64]
 
 
@@ -28,20 +29,14 @@ def free_port():
         return s.getsockname()[1]
 
 
-def cpu_seconds(pid):
-    """User + system CPU of `pid` and its descendants (PostgreSQL's backends, say)."""
-    total, todo = 0, [pid]
-    while todo:
-        current = todo.pop()
+def wait_for_port(port, what):
+    for _ in range(200):
         try:
-            with open(f"/proc/{current}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-            with open(f"/proc/{current}/task/{current}/children") as f:
-                todo.extend(int(child) for child in f.read().split())
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-    return total / TICK
+            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{what} did not start")
 
 
 def fsync_rate(directory, seconds=2.0):
@@ -81,14 +76,7 @@ def measure(peer, clients, seconds, scratch):
     server = subprocess.Popen(["taskset", "-c", "0", *argv], env={**os.environ, **env}, cwd=data,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        for _ in range(200):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        else:
-            raise RuntimeError(f"{peer} did not start")
+        wait_for_port(port, peer)
         before = cpu_seconds(server.pid)
         out = subprocess.run(["taskset", "-c", "1", os.path.join(RELEASE, "queue-load"),
                               peer.split()[0], str(port), str(clients), str(seconds)],
@@ -126,12 +114,7 @@ def measure_postgres(nodes, clients, seconds, scratch):
                                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
             ports.append(port)
         for port in ports:
-            for _ in range(200):
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
-                    break
-                except OSError:
-                    time.sleep(0.05)
+            wait_for_port(port, "tqueue")
         pids = [postmaster] + [s.pid for s in servers]
         before = sum(cpu_seconds(pid) for pid in pids)
         out = subprocess.run(["taskset", "-c", "1", os.path.join(RELEASE, "queue-load"), "tqueue",

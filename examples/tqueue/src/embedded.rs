@@ -277,7 +277,7 @@ impl Embedded {
     }
 
     /// Leases up to `max` ready tasks of `queue` for `lease` (the queue's default if
-    /// `None`), waiting up to `wait` (at most `max_wait`) for one to be ready.
+    /// `None`), waiting up to `wait` for one to be ready.
     pub(crate) async fn lease(
         &self,
         queue: &str,
@@ -285,7 +285,6 @@ impl Embedded {
         lease: Option<Duration>,
         wait: Duration,
     ) -> Result<Vec<Leased>, Refused> {
-        let wait = wait.min(crate::settings::seconds(self.settings.max_wait).unwrap_or_default());
         let deadline = tokio::time::Instant::now() + wait;
         let wake = self.with_queue(queue, Sync::Later, |q, _, _| Ok(Arc::clone(&q.wake)))?.0;
         loop {

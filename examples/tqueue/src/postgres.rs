@@ -278,7 +278,6 @@ impl Postgres {
         wait: Duration,
     ) -> Result<Vec<Leased>, Refused> {
         let lease = lease.unwrap_or(self.settings.limits(queue).lease);
-        let wait = wait.min(crate::settings::seconds(self.settings.max_wait).unwrap_or_default());
         let deadline = tokio::time::Instant::now() + wait;
         let wake = self.waker(queue);
         if !wait.is_zero() {

@@ -207,6 +207,7 @@ impl Queues {
         lease: Option<Duration>,
         wait: Duration,
     ) -> Result<Vec<Leased>, Refused> {
+        let wait = wait.min(crate::settings::seconds(self.settings().max_wait).unwrap_or_default());
         each!(self, q => q.lease(queue, max, lease, wait).await)
     }
 
