@@ -27,7 +27,6 @@ use crate::accept::serve_connections;
 use crate::boot::Boot;
 use crate::serve_error::{Kind, ServeError};
 use crate::service::App;
-use crate::signal::Signals as StopSignals;
 use std::io::{self, Write};
 use std::net::TcpListener;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -165,8 +164,9 @@ impl Master {
         if std::os::unix::process::parent_id() != self.pid {
             return 0; // The master died before the request above took effect.
         }
-        // SIGHUP stays blocked: reloading is the master's business.
-        if Signals::new(&[libc::SIGCHLD, libc::SIGTERM, libc::SIGINT]).mask(libc::SIG_UNBLOCK).is_err() {
+        // SIGTERM and SIGINT stay blocked, read from a signalfd (`stopped`); SIGHUP too:
+        // reloading is the master's business.
+        if Signals::new(&[libc::SIGCHLD]).mask(libc::SIG_UNBLOCK).is_err() {
             return BOOT_ERROR;
         }
         if let Some(hook) = &self.boot.hook {
@@ -187,7 +187,7 @@ impl Master {
         };
         let (app, config) = (Arc::clone(&self.app), self.boot.config.clone());
         let served = runtime.block_on(async {
-            let stop = StopSignals::new()?.stop();
+            let stop = stopped()?;
             let pid = std::process::id().to_ne_bytes();
             // SAFETY: writes `pid.len()` bytes from a live buffer to a pipe this process
             // owns; a pipe write of 4 bytes is atomic.
@@ -374,6 +374,37 @@ pub(crate) fn raise_fd_limit(max_connections: usize) {
             "the process may open fewer files than max_connections needs; connections past that wait"
         );
     }
+}
+
+/// Resolves at the first SIGTERM or SIGINT (blocked in this thread), read from a signalfd
+/// of this process's own. Not tokio's signal handling: its one self-pipe is shared by every
+/// process forked after a runtime existed in the master (a program may build one before it
+/// serves), and a worker could then miss its stop.
+fn stopped() -> io::Result<impl std::future::Future<Output = ()>> {
+    let set = Signals::new(&[libc::SIGTERM, libc::SIGINT]);
+    // SAFETY: reads the live set; -1 asks for a new descriptor, returned or -1.
+    let fd = unsafe { libc::signalfd(-1, &set.0, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC) };
+    if fd == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: signalfd succeeded, so the descriptor is open and owned by nobody else.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: the AsyncFd owns the OwnedFd, which keeps that one descriptor open, always
+    // the same, until the AsyncFd is dropped.
+    let fd = unsafe { tokio::io::unix::AsyncFd::register(fd) }.map_err(io::Error::from)?;
+    Ok(async move {
+        let mut info = [0u8; std::mem::size_of::<libc::signalfd_siginfo>()];
+        loop {
+            let Ok(mut ready) = fd.readable().await else { return };
+            // SAFETY: reads at most `info.len()` bytes into a live buffer from the signalfd
+            // this function owns.
+            let read = unsafe { libc::read(fd.get_ref().as_raw_fd(), info.as_mut_ptr().cast(), info.len()) };
+            if read == info.len() as isize {
+                return;
+            }
+            ready.clear_ready();
+        }
+    })
 }
 
 /// A set of signals.

@@ -43,6 +43,19 @@ fn a_put_on_one_node_wakes_a_long_poll_on_another_within_milliseconds() {
     let took = woke.saturating_duration_since(put_at);
     println!("a put on the threaded node woke a long-poll on the forked node after {took:?}");
     assert!(took < Duration::from_millis(200), "{took:?}");
+
+    // kill -9 of the forked node's master: its workers stop too (they had run a long-poll,
+    // so this process's tokio had handled signals before; the workers must still hear
+    // their own stop).
+    let workers = b.children();
+    assert_eq!(workers.len(), 2, "{workers:?}");
+    b.kill();
+    let alive = |pid: &u32| std::path::Path::new(&format!("/proc/{pid}")).exists();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while workers.iter().any(alive) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!workers.iter().any(alive), "workers left running: {workers:?}");
 }
 
 /// What the workers of the two-node test saw.

@@ -271,12 +271,17 @@ impl Process {
     /// `kill -9` of the process and its worker processes (a Forked server's), workers first
     /// so that none hears of its master's death.
     pub fn kill_all(self) {
-        let children = Command::new("pgrep").args(["-P", &self.pid().to_string()]).output();
-        let children = children.map(|out| String::from_utf8_lossy(&out.stdout).into_owned()).unwrap_or_default();
-        for child in children.split_whitespace() {
-            let _ = Command::new("kill").args(["-9", child]).status();
+        for child in self.children() {
+            let _ = Command::new("kill").args(["-9", &child.to_string()]).status();
         }
         self.kill();
+    }
+
+    /// The worker processes (a Forked server's).
+    pub fn children(&self) -> Vec<u32> {
+        let out = Command::new("pgrep").args(["-P", &self.pid().to_string()]).output();
+        let out = out.map(|out| String::from_utf8_lossy(&out.stdout).into_owned()).unwrap_or_default();
+        out.split_whitespace().filter_map(|pid| pid.parse().ok()).collect()
     }
 
     /// `kill -9`.
