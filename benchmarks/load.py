@@ -21,15 +21,17 @@ def hello(server_type, log="warn"):
     return [os.path.join(RELEASE, "examples", "hello")], env
 
 
-def peer(name):
-    return lambda port: ([os.path.join(RELEASE, name), str(port)], {})
+def peer(name, *args):
+    return lambda port: ([os.path.join(RELEASE, name), str(port), *args], {})
 
 
-# name: port -> (command, environment); the first five are the comparison.
+# name: port -> (command, environment): appserver in both modes, the raw hyper peers (a
+# `json!` value, a derived struct), axum, actix-web, then appserver with its access log on.
 SERVERS = {
     "appserver threaded": lambda port: hello("threaded"),
     "appserver forked": lambda port: hello("forked"),
     BASELINE: peer("bench-hyper"),
+    "hyper (raw, struct)": peer("bench-hyper", "struct"),
     "axum": peer("bench-axum"),
     "actix-web": peer("bench-actix"),
     "appserver threaded, access log on": lambda port: hello("threaded", "info"),
