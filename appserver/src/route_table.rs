@@ -3,8 +3,6 @@
 use crate::route::{Parameter, Route, RouteError};
 use crate::router::Router;
 use crate::serve_error::ServeError;
-use appserver_pattern::Methods;
-use regex_syntax::hir::Hir;
 use std::fmt;
 
 /// One route, as the route table lists it.
@@ -86,30 +84,15 @@ pub fn routes() -> Result<RouteTable, ServeError> {
     let router = Router::new(Route::all())?;
     let routes: Vec<&'static Route> = router.routes().collect();
     let mut table: Vec<RouteInfo> = routes.iter().map(|route| RouteInfo::new(route)).collect();
-    let parsed: Vec<_> =
-        routes.iter().map(|r| appserver_pattern::parse(r.pattern)).collect::<Result<_, _>>().map_err(|error| {
-            ServeError::from(vec![RouteError::Compile { what: "a pattern".into(), error: error.into() }])
-        })?;
-    let mut seen: Vec<Vec<usize>> = Vec::new();
-    for (_, method) in Methods::ALL {
-        let members: Vec<usize> = (0..routes.len()).filter(|&i| routes[i].answers().intersects(method)).collect();
-        if members.len() < 2 || seen.contains(&members) {
-            continue;
-        }
-        let hirs: Vec<&Hir> = members.iter().map(|&i| parsed[i].hir()).collect();
-        let pairs = crate::overlap::overlaps(&hirs)
-            .map_err(|error| ServeError::from(vec![RouteError::Compile { what: "the overlap check".into(), error }]))?;
-        for (a, b, witness) in pairs {
-            // `members` is in match order: the first of a pair wins.
-            let (first, second) = (members[a], members[b]);
-            for (this, other, wins) in [(first, second, true), (second, first, false)] {
-                if !table[this].overlaps.iter().any(|o| o.handler == routes[other].name) {
-                    let witness = witness.clone();
-                    table[this].overlaps.push(Overlapping { handler: routes[other].name, witness, wins });
-                }
-            }
-        }
-        seen.push(members);
+    let at = |route: &'static Route| routes.iter().position(|r| std::ptr::eq(*r, route));
+    let overlaps = router
+        .overlaps()
+        .map_err(|error| ServeError::from(vec![RouteError::Compile { what: "the overlap check".into(), error }]))?;
+    for overlap in overlaps {
+        let (Some(winner), Some(loser)) = (at(overlap.winner), at(overlap.loser)) else { continue };
+        let witness = overlap.witness;
+        table[winner].overlaps.push(Overlapping { handler: overlap.loser.name, witness: witness.clone(), wins: true });
+        table[loser].overlaps.push(Overlapping { handler: overlap.winner.name, witness, wins: false });
     }
     Ok(RouteTable(table))
 }

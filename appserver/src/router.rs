@@ -214,6 +214,16 @@ impl Router {
         &self.ties
     }
 
+    /// Every overlap of the routes, intended ones too (more literal text wins), for the
+    /// route table: not checked at startup, as it walks all the routes of each method.
+    pub(crate) fn overlaps(&self) -> Result<Vec<Overlap>, BuildError> {
+        let parsed = self
+            .routes()
+            .map(|route| appserver_pattern::parse(route.pattern).map(|pattern| (route, pattern)))
+            .collect::<Result<Vec<_>, _>>()?;
+        overlapping(&parsed, |_, _| true)
+    }
+
     /// The routes, in match order.
     pub(crate) fn routes(&self) -> impl Iterator<Item = &'static Route> + '_ {
         self.routes.iter().map(|e| e.route)
@@ -293,11 +303,21 @@ impl Router {
 /// The overlaps among `parsed` (in match order) decided only by the tie-break: for each
 /// method, within each run of routes with the same literal length.
 fn ties(parsed: &[(&'static Route, Pattern)]) -> Result<Vec<Overlap>, BuildError> {
+    overlapping(parsed, |a, b| a.literal_len() == b.literal_len())
+}
+
+/// The pairs among `parsed` (in match order; the first of a pair wins) that can match the
+/// same path for a method both answer, within each run of routes that `together` keeps
+/// together, each with a shortest such path.
+fn overlapping(
+    parsed: &[(&'static Route, Pattern)],
+    together: impl Fn(&Pattern, &Pattern) -> bool,
+) -> Result<Vec<Overlap>, BuildError> {
     let mut seen: Vec<Vec<usize>> = Vec::new();
     let mut found: Vec<(usize, usize, String)> = Vec::new();
     for (_, method) in Methods::ALL {
         let members: Vec<usize> = (0..parsed.len()).filter(|&i| parsed[i].0.answers().intersects(method)).collect();
-        for run in members.chunk_by(|&a, &b| parsed[a].1.literal_len() == parsed[b].1.literal_len()) {
+        for run in members.chunk_by(|&a, &b| together(&parsed[a].1, &parsed[b].1)) {
             if run.len() < 2 || seen.iter().any(|s| s == run) {
                 continue;
             }
