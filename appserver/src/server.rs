@@ -49,14 +49,6 @@ pub struct Server {
     layers: Vec<AddLayer>,
 }
 
-/// What a [`Server`] was given, for whoever builds on it.
-pub(crate) struct Parts {
-    pub(crate) settings: Settings,
-    pub(crate) state: StateMap,
-    pub(crate) hook: Option<Hook>,
-    pub(crate) layers: Vec<AddLayer>,
-}
-
 impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Server").field("settings", &self.settings).field("state", &self.state).finish_non_exhaustive()
@@ -133,12 +125,27 @@ impl Server {
 
     /// The routes, with their state and layers, as a tower `Service` to mount inside
     /// another server (hyper, axum, ...), without a socket of their own. The configuration
-    /// is read as for [`Server::serve`] (its socket and server-type keys do not apply).
+    /// is read as for [`Server::serve`] (its socket and server-type keys do not apply), and
+    /// the `on_worker_start` hook runs first.
     pub fn into_service(self) -> Result<AppService, ServeError> {
         let config = self.resolve()?;
+        self.service(config)
+    }
+
+    /// Like [`Server::into_service`] with only the settings made in code (no config file,
+    /// no environment): the routes of a [`TestClient`](crate::TestClient).
+    pub(crate) fn into_service_in_code(self) -> Result<AppService, ServeError> {
+        let config = self.settings.resolve_in_code()?;
+        self.service(config)
+    }
+
+    /// The routes with their state and layers for `config`, after the `on_worker_start` hook.
+    fn service(self, config: Config) -> Result<AppService, ServeError> {
         let boot = Boot::new(self.settings, config, self.state, self.on_worker_start, self.layers)?;
-        let app = boot.app(&boot.config);
-        Ok(AppService(crate::layer::stack(app)))
+        if let Some(hook) = &boot.hook {
+            hook().map_err(|error| ServeError::new(Kind::Hook(error)))?;
+        }
+        Ok(AppService(crate::layer::stack(boot.app(&boot.config))))
     }
 
     /// The application's own settings: the `[name]` table of the config file, with the
@@ -162,10 +169,6 @@ impl Server {
     pub fn section<T: serde::de::DeserializeOwned>(&mut self, name: &'static str) -> Result<T, ServeError> {
         self.settings.sections.push(name);
         crate::section::read(name, std::env::vars_os()).map_err(|error| ServeError::from(vec![error]))
-    }
-
-    pub(crate) fn into_parts(self) -> Parts {
-        Parts { settings: self.settings, state: self.state, hook: self.on_worker_start, layers: self.layers }
     }
 
     /// The settings this server would run with, every layer resolved and checked (the

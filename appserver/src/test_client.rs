@@ -1,21 +1,20 @@
 //! [`TestClient`]: requests through a server's routes, in the test's own thread, without a
 //! socket.
 
-use crate::boot::Boot;
-use crate::layer::{self, LayerBody, Stack};
+use crate::layer::AppService;
 use crate::serve_error::{Kind, ServeError};
 use crate::server::Server;
-use crate::service::App;
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HOST, HeaderName, HeaderValue};
 use http::{HeaderMap, Method, StatusCode};
 use http_body_util::{BodyExt, Full};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use std::sync::Arc;
+use tower::Service as _;
 
-/// Sends requests through a [`Server`]'s routes, state and layers (the same service a
-/// connection calls: router, extractors, limits, JSON errors, panics answered 500) with
+/// Sends requests through a [`Server`]'s routes, state and layers (the service
+/// [`Server::into_service`] gives: router, extractors, limits, JSON errors, panics answered
+/// 500) with
 /// no socket, from a plain `#[test]`. It reads neither `appserver.toml` nor `APPSERVER_*`:
 /// only the settings made on the `Server`.
 ///
@@ -38,8 +37,7 @@ use std::sync::Arc;
 /// assert_eq!(response.text(), r#"{"error":{"status":404,"message":"no route for POST /echo/x"}}"#);
 /// ```
 pub struct TestClient {
-    app: Arc<App>,
-    stack: Option<Stack>,
+    service: AppService,
     runtime: tokio::runtime::Runtime,
 }
 
@@ -54,19 +52,12 @@ impl TestClient {
     /// runs its `on_worker_start` hook. Errors as [`Server::serve`] has them (routes that
     /// need missing state, duplicate routes, invalid settings).
     pub fn new(server: Server) -> Result<TestClient, ServeError> {
-        let parts = server.into_parts();
-        let config = parts.settings.resolve_in_code()?;
-        let boot = Boot::new(parts.settings, config, parts.state, parts.hook, parts.layers)?;
-        if let Some(hook) = &boot.hook {
-            hook().map_err(|error| ServeError::new(Kind::Hook(error)))?;
-        }
-        let app = boot.app(&boot.config);
-        let stack = (!app.layers.is_empty()).then(|| layer::stack(Arc::clone(&app)));
+        let service = server.into_service_in_code()?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|error| ServeError::new(Kind::Runtime(error)))?;
-        Ok(TestClient { app, stack, runtime })
+        Ok(TestClient { service, runtime })
     }
 
     /// A request with `method` to `path` (with its query string, if any).
@@ -141,20 +132,11 @@ impl TestRequest<'_> {
         if !request.headers().contains_key(HOST) {
             request.headers_mut().insert(HOST, HeaderValue::from_static("localhost"));
         }
-        let client = self.client;
-        let (parts, body) = client.runtime.block_on(async {
-            match &client.stack {
-                None => {
-                    let (parts, body) = client.app.handle(request).await.into_parts();
-                    (parts, body.collect().await.map(|b| b.to_bytes()).unwrap_or_default())
-                }
-                Some(stack) => {
-                    let request =
-                        request.map(|body| -> LayerBody { body.map_err(|never| match never {}).boxed_unsync() });
-                    let (parts, body) = layer::call(stack.clone(), request).await.into_parts();
-                    (parts, body.collect().await.map(|b| b.to_bytes()).unwrap_or_default())
-                }
-            }
+        let mut service = self.client.service.clone();
+        let (parts, body) = self.client.runtime.block_on(async {
+            let Ok(response) = service.call(request).await;
+            let (parts, body) = response.into_parts();
+            (parts, body.collect().await.map(|b| b.to_bytes()).unwrap_or_default())
         });
         TestResponse { status: parts.status, headers: parts.headers, body }
     }
