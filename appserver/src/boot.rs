@@ -90,6 +90,14 @@ impl Boot {
         Ok(Boot { addr, config, router, state, hook, tls, layers, tokens, needs_tokens, code })
     }
 
+    /// Runs the `on_worker_start` hook, if any, in the process about to serve.
+    pub(crate) fn run_hook(&self) -> Result<(), ServeError> {
+        match &self.hook {
+            Some(hook) => hook().map_err(|error| ServeError::new(Kind::Hook(error))),
+            None => Ok(()),
+        }
+    }
+
     /// Binds the socket.
     pub(crate) fn bind(&mut self) -> Result<TcpListener, ServeError> {
         let listener = bind(&self.config)?;

@@ -125,19 +125,17 @@ impl Generators {
     /// The schema of a request body, or any JSON.
     pub(crate) fn request(&mut self, schema: SchemaFn) -> Value {
         #[cfg(feature = "schemars")]
-        let found = schema(&mut self.requests);
+        return or_any(schema(&mut self.requests));
         #[cfg(not(feature = "schemars"))]
-        let found = schema(&mut ());
-        found.unwrap_or_else(|| Value::Object(Default::default()))
+        or_any(schema(&mut ()))
     }
 
     /// The schema of an answer, or any JSON.
     pub(crate) fn response(&mut self, schema: SchemaFn) -> Value {
         #[cfg(feature = "schemars")]
-        let found = schema(&mut self.responses);
+        return or_any(schema(&mut self.responses));
         #[cfg(not(feature = "schemars"))]
-        let found = schema(&mut ());
-        found.unwrap_or_else(|| Value::Object(Default::default()))
+        or_any(schema(&mut ()))
     }
 
     /// The named schemas the others refer to, for `components/schemas`.
@@ -152,4 +150,9 @@ impl Generators {
         }
         all
     }
+}
+
+/// `found`, or the schema any JSON fits.
+fn or_any(found: Option<Value>) -> Value {
+    found.unwrap_or_else(|| Value::Object(Default::default()))
 }

@@ -142,9 +142,7 @@ impl Server {
     /// The routes with their state and layers for `config`, after the `on_worker_start` hook.
     fn service(self, config: Config) -> Result<AppService, ServeError> {
         let boot = Boot::new(self.settings, config, self.state, self.on_worker_start, self.layers)?;
-        if let Some(hook) = &boot.hook {
-            hook().map_err(|error| ServeError::new(Kind::Hook(error)))?;
-        }
+        boot.run_hook()?;
         Ok(AppService(crate::layer::stack(boot.app(&boot.config))))
     }
 
@@ -239,9 +237,10 @@ impl Server {
     /// The runtime's threads serve (the `workers` setting does not apply); Threaded only,
     /// and SIGHUP is left to the program.
     pub async fn serve_async(self) -> Result<(), ServeError> {
-        let listener = self.config().and_then(|config| crate::boot::bind(&config))?;
+        let config = self.resolve()?;
+        let listener = crate::boot::bind(&config)?;
         let signals = crate::signal::Signals::new().map_err(|error| ServeError::new(Kind::Runtime(error)))?;
-        self.serve_on(listener, async move { signals.stop().await }).await
+        self.serve_resolved(config, listener, signals.stop()).await
     }
 
     /// Serves on the caller's tokio runtime from `listener`, already bound, until
@@ -264,6 +263,16 @@ impl Server {
     ) -> Result<(), ServeError> {
         let listener = listener.into().0.map_err(|error| ServeError::new(Kind::Runtime(error)))?;
         let config = self.resolve()?;
+        self.serve_resolved(config, listener, shutdown).await
+    }
+
+    /// Serves `listener` with `config` on the caller's runtime until `shutdown`.
+    async fn serve_resolved(
+        self,
+        config: Config,
+        listener: std::net::TcpListener,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<(), ServeError> {
         if config.server_type != ServerType::Threaded {
             return Err(unsupported(
                 "serve_async and serve_on serve Threaded only; a Forked server is started with serve()",
@@ -271,9 +280,7 @@ impl Server {
         }
         let mut boot = Boot::new(self.settings, config, self.state, self.on_worker_start, self.layers)?;
         boot.addr = listener.local_addr().map_err(|error| ServeError::new(Kind::Runtime(error)))?;
-        if let Some(hook) = &boot.hook {
-            hook().map_err(|error| ServeError::new(Kind::Hook(error)))?;
-        }
+        boot.run_hook()?;
         let app = boot.app(&boot.config);
         boot.announce();
         crate::accept::serve_connections(listener, app, &boot.config, shutdown)

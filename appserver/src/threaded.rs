@@ -37,9 +37,7 @@ pub struct RunningServer {
 
 /// Runs `hook`, then serves `listener` on a runtime on its own thread.
 pub(crate) fn start(listener: std::net::TcpListener, boot: &Boot) -> Result<RunningServer, ServeError> {
-    if let Some(hook) = &boot.hook {
-        hook().map_err(|error| ServeError::new(Kind::Hook(error)))?;
-    }
+    boot.run_hook()?;
     let config = boot.config.clone();
     // With one worker, a current-thread runtime: the same without the cost of work stealing.
     let runtime = match config.workers {
