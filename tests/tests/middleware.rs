@@ -4,9 +4,8 @@ mod support;
 
 use appserver::http::header::{HeaderName, HeaderValue};
 use appserver::{Server, route};
-use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
-use support::{raw, start};
+use support::{logged, raw, start};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
@@ -28,35 +27,6 @@ fn echo(body: appserver::Bytes) -> usize {
 
 fn tagged(value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
     SetResponseHeaderLayer::overriding(HeaderName::from_static("x-layer"), HeaderValue::from_static(value))
-}
-
-/// What this test process logs: the access lines and tower-http's trace events, in memory.
-fn logged() -> String {
-    static LOG: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    let log = LOG.get_or_init(|| {
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let writer = Arc::clone(&log);
-        tracing_subscriber::fmt()
-            .with_env_filter("appserver::access=info,tower_http=debug")
-            .with_ansi(false)
-            .with_writer(move || Writer(Arc::clone(&writer)))
-            .init();
-        log
-    });
-    String::from_utf8_lossy(&log.lock().unwrap()).into_owned()
-}
-
-struct Writer(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Writer {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 #[test]

@@ -2,6 +2,8 @@
 //! with a path both match, or with `strict_routes` an error; intended overlaps (more
 //! literal text wins) are neither.
 
+mod support;
+
 use appserver::{Server, TestClient, route};
 
 #[route(GET, r"/files/(?P<name>[a-z]+)")]
@@ -29,7 +31,7 @@ fn strict_routes_refuses_a_tie_naming_both_routes_and_a_path_both_match() {
     let err = Server::new().strict_routes(true).bind(([127, 0, 0, 1], 0)).start().unwrap_err().to_string();
     assert_eq!(err.lines().count(), 1, "only the tie, not /users/me: {err}");
     assert!(
-        err.starts_with("overlaps::by_id (tests/tests/overlaps.rs:12) and overlaps::by_name (tests/tests/overlaps.rs:7) both match \"/files/a\""),
+        err.starts_with("overlaps::by_id (tests/tests/overlaps.rs:14) and overlaps::by_name (tests/tests/overlaps.rs:9) both match \"/files/a\""),
         "{err}"
     );
     assert!(err.contains("overlaps::by_id wins by its pattern text"), "{err}");
@@ -37,7 +39,18 @@ fn strict_routes_refuses_a_tie_naming_both_routes_and_a_path_both_match() {
 
 #[test]
 fn without_strict_routes_the_tie_is_served_as_the_table_orders_it() {
+    support::logged();
     let client = TestClient::new(Server::new()).unwrap();
+    // The tie is a warning, naming both routes, a path both match and the winner; the
+    // intended overlap of /users/me is not.
+    let log = support::logged();
+    let warned: Vec<&str> = log.lines().filter(|l| l.contains("WARN") && l.contains("both match")).collect();
+    assert_eq!(warned.len(), 1, "{log}");
+    assert!(
+        warned[0].contains("overlaps::by_id (tests/tests/overlaps.rs:14) and overlaps::by_name (tests/tests/overlaps.rs:9) both match \"/files/a\"")
+            && warned[0].ends_with("(strict_routes = true makes this an error)"),
+        "{log}"
+    );
     assert_eq!(client.get("/files/a").send().text(), r#""id a""#);
     assert_eq!(client.get("/users/me").send().text(), r#""me""#);
     assert_eq!(client.get("/users/ann").send().text(), r#""ann""#);

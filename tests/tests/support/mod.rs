@@ -256,3 +256,33 @@ pub fn timed_get(addr: SocketAddr, path: &str) -> (String, Duration) {
     let out = raw(addr, format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes());
     (out, started.elapsed())
 }
+
+/// What this test process logs, in memory: the access lines, the server's warnings and
+/// tower-http's trace events (the first call installs the subscriber).
+pub fn logged() -> String {
+    static LOG: std::sync::OnceLock<std::sync::Arc<std::sync::Mutex<Vec<u8>>>> = std::sync::OnceLock::new();
+    let log = LOG.get_or_init(|| {
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let writer = std::sync::Arc::clone(&log);
+        tracing_subscriber::fmt()
+            .with_env_filter("warn,appserver::access=info,tower_http=debug")
+            .with_ansi(false)
+            .with_writer(move || Writer(std::sync::Arc::clone(&writer)))
+            .init();
+        log
+    });
+    String::from_utf8_lossy(&log.lock().unwrap()).into_owned()
+}
+
+pub struct Writer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Writer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
