@@ -10,9 +10,11 @@
 #   throwaway-postgres.sh resume PGDATA starts it again on its port
 #
 # Needs: the postgresql package (`apt-get install postgresql`; .ci/run installs it).
+# Without it, `start` exits with 2, which the tests take for "skip the PostgreSQL suite".
 set -euo pipefail
 
-bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1 || true)
+# POSTGRES_BIN names the directory of initdb and pg_ctl; by default, the newest of Debian's.
+bin=${POSTGRES_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1 || true)}
 if [[ -z "$bin" || ! -x "$bin/initdb" ]]; then
   echo "no PostgreSQL server: install Debian's postgresql package" >&2
   exit 2

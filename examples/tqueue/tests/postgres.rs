@@ -8,6 +8,15 @@ use support::*;
 
 conformance::suite!(Store::postgres());
 
+#[test]
+fn without_a_postgresql_server_the_script_says_so_with_the_code_that_skips_the_suite() {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/throwaway-postgres.sh");
+    let out = std::process::Command::new(script).arg("start").env("POSTGRES_BIN", "/nonexistent").output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "the code Postgres::start takes for a skip");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "no PostgreSQL server: install Debian's postgresql package\n");
+    assert!(out.stdout.is_empty());
+}
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
