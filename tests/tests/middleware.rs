@@ -31,6 +31,8 @@ fn tagged(value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
 
 #[test]
 fn layers_wrap_every_route_the_last_added_outermost() {
+    // Before any server installs its own subscriber: other tests read the log.
+    logged();
     let server = start(Server::new().max_body_bytes(10).layer(tagged("inner")).layer(tagged("outer")));
     let get = |path: &str| {
         raw(server.addr(), format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
@@ -76,6 +78,8 @@ fn tower_http_trace_layer_logs_each_request_it_wraps() {
 
 #[test]
 fn the_routes_as_a_tower_service_serve_inside_plain_hyper() {
+    // Before any server installs its own subscriber: other tests read the log.
+    logged();
     let service = Server::new().layer(tagged("mounted")).into_service().expect("the routes compile");
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
@@ -101,6 +105,8 @@ fn the_routes_as_a_tower_service_serve_inside_plain_hyper() {
 
 #[test]
 fn the_routes_as_a_tower_service_nest_inside_axum() {
+    // Before any server installs its own subscriber: other tests read the log.
+    logged();
     let service = Server::new().into_service().expect("the routes compile");
     let app = axum::Router::new()
         .route("/axum-own", axum::routing::get(|| async { "from axum" }))

@@ -258,7 +258,9 @@ pub fn timed_get(addr: SocketAddr, path: &str) -> (String, Duration) {
 }
 
 /// What this test process logs, in memory: the access lines, the server's warnings and
-/// tower-http's trace events (the first call installs the subscriber).
+/// tower-http's trace events. The first call installs the subscriber: every test of a
+/// binary that reads the log calls it before it starts a server, which would install its
+/// own.
 pub fn logged() -> String {
     static LOG: std::sync::OnceLock<std::sync::Arc<std::sync::Mutex<Vec<u8>>>> = std::sync::OnceLock::new();
     let log = LOG.get_or_init(|| {
