@@ -5,6 +5,7 @@ import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 
@@ -73,9 +74,10 @@ def children(pid):
 
 def start(command, env, port, path):
     full_env = dict(os.environ, APPSERVER_PORT=str(port), **env)
-    process = subprocess.Popen(
-        ["taskset", "-c", "0", *command], env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    # The log goes to a file, as in production (a file, or a pipe to a journal), not to
+    # /dev/null, which would make writing it look free.
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(["taskset", "-c", "0", *command], env=full_env, stdout=log, stderr=log)
     deadline = time.time() + 20
     while True:
         try:

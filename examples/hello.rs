@@ -12,11 +12,17 @@
 
 use appserver::{Json, Server, StatusCode, route};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+
+/// What `get_object` answers; a `json!` value would do too, at the cost of building a map.
+#[derive(Serialize)]
+struct Object {
+    object_type: String,
+    object_id: u64,
+}
 
 #[route(r"/(?P<object_type>\w+)/get/(?P<object_id>\d+)/")]
-fn get_object(object_type: String, object_id: u64) -> Value {
-    json!({ "object_type": object_type, "object_id": object_id })
+fn get_object(object_type: String, object_id: u64) -> Object {
+    Object { object_type, object_id }
 }
 
 #[derive(Deserialize, Serialize)]
@@ -40,6 +46,7 @@ fn main() -> Result<(), appserver::ServeError> {
 mod tests {
     use super::*;
     use appserver::TestClient;
+    use serde_json::{Value, json};
 
     #[test]
     fn the_routes_answer_and_their_openapi_document_is_valid() {

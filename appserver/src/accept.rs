@@ -3,22 +3,26 @@
 //! and on shutdown: stop accepting, answer what the kernel had already accepted, let
 //! requests in flight finish within `graceful_timeout`, close the rest.
 
+use crate::access;
 use crate::config::Config;
-use crate::connection::{Activity, Connections, Slot, Watched};
+use crate::connection::{Activity, Connections, RequestGuard, Slot, Watched};
 use crate::head_budget::{HeadBudget, Metered};
 use crate::layer::{self, Stack, box_error};
+use crate::pieces::Pieces;
 use crate::service::App;
 use crate::service::BoxError;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -50,18 +54,20 @@ pub(crate) async fn serve_connections(
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     let listener = TcpListener::from_std(listener)?;
+    // Until the end of this function, once every request has had its line.
+    let _access_log = access::Writer::start();
     let server = Arc::new(Accepting::new(app, config));
-    let reaper = tokio::spawn({
+    // The reaper has a thread of its own: as a timer of the runtime it would make each wait
+    // for I/O look at the timer wheel, a cost on every request.
+    let (stop_reaper, reaper_stopped) = mpsc::channel::<()>();
+    let reaper = std::thread::Builder::new().name("appserver-reaper".into()).spawn({
         let connections = Arc::clone(&server.connections);
-        async move {
-            let mut ticks = tokio::time::interval(connections.tick());
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                ticks.tick().await;
+        move || {
+            while let Err(RecvTimeoutError::Timeout) = reaper_stopped.recv_timeout(connections.tick()) {
                 connections.reap();
             }
         }
-    });
+    })?;
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let accepted = tokio::select! {
@@ -121,36 +127,47 @@ pub(crate) async fn serve_connections(
     if open > 0 {
         tracing::warn!(open, "graceful_timeout reached: closing the connections still open");
     }
-    reaper.abort();
+    drop(stop_reaper);
+    let _ = reaper.join();
     Ok(())
 }
 
-/// `respond` as a connection's service, each request counted in `activity` until its
-/// response is ready.
-fn counted<R, A, B>(
+/// A connection's service: `respond`, each request counted in `activity` until its
+/// response is ready, the response's body handed over in [`Pieces`].
+struct Counted<R> {
     activity: Arc<Activity>,
     respond: R,
-) -> impl hyper::service::Service<
-    hyper::Request<Incoming>,
-    Response = hyper::Response<B>,
-    Error = Infallible,
-    Future: Send + 'static,
-> + Send
-+ 'static
+}
+
+impl<R, A, B> hyper::service::Service<hyper::Request<Incoming>> for Counted<R>
 where
-    R: Fn(hyper::Request<Incoming>) -> A + Send + 'static,
-    A: Future<Output = hyper::Response<B>> + Send + 'static,
-    B: hyper::body::Body,
+    R: Fn(hyper::Request<Incoming>) -> A,
+    A: Future<Output = hyper::Response<B>> + Unpin,
 {
-    service_fn(move |request| {
-        let guard = activity.request();
-        let answer = respond(request);
-        async move {
-            let response = answer.await;
-            drop(guard);
-            Ok::<_, Infallible>(response)
-        }
-    })
+    type Response = hyper::Response<Pieces<B>>;
+    type Error = Infallible;
+    type Future = Answered<A>;
+
+    fn call(&self, request: hyper::Request<Incoming>) -> Answered<A> {
+        Answered { guard: Some(self.activity.request()), answer: (self.respond)(request) }
+    }
+}
+
+/// A request's answer on its way, counted as in flight until it is ready.
+struct Answered<A> {
+    guard: Option<RequestGuard>,
+    answer: A,
+}
+
+impl<A: Future<Output = hyper::Response<B>> + Unpin, B> Future for Answered<A> {
+    type Output = Result<hyper::Response<Pieces<B>>, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let response = ready!(Pin::new(&mut this.answer).poll(cx));
+        this.guard = None;
+        Poll::Ready(Ok(response.map(Pieces::new)))
+    }
 }
 
 /// What the accept loop shares with the connections it spawns.
@@ -171,7 +188,7 @@ impl Accepting {
     fn new(app: Arc<App>, config: &Config) -> Self {
         let mut http = http1::Builder::new();
         // The exact head limit (431), and the read buffer bounded by it.
-        http.max_header_size(config.max_header_bytes).max_buf_size(config.max_header_bytes);
+        http.max_header_size(config.max_header_bytes).max_buf_size(config.max_header_bytes).writev(false);
         let auto = (app.tls.is_some() || config.http2).then(|| {
             let mut auto = auto::Builder::new(TokioExecutor::new());
             auto.http1().max_buf_size(config.max_header_bytes);
@@ -217,14 +234,14 @@ impl Accepting {
             // No layers: the routes themselves.
             None => {
                 let app = Arc::clone(&self.app);
-                self.drive(stream, slot, counted(activity, move |request| app.handle(request)));
+                self.drive(stream, slot, Counted { activity, respond: move |request| app.handle(request) });
             }
             Some(stack) => {
                 let stack = stack.clone();
                 let respond = move |request: hyper::Request<Incoming>| {
-                    layer::call(stack.clone(), request.map(|body| body.map_err(box_error).boxed_unsync()))
+                    Box::pin(layer::call(stack.clone(), request.map(|body| body.map_err(box_error).boxed_unsync())))
                 };
-                self.drive(stream, slot, counted(activity, respond));
+                self.drive(stream, slot, Counted { activity, respond });
             }
         }
     }

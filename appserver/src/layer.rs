@@ -5,8 +5,8 @@
 //! fits. A server without layers never builds it: its connections call the routes
 //! directly.
 
+use crate::access::Access;
 use crate::error::Error;
-use crate::log::Access;
 use crate::response::IntoResponse;
 use crate::service::{App, BoxError};
 use bytes::Bytes;

@@ -99,6 +99,7 @@
 //! doctest that starts a server is best marked `standalone_crate`.
 
 mod accept;
+mod access;
 mod auth;
 mod boot;
 mod config;
@@ -118,6 +119,7 @@ mod log;
 mod openapi;
 mod overlap;
 mod param;
+mod pieces;
 mod query;
 mod request;
 mod response;

@@ -36,45 +36,16 @@ pub(crate) fn init_default(configured: &str) -> Result<(), ConfigError> {
         })?,
         Err(_) => EnvFilter::new(configured),
     };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stdout().is_terminal())
-        .with_filter_reloading();
+    let ansi = std::io::stdout().is_terminal();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_filter_reloading();
     let handle = builder.reload_handle();
     if builder.try_init().is_ok() {
         let _ = RELOAD.set(handle);
+        if !ansi {
+            crate::access::plain_subscriber();
+        }
     }
     Ok(())
-}
-
-/// One request's access line, logged when its response is ready; made only when the
-/// `appserver::access` target is enabled.
-pub(crate) struct Access {
-    method: http::Method,
-    uri: http::Uri,
-    started: Instant,
-}
-
-impl Access {
-    /// The access line of `request`, if access lines are logged.
-    pub(crate) fn start<B>(request: &http::Request<B>) -> Option<Access> {
-        tracing::enabled!(target: "appserver::access", tracing::Level::INFO).then(|| Access {
-            method: request.method().clone(),
-            uri: request.uri().clone(),
-            started: Instant::now(),
-        })
-    }
-
-    /// Logs the line, with the response's `status`.
-    pub(crate) fn log(self, status: http::StatusCode) {
-        tracing::info!(
-            target: "appserver::access",
-            method = %self.method,
-            path = self.uri.path(),
-            status = status.as_u16(),
-            micros = self.started.elapsed().as_micros() as u64,
-        );
-    }
 }
 
 /// Whether a new `log` setting can take effect: this crate installed the subscriber, and
@@ -87,6 +58,7 @@ pub(crate) fn reloadable() -> bool {
 pub(crate) fn reload(configured: &str) {
     if let (true, Some(handle)) = (reloadable(), RELOAD.get()) {
         let _ = handle.reload(EnvFilter::new(configured));
+        crate::access::filter_changed();
     }
 }
 

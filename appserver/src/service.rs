@@ -1,8 +1,9 @@
 //! One request: route, read the body, call the handler, log.
 
+use crate::access::Access;
 use crate::error::Error;
 use crate::layer::AddLayer;
-use crate::log::{Access, Panic, catching};
+use crate::log::{Panic, catching};
 use crate::request::Request;
 use crate::response::{IntoResponse, Response};
 use crate::route::{Reply, Route};

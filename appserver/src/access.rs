@@ -1,0 +1,331 @@
+//! The access log: a line per request (method, path, status, duration in µs) under the
+//! target `appserver::access`, at `INFO`.
+//!
+//! Where the subscriber is the one this crate installs and its output no terminal (the
+//! usual case in production), the lines skip `tracing`'s formatting and its `write` per
+//! line, and look the same. A request thread formats its line into one buffer shared by
+//! the process, the date and time of the timestamp cached per second; a writer thread,
+//! running while a server serves, writes what the buffer holds at most every
+//! [`FLUSH_EVERY`] with one `write`, and all of it when the server stops. Request threads
+//! never wait for the output: when it is slower than the requests and the buffer holds
+//! [`MAX_BUFFERED`] bytes, lines are dropped, counted, and the count logged as a warning.
+//!
+//! Anywhere else (a program's own subscriber, a terminal with its colours, a server that
+//! is not serving, as in the test client) the line is a `tracing` event.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
+
+/// How long a line may wait in the buffer.
+const FLUSH_EVERY: Duration = Duration::from_millis(10);
+/// The most bytes of lines the buffer holds; past it, lines are dropped and counted.
+const MAX_BUFFERED: usize = 1 << 20;
+/// How long a stopping writer thread gets to write what is left.
+const STOP_WAIT: Duration = Duration::from_secs(2);
+/// What every line says after its timestamp.
+const LEVEL_AND_TARGET: &[u8] = b"  INFO appserver::access: method=";
+
+/// One request's access line, logged when its response is ready; made only when the
+/// `appserver::access` target is enabled.
+pub(crate) struct Access {
+    method: http::Method,
+    uri: http::Uri,
+    started: Instant,
+}
+
+impl Access {
+    /// The access line of `request`, if access lines are logged.
+    pub(crate) fn start<B>(request: &http::Request<B>) -> Option<Access> {
+        let enabled = match PLAIN.load(Ordering::Acquire) {
+            true => ENABLED.load(Ordering::Relaxed),
+            false => tracing::enabled!(target: "appserver::access", tracing::Level::INFO),
+        };
+        enabled.then(|| Access {
+            method: request.method().clone(),
+            uri: request.uri().clone(),
+            started: Instant::now(),
+        })
+    }
+
+    /// Logs the line, with the response's `status`.
+    pub(crate) fn log(self, status: http::StatusCode) {
+        let now = Instant::now();
+        let micros = now.saturating_duration_since(self.started).as_micros() as u64;
+        if BATCHED.load(Ordering::Acquire) && buffer(now, &self.method, self.uri.path(), status.as_u16(), micros) {
+            return;
+        }
+        tracing::info!(
+            target: "appserver::access",
+            method = %self.method,
+            path = self.uri.path(),
+            status = status.as_u16(),
+            micros,
+        );
+    }
+}
+
+/// Whether the subscriber is this crate's, writing plain text to stdout.
+static PLAIN: AtomicBool = AtomicBool::new(false);
+/// Whether that subscriber's filter lets access lines through.
+static ENABLED: AtomicBool = AtomicBool::new(false);
+/// Whether lines go to the buffer: [`PLAIN`], and a [`Writer`] runs.
+static BATCHED: AtomicBool = AtomicBool::new(false);
+
+static SHARED: Mutex<Shared> = Mutex::new(Shared {
+    lines: Vec::new(),
+    dropped: 0,
+    clock: None,
+    second: u64::MAX,
+    stamp: [0; 20],
+    writers: 0,
+    generation: 0,
+    waiting: false,
+    running: None,
+});
+/// Wakes the writer thread when the first line of a batch arrives, or to stop.
+static WAKE: Condvar = Condvar::new();
+
+struct Shared {
+    /// The lines not yet written.
+    lines: Vec<u8>,
+    /// Lines dropped since the last report.
+    dropped: u64,
+    /// An instant and the time since the epoch then, read again every second: the time
+    /// of a line is found from the instant its response was ready, without another read
+    /// of the clock.
+    clock: Option<(Instant, Duration)>,
+    /// The second since the epoch that `stamp` shows: `YYYY-MM-DDTHH:MM:SS.`.
+    second: u64,
+    stamp: [u8; 20],
+    /// The [`Writer`] guards alive.
+    writers: usize,
+    /// Counts the starts and stops of writer threads: a thread whose start is not the
+    /// latest writes what is left, then ends.
+    generation: u64,
+    /// The writer thread waits for a line.
+    waiting: bool,
+    /// Disconnected when the writer thread ends; `None` when none runs.
+    running: Option<Receiver<()>>,
+}
+
+fn shared() -> MutexGuard<'static, Shared> {
+    SHARED.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Notes that the subscriber this crate installed writes plain text to stdout, so that
+/// the lines written here look like its own; and reads its filter.
+pub(crate) fn plain_subscriber() {
+    PLAIN.store(true, Ordering::Release);
+    filter_changed();
+}
+
+/// Reads again whether the filter of this crate's subscriber lets access lines through.
+pub(crate) fn filter_changed() {
+    ENABLED.store(tracing::enabled!(target: "appserver::access", tracing::Level::INFO), Ordering::Relaxed);
+}
+
+/// Appends the line of a response ready at `now` to the buffer; false if no writer
+/// thread will write it.
+fn buffer(now: Instant, method: &http::Method, path: &str, status: u16, micros: u64) -> bool {
+    let mut shared = shared();
+    if shared.running.is_none() {
+        return false;
+    }
+    let since_epoch = match shared.clock {
+        Some((then, at)) if now >= then && now - then < Duration::from_secs(1) => at + (now - then),
+        _ => {
+            let at = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+            shared.clock = Some((Instant::now(), at));
+            at
+        }
+    };
+    if shared.second != since_epoch.as_secs() {
+        shared.second = since_epoch.as_secs();
+        shared.stamp = date_time(since_epoch.as_secs());
+    }
+    // The parts of a known size first, on the stack.
+    let mut head = [0; 20 + 6 + 1 + LEVEL_AND_TARGET.len()];
+    head[..20].copy_from_slice(&shared.stamp);
+    head[20..26].copy_from_slice(&digits::<6>(since_epoch.subsec_micros()));
+    head[26] = b'Z';
+    head[27..].copy_from_slice(LEVEL_AND_TARGET);
+    let mut tail = *b"\" status=000 micros=";
+    tail[9..12].copy_from_slice(&digits::<3>(u32::from(status)));
+    let Shared { lines, .. } = &mut *shared;
+    let start = lines.len();
+    lines.extend_from_slice(&head);
+    lines.extend_from_slice(method.as_str().as_bytes());
+    if path.bytes().all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\') {
+        lines.extend_from_slice(b" path=\"");
+        lines.extend_from_slice(path.as_bytes());
+        lines.extend_from_slice(&tail);
+    } else {
+        let _ = write!(lines, " path={path:?}");
+        lines.extend_from_slice(&tail[1..]);
+    }
+    push_decimal(lines, micros);
+    lines.push(b'\n');
+    if lines.len() > MAX_BUFFERED {
+        lines.truncate(start);
+        shared.dropped += 1;
+    } else if start == 0 && shared.waiting {
+        shared.waiting = false;
+        WAKE.notify_all();
+    }
+    true
+}
+
+/// `n`'s last `N` decimal digits, with leading zeros.
+fn digits<const N: usize>(mut n: u32) -> [u8; N] {
+    let mut out = [b'0'; N];
+    for digit in out.iter_mut().rev() {
+        *digit = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    out
+}
+
+/// Appends `n` in decimal.
+fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.` in UTC for `secs` since the epoch (the civil-from-days
+/// algorithm of Howard Hinnant's `date`).
+fn date_time(secs: u64) -> [u8; 20] {
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let two = |n: u64| digits::<2>(n as u32);
+    let [y0, y1, y2, y3] = digits::<4>(year as u32);
+    let ([m0, m1], [d0, d1]) = (two(month as u64), two(day as u64));
+    let ([h0, h1], [i0, i1], [s0, s1]) = (two(rest / 3600), two(rest / 60 % 60), two(rest % 60));
+    [y0, y1, y2, y3, b'-', m0, m1, b'-', d0, d1, b'T', h0, h1, b':', i0, i1, b':', s0, s1, b'.']
+}
+
+/// The writer thread, while a server serves in this process: started by the first
+/// [`Writer::start`], stopped, after writing every line, when the last guard is dropped.
+pub(crate) struct Writer(());
+
+impl Writer {
+    /// Starts the writer thread if the lines are [`PLAIN`] and it does not run yet.
+    pub(crate) fn start() -> Writer {
+        let mut shared = shared();
+        shared.writers += 1;
+        if PLAIN.load(Ordering::Acquire) && shared.running.is_none() {
+            shared.generation += 1;
+            let generation = shared.generation;
+            let (running, ended) = mpsc::channel::<()>();
+            let spawned = std::thread::Builder::new().name("appserver-access".into()).spawn(move || {
+                write_lines(generation);
+                drop(running);
+            });
+            match spawned {
+                Ok(_) => {
+                    shared.running = Some(ended);
+                    BATCHED.store(true, Ordering::Release);
+                }
+                Err(err) => tracing::warn!(error = %err, "no thread for the access log: lines are written one by one"),
+            }
+        }
+        Writer(())
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        let mut shared = shared();
+        shared.writers -= 1;
+        if shared.writers > 0 {
+            return;
+        }
+        BATCHED.store(false, Ordering::Release);
+        shared.generation += 1;
+        let running = shared.running.take();
+        drop(shared);
+        WAKE.notify_all();
+        // An output that takes nothing (a full pipe nobody reads) does not hold up the
+        // process's exit for long.
+        if let Some(ended) = running {
+            let _ = ended.recv_timeout(STOP_WAIT);
+        }
+    }
+}
+
+/// The writer thread of start `generation`: waits for a line, lets a batch gather for
+/// [`FLUSH_EVERY`], writes it; until stopped, when it writes what is left.
+fn write_lines(generation: u64) {
+    let mut batch = Vec::new();
+    loop {
+        let mut shared = shared();
+        while shared.lines.is_empty() && shared.generation == generation {
+            shared.waiting = true;
+            shared = WAKE.wait(shared).unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+        shared.waiting = false;
+        if shared.generation == generation {
+            drop(shared);
+            std::thread::sleep(FLUSH_EVERY);
+            shared = self::shared();
+        }
+        std::mem::swap(&mut batch, &mut shared.lines);
+        let (dropped, stopping) = (std::mem::take(&mut shared.dropped), shared.generation != generation);
+        drop(shared);
+        if dropped > 0 {
+            tracing::warn!(
+                target: "appserver::access",
+                dropped,
+                "access lines dropped: the log output is slower than the requests"
+            );
+        }
+        // Nothing to do if stdout is gone: the lines have nowhere to go.
+        let _ = std::io::stdout().lock().write_all(&batch);
+        batch.clear();
+        if stopping {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{date_time, digits, push_decimal};
+
+    #[test]
+    fn timestamps_are_utc_dates_and_times() {
+        assert_eq!(&date_time(0), b"1970-01-01T00:00:00.");
+        assert_eq!(&date_time(951_782_400), b"2000-02-29T00:00:00.");
+        assert_eq!(&date_time(1_795_334_399), b"2026-11-22T07:59:59.");
+        assert_eq!(&date_time(4_107_542_400), b"2100-03-01T00:00:00.");
+    }
+
+    #[test]
+    fn numbers_are_written_in_decimal() {
+        assert_eq!(&digits::<6>(42), b"000042");
+        assert_eq!(&digits::<3>(200), b"200");
+        let mut out = Vec::new();
+        push_decimal(&mut out, 0);
+        push_decimal(&mut out, u64::MAX);
+        assert_eq!(out, b"018446744073709551615");
+    }
+}

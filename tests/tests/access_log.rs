@@ -1,0 +1,166 @@
+//! The access log of a real process: the same lines as `tracing` writes them, every one
+//! written by the time the process exits, and a log output that does not keep up slows no
+//! request: the lines it cannot take are dropped and counted.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use support::{Process, scratch_dir, timed_get};
+
+/// Sends `n` requests for `path` over one connection, 50 at a time (pipelined), and
+/// returns how many were answered 200.
+fn hammer(addr: SocketAddr, path: &str, n: usize) -> usize {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+    let (mut ok, mut sent, mut buf) = (0, 0, Vec::new());
+    while sent < n {
+        let batch = (n - sent).min(50);
+        stream.write_all(request.repeat(batch).as_bytes()).unwrap();
+        sent += batch;
+        for _ in 0..batch {
+            let (head_end, length) = loop {
+                if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                    let length: usize =
+                        head.split("content-length: ").nth(1).unwrap().split("\r\n").next().unwrap().parse().unwrap();
+                    break (end + 4, length);
+                }
+                let mut chunk = [0; 65536];
+                let read = stream.read(&mut chunk).expect("an answer in time");
+                assert!(read > 0, "the server closed the connection");
+                buf.extend_from_slice(&chunk[..read]);
+            };
+            while buf.len() < head_end + length {
+                let mut chunk = [0; 65536];
+                let read = stream.read(&mut chunk).expect("an answer in time");
+                assert!(read > 0, "the server closed the connection");
+                buf.extend_from_slice(&chunk[..read]);
+            }
+            ok += usize::from(buf.starts_with(b"HTTP/1.1 200 "));
+            buf.drain(..head_end + length);
+        }
+    }
+    ok
+}
+
+/// `requests` requests for `path` from 4 clients at once; all must be answered 200.
+fn load(addr: SocketAddr, path: &str, requests: usize) {
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            std::thread::spawn({
+                let path = path.to_owned();
+                move || hammer(addr, &path, requests / 4)
+            })
+        })
+        .collect();
+    let ok: usize = clients.into_iter().map(|c| c.join().unwrap()).sum();
+    assert_eq!(ok, requests / 4 * 4);
+}
+
+/// The access line of `log` for `path`, without its timestamp and duration.
+fn shape(log: &str, path: &str) -> String {
+    let line = log
+        .lines()
+        .find(|l| l.contains(&format!("path=\"{path}\"")))
+        .unwrap_or_else(|| panic!("no line for {path}:\n{log}"));
+    let (stamp, rest) = line.split_at(27);
+    assert!(stamp.len() == 27 && stamp.ends_with('Z') && stamp.as_bytes()[10] == b'T', "{line}");
+    let (rest, micros) = rest.rsplit_once(" micros=").unwrap();
+    assert!(micros.parse::<u64>().is_ok(), "{line}");
+    rest.to_owned()
+}
+
+#[test]
+fn the_lines_look_as_tracing_writes_them() {
+    // The program's own subscriber: every line is a `tracing` event.
+    let server = Process::start(&[("SERVE_OWN_SUBSCRIBER", "1")]);
+    assert!(timed_get(server.addr(), "/library/shape").0.starts_with("HTTP/1.1 200 "));
+    assert!(timed_get(server.addr(), "/fail/a%22b%5Cc").0.starts_with("HTTP/1.1 500 "));
+    std::thread::sleep(Duration::from_millis(100));
+    let traced = server.log();
+    drop(server);
+
+    // appserver's subscriber: the lines go through the batch.
+    let server = Process::start(&[]);
+    assert!(timed_get(server.addr(), "/library/shape").0.starts_with("HTTP/1.1 200 "));
+    assert!(timed_get(server.addr(), "/fail/a%22b%5Cc").0.starts_with("HTTP/1.1 500 "));
+    std::thread::sleep(Duration::from_millis(100));
+    let batched = server.log();
+    assert_eq!(
+        shape(&batched, "/library/shape"),
+        "  INFO appserver::access: method=GET path=\"/library/shape\" status=200"
+    );
+    for path in ["/library/shape", "/fail/a%22b%5Cc"] {
+        assert_eq!(shape(&batched, path), shape(&traced, path));
+    }
+}
+
+#[test]
+fn every_line_is_written_by_the_time_the_process_exits() {
+    for mode in ["threaded", "forked"] {
+        let mut server = Process::start(&[("APPSERVER_SERVER_TYPE", mode), ("APPSERVER_WORKERS", "2")]);
+        load(server.addr(), "/library/counted", 4000);
+        Process::kill(server.pid(), "TERM");
+        assert!(server.wait(Duration::from_secs(10)).is_some_and(|status| status.success()), "{mode}");
+        std::thread::sleep(Duration::from_millis(200));
+        let log = server.log();
+        assert_eq!(log.matches("path=\"/library/counted\" status=200").count(), 4000, "{mode}");
+        assert!(!log.contains("dropped"), "{mode}: {log}");
+    }
+}
+
+#[test]
+fn a_log_output_that_does_not_keep_up_slows_no_request_and_drops_are_counted() {
+    // stdout is a pipe that is not read (as a stuck log collector): it fills at once.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_serve"))
+        .current_dir(scratch_dir())
+        .env("RUST_LOG", "info")
+        .env("APPSERVER_PORT", "0")
+        .env_remove("APPSERVER_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    let addr: SocketAddr = loop {
+        line.clear();
+        assert!(stdout.read_line(&mut line).unwrap() > 0, "no address");
+        if let Some(rest) = line.split("appserver listening addr=").nth(1) {
+            break rest.split_whitespace().next().unwrap().parse().unwrap();
+        }
+    };
+    // Far more lines than the buffer and the pipe hold; every request is answered.
+    const REQUESTS: usize = 40_000;
+    let started = Instant::now();
+    load(addr, "/library/flood", REQUESTS);
+    println!("{REQUESTS} requests in {:?} with the log output stuck", started.elapsed());
+
+    // The output moves again: what was kept is written, with the count of what was not.
+    let reader = std::thread::spawn(move || {
+        let mut log = String::new();
+        stdout.read_to_string(&mut log).unwrap();
+        log
+    });
+    // Once the buffer is written out, lines are kept again.
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(timed_get(addr, "/library/after").0.starts_with("HTTP/1.1 200 "));
+    std::thread::sleep(Duration::from_millis(200));
+    Process::kill(child.id(), "TERM");
+    assert!(child.wait().unwrap().success());
+    let log = reader.join().unwrap();
+    let written = log.matches("path=\"/library/flood\"").count();
+    let dropped: usize = log
+        .lines()
+        .filter(|l| l.contains("access lines dropped"))
+        .map(|l| l.split("dropped=").nth(1).unwrap().split_whitespace().next().unwrap().parse::<usize>().unwrap())
+        .sum();
+    println!("{written} lines written, {dropped} dropped");
+    assert!(dropped > 0, "nothing dropped: {written} written");
+    assert_eq!(written + dropped, REQUESTS, "every line is written or counted");
+    assert!(log.contains("path=\"/library/after\" status=200"));
+}
