@@ -17,11 +17,12 @@ cargo build -q --release -p benchmarks --bin bench-hyper
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
-# Instructions of one run serving $2 requests: `count BIN N [ARG]` (ARG: bench-hyper's
-# `struct`, which answers a derived-Serialize struct instead of a `json!` value).
+# Instructions of one run serving $2 requests: `count BIN N [ARG] [LOG]` (ARG: bench-hyper's
+# `struct`, which answers a derived-Serialize struct instead of a `json!` value; LOG: the
+# filter, `warn` for no access log, `info` for the default).
 count() {
-  local bin=$1 n=$2 arg=${3:-} port=$((18600 + RANDOM % 1000))
-  APPSERVER_PORT=$port APPSERVER_WORKERS=1 RUST_LOG=warn \
+  local bin=$1 n=$2 arg=${3:-} log=${4:-warn} port=$((18600 + RANDOM % 1000))
+  APPSERVER_PORT=$port APPSERVER_WORKERS=1 RUST_LOG=$log \
     valgrind --tool=callgrind --callgrind-out-file="$out/cg" "$bin" "$port" $arg >/dev/null 2>&1 &
   local pid=$!
   python3 - "$port" "$n" <<'PY'
@@ -52,9 +53,11 @@ PY
   awk '/^totals:/ {print $2}' "$out/cg"
 }
 
-for peer in "target/release/bench-hyper" "target/release/bench-hyper struct" target/release/examples/hello; do
-  read -r bin arg <<<"$peer"
-  a=$(count "$bin" "$n1" "$arg")
-  b=$(count "$bin" "$n2" "$arg")
-  echo "$(basename "$bin")${arg:+ ($arg)}: $(( (b - a) / (n2 - n1) )) instructions per request"
+for peer in "target/release/bench-hyper struct" "target/release/bench-hyper json" \
+  "target/release/examples/hello - warn" "target/release/examples/hello - info"; do
+  read -r bin arg log <<<"$peer"
+  [ "$arg" = - ] && arg=
+  a=$(count "$bin" "$n1" "$arg" "$log")
+  b=$(count "$bin" "$n2" "$arg" "$log")
+  echo "$(basename "$bin")${arg:+ ($arg)}${log:+ (RUST_LOG=$log)}: $(( (b - a) / (n2 - n1) )) instructions per request"
 done

@@ -14,28 +14,39 @@ RELEASE = os.path.join(ROOT, "target", "release")
 PATH = "/person/get/123/"
 EXPECTED = b'{"object_type":"person","object_id":123}'
 TICK = os.sysconf("SC_CLK_TCK")
-BASELINE = "hyper (raw)"
+BASELINE = "hyper (raw, struct)"
 
 
-def hello(server_type, log="warn"):
-    env = {"APPSERVER_SERVER_TYPE": server_type, "APPSERVER_WORKERS": "1", "RUST_LOG": log}
-    return [os.path.join(RELEASE, "examples", "hello")], env
+def hello(server_type, workers, log):
+    env = {"APPSERVER_SERVER_TYPE": server_type, "APPSERVER_WORKERS": str(workers), "RUST_LOG": log}
+    return lambda port: ([os.path.join(RELEASE, "examples", "hello")], env)
 
 
 def peer(name, *args):
     return lambda port: ([os.path.join(RELEASE, name), str(port), *args], {})
 
 
-# name: port -> (command, environment): appserver in both modes, the raw hyper peers (a
-# `json!` value, a derived struct), axum, actix-web, then appserver with its access log on.
+# name: port -> (command, environment). With 1 worker: appserver in both modes, access log
+# off (`warn`) and on (`info`, the default), the raw hyper peers (a derived struct, a
+# `json!` value), axum and actix-web; then with 2 workers (threads; processes for Forked),
+# as on a 2-core machine by default.
 SERVERS = {
-    "appserver threaded": lambda port: hello("threaded"),
-    "appserver forked": lambda port: hello("forked"),
-    BASELINE: peer("bench-hyper"),
-    "hyper (raw, struct)": peer("bench-hyper", "struct"),
-    "axum": peer("bench-axum"),
-    "actix-web": peer("bench-actix"),
-    "appserver threaded, access log on": lambda port: hello("threaded", "info"),
+    **{
+        f"appserver {mode}, 1 worker, log {log}": hello(mode, 1, level)
+        for mode in ["threaded", "forked"]
+        for log, level in [("off", "warn"), ("on", "info")]
+    },
+    BASELINE: peer("bench-hyper", "struct"),
+    "hyper (raw, json!)": peer("bench-hyper"),
+    "axum, 1 thread": peer("bench-axum", "1"),
+    "actix-web, 1 worker": peer("bench-actix", "1"),
+    **{
+        f"appserver {mode}, 2 workers, log {log}": hello(mode, 2, level)
+        for mode in ["threaded", "forked"]
+        for log, level in [("off", "warn"), ("on", "info")]
+    },
+    "axum, 2 threads": peer("bench-axum", "2"),
+    "actix-web, 2 workers": peer("bench-actix", "2"),
 }
 # The two handler paths of appserver, on the same work (Threaded, 1 worker).
 PATHS = {
@@ -147,34 +158,40 @@ def main():
             results[name].append(measure(command, env, port, path, seconds))
             print(f"round {round_ + 1}/{rounds} {name}: {results[name][-1]}", file=sys.stderr)
     median = {name: {k: statistics.median(r[k] for r in runs) for k in runs[0]} for name, runs in results.items()}
-    base = median[BASELINE]
-    print(f"Medians of {rounds} rounds of {seconds} s; ratios to {BASELINE}.\n")
-    # The ratio of medians, and the median of each round's ratio (the servers of one round
-    # ran back to back, so that pairs them against the machine's drift).
-    paired = lambda name: statistics.median(r["cpu_us"] / b["cpu_us"] for r, b in zip(results[name], results[BASELINE]))
-    print("| server | requests/s | p50 (µs) | p99 (µs) | server CPU per request (µs) | CPU ratio | CPU ratio, paired | p99 ratio |")
+    # The median of each round's ratio: the servers of one round ran back to back, so that
+    # pairs them against the machine's drift.
+    paired = lambda a, b, key="cpu_us": statistics.median(x[key] / y[key] for x, y in zip(results[a], results[b]))
+    axum = lambda name: "axum, 2 threads" if "2 workers" in name or "2 threads" in name else "axum, 1 thread"
+    print(f"Medians of {rounds} rounds of {seconds} s; CPU ratios to {BASELINE}, p99 ratios to axum with as many threads.\n")
+    print("| server | requests/s | p50 (µs) | p99 (µs) | server CPU per request (µs) | CPU ratio | CPU ratio, paired | p99 / axum |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for name in SERVERS:
         m = median[name]
         print(
             f"| {name} | {m['rps']:,.0f} | {m['p50']:.0f} | {m['p99']:.0f} | {m['cpu_us']:.2f} "
-            f"| {m['cpu_us'] / base['cpu_us']:.3f} | {paired(name):.3f} | {m['p99'] / base['p99']:.2f} |"
+            f"| {m['cpu_us'] / median[BASELINE]['cpu_us']:.3f} | {paired(name, BASELINE):.3f} "
+            f"| {m['p99'] / median[axum(name)]['p99']:.2f} |"
         )
+    print("\n| appserver | access log on / off, CPU per request (paired) |")
+    print("|---|---:|")
+    for name in SERVERS:
+        if name.endswith("log on"):
+            print(f"| {name[:-len(', log on')]} | {paired(name, name[:-2] + 'off'):.3f} |")
     print("\n| appserver handler path (Threaded, 1 worker) | requests/s | p50 (µs) | p99 (µs) | server CPU per request (µs) |")
     print("|---|---:|---:|---:|---:|")
     for name in PATHS:
         m = median[name]
         print(f"| {name} | {m['rps']:,.0f} | {m['p50']:.0f} | {m['p99']:.0f} | {m['cpu_us']:.2f} |")
-    print("\nAll rounds (CPU µs per request):")
+    print("\nAll rounds (server CPU per request in µs / p99 in µs):")
     for name, runs in results.items():
-        print(f"- {name}: " + ", ".join(f"{r['cpu_us']:.2f}" for r in runs))
+        print(f"- {name}: " + ", ".join(f"{r['cpu_us']:.2f} / {r['p99']:.0f}" for r in runs))
     write_chart(median)
 
 
 def write_chart(median):
     """benchmarks/load.svg: server CPU per request, a bar per server."""
     rows = list(SERVERS)
-    width, bar, gap, left = 720, 26, 10, 250
+    width, bar, gap, left = 800, 26, 10, 320
     top = max(median[n]["cpu_us"] for n in rows)
     height = 40 + len(rows) * (bar + gap)
     parts = [

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The server load bench: builds in release, then measures appserver (Threaded and Forked,
-# 1 worker), raw hyper, axum and actix-web serving GET /person/get/123/, one at a time on
+# access log off and on, 1 and 2 workers), raw hyper (a derived struct, a `json!` value),
+# axum and actix-web (1 and 2 threads) serving GET /person/get/123/, one at a time on
 # 127.0.0.1, the server pinned to CPU 0 and wrk (-t1 -c64) to CPU 1, alternating over
 # ROUNDS rounds of SECONDS seconds. See BENCHMARKS.md.
 #
