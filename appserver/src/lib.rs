@@ -69,7 +69,9 @@
 //! path, status, duration) under the target `appserver::access`. [`Server::serve`] and
 //! [`run`] install a subscriber filtered by `RUST_LOG`, else the `log` setting, unless the
 //! program installed one. Client text in log lines is escaped; a handler's panic is logged
-//! once with its location; repeated errors are rate-limited with a count.
+//! once with its location; repeated errors are rate-limited with a count. With that
+//! subscriber and no terminal, access lines are written in batches by a thread of their
+//! own; requests never wait for the output, and lines it cannot take are counted.
 //!
 //! # Server types and configuration
 //! [`ServerType::Threaded`] serves from one process with a pool of threads;
