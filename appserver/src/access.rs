@@ -13,6 +13,7 @@
 //! Anywhere else (a program's own subscriber, a terminal with its colours, a server that
 //! is not serving, as in the test client) the line is a `tracing` event.
 
+use http::uri::PathAndQuery;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver};
@@ -27,12 +28,16 @@ const MAX_BUFFERED: usize = 1 << 20;
 const STOP_WAIT: Duration = Duration::from_secs(2);
 /// What every line says after its timestamp.
 const LEVEL_AND_TARGET: &[u8] = b"  INFO appserver::access: method=";
+/// What comes between the method and an unescaped path.
+const PATH: &[u8] = b" path=\"";
 
 /// One request's access line, logged when its response is ready; made only when the
 /// `appserver::access` target is enabled.
 pub(crate) struct Access {
     method: http::Method,
-    uri: http::Uri,
+    /// The request target's path and query (`None` for the authority form of `CONNECT`):
+    /// cheaper to keep than the whole `Uri`.
+    target: Option<PathAndQuery>,
     started: Instant,
 }
 
@@ -45,7 +50,7 @@ impl Access {
         };
         enabled.then(|| Access {
             method: request.method().clone(),
-            uri: request.uri().clone(),
+            target: request.uri().path_and_query().cloned(),
             started: Instant::now(),
         })
     }
@@ -54,13 +59,14 @@ impl Access {
     pub(crate) fn log(self, status: http::StatusCode) {
         let now = Instant::now();
         let micros = now.saturating_duration_since(self.started).as_micros() as u64;
-        if BATCHED.load(Ordering::Acquire) && buffer(now, &self.method, self.uri.path(), status.as_u16(), micros) {
+        let path = self.target.as_ref().map_or("", PathAndQuery::path);
+        if BATCHED.load(Ordering::Acquire) && buffer(now, &self.method, path, status.as_u16(), micros) {
             return;
         }
         tracing::info!(
             target: "appserver::access",
             method = %self.method,
-            path = self.uri.path(),
+            path,
             status = status.as_u16(),
             micros,
         );
@@ -134,9 +140,12 @@ fn buffer(now: Instant, method: &http::Method, path: &str, status: u16, micros: 
     if shared.running.is_none() {
         return false;
     }
-    let since_epoch = match shared.clock {
-        Some((then, at)) if now >= then && now - then < Duration::from_secs(1) => at + (now - then),
-        _ => {
+    let since_anchor = |(then, at): (Instant, Duration)| {
+        now.checked_duration_since(then).filter(|&d| d < Duration::from_secs(1)).map(|d| at + d)
+    };
+    let since_epoch = match shared.clock.and_then(since_anchor) {
+        Some(since_epoch) => since_epoch,
+        None => {
             let at = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
             shared.clock = Some((Instant::now(), at));
             at
@@ -152,22 +161,25 @@ fn buffer(now: Instant, method: &http::Method, path: &str, status: u16, micros: 
     head[20..26].copy_from_slice(&digits::<6>(since_epoch.subsec_micros()));
     head[26] = b'Z';
     head[27..].copy_from_slice(LEVEL_AND_TARGET);
-    let mut tail = *b"\" status=000 micros=";
+    const TAIL: &[u8] = b"\" status=000 micros=";
+    let mut tail = [0; TAIL.len() + 20 + 1];
+    tail[..TAIL.len()].copy_from_slice(TAIL);
     tail[9..12].copy_from_slice(&digits::<3>(u32::from(status)));
+    let end = TAIL.len() + decimal(micros, &mut tail[TAIL.len()..]);
+    tail[end] = b'\n';
     let Shared { lines, .. } = &mut *shared;
     let start = lines.len();
+    lines.reserve(head.len() + method.as_str().len() + PATH.len() + path.len() + end + 1);
     lines.extend_from_slice(&head);
     lines.extend_from_slice(method.as_str().as_bytes());
     if !needs_escape(path.as_bytes()) {
-        lines.extend_from_slice(b" path=\"");
+        lines.extend_from_slice(PATH);
         lines.extend_from_slice(path.as_bytes());
-        lines.extend_from_slice(&tail);
+        lines.extend_from_slice(&tail[..=end]);
     } else {
         let _ = write!(lines, " path={path:?}");
-        lines.extend_from_slice(&tail[1..]);
+        lines.extend_from_slice(&tail[1..=end]);
     }
-    push_decimal(lines, micros);
-    lines.push(b'\n');
     if lines.len() > MAX_BUFFERED {
         lines.truncate(start);
         shared.dropped += 1;
@@ -208,8 +220,8 @@ fn digits<const N: usize>(mut n: u32) -> [u8; N] {
     out
 }
 
-/// Appends `n` in decimal.
-fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
+/// Writes `n` in decimal at the start of `out` (20 bytes hold any `u64`); the length.
+fn decimal(mut n: u64, out: &mut [u8]) -> usize {
     let mut digits = [0; 20];
     let mut at = digits.len();
     loop {
@@ -220,7 +232,8 @@ fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
             break;
         }
     }
-    out.extend_from_slice(&digits[at..]);
+    out[..digits.len() - at].copy_from_slice(&digits[at..]);
+    digits.len() - at
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.` in UTC for `secs` since the epoch (the civil-from-days
@@ -329,7 +342,7 @@ fn write_lines(generation: u64) {
 
 #[cfg(test)]
 mod tests {
-    use super::{date_time, digits, needs_escape, push_decimal};
+    use super::{date_time, decimal, digits, needs_escape};
 
     #[test]
     fn timestamps_are_utc_dates_and_times() {
@@ -358,9 +371,10 @@ mod tests {
     fn numbers_are_written_in_decimal() {
         assert_eq!(&digits::<6>(42), b"000042");
         assert_eq!(&digits::<3>(200), b"200");
-        let mut out = Vec::new();
-        push_decimal(&mut out, 0);
-        push_decimal(&mut out, u64::MAX);
-        assert_eq!(out, b"018446744073709551615");
+        let mut out = [b'x'; 21];
+        assert_eq!(decimal(0, &mut out), 1);
+        assert_eq!(&out[..2], b"0x");
+        assert_eq!(decimal(u64::MAX, &mut out), 20);
+        assert_eq!(&out, b"18446744073709551615x");
     }
 }
