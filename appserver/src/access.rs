@@ -30,6 +30,8 @@ const STOP_WAIT: Duration = Duration::from_secs(2);
 const LEVEL_AND_TARGET: &[u8] = b"  INFO appserver::access: method=";
 /// What comes between the method and an unescaped path.
 const PATH: &[u8] = b" path=\"";
+/// What follows the path: its closing quote, the status (`000` replaced), the duration.
+const TAIL: &[u8] = b"\" status=000 micros=";
 
 /// One request's access line, logged when its response is ready; made only when the
 /// `appserver::access` target is enabled.
@@ -136,6 +138,13 @@ pub(crate) fn filter_changed() {
 /// Appends the line of a response ready at `now` to the buffer; false if no writer
 /// thread will write it.
 fn buffer(now: Instant, method: &http::Method, path: &str, status: u16, micros: u64) -> bool {
+    // What needs no shared state first, on the stack and outside the lock.
+    let mut tail = [0; TAIL.len() + 20 + 1];
+    tail[..TAIL.len()].copy_from_slice(TAIL);
+    tail[9..12].copy_from_slice(&digits::<3>(u32::from(status)));
+    let end = TAIL.len() + decimal(micros, &mut tail[TAIL.len()..]);
+    tail[end] = b'\n';
+    let plain = !needs_escape(path.as_bytes());
     let mut shared = shared();
     if shared.running.is_none() {
         return false;
@@ -155,24 +164,17 @@ fn buffer(now: Instant, method: &http::Method, path: &str, status: u16, micros: 
         shared.second = since_epoch.as_secs();
         shared.stamp = date_time(since_epoch.as_secs());
     }
-    // The parts of a known size first, on the stack.
     let mut head = [0; 20 + 6 + 1 + LEVEL_AND_TARGET.len()];
     head[..20].copy_from_slice(&shared.stamp);
     head[20..26].copy_from_slice(&digits::<6>(since_epoch.subsec_micros()));
     head[26] = b'Z';
     head[27..].copy_from_slice(LEVEL_AND_TARGET);
-    const TAIL: &[u8] = b"\" status=000 micros=";
-    let mut tail = [0; TAIL.len() + 20 + 1];
-    tail[..TAIL.len()].copy_from_slice(TAIL);
-    tail[9..12].copy_from_slice(&digits::<3>(u32::from(status)));
-    let end = TAIL.len() + decimal(micros, &mut tail[TAIL.len()..]);
-    tail[end] = b'\n';
     let Shared { lines, .. } = &mut *shared;
     let start = lines.len();
     lines.reserve(head.len() + method.as_str().len() + PATH.len() + path.len() + end + 1);
     lines.extend_from_slice(&head);
     lines.extend_from_slice(method.as_str().as_bytes());
-    if !needs_escape(path.as_bytes()) {
+    if plain {
         lines.extend_from_slice(PATH);
         lines.extend_from_slice(path.as_bytes());
         lines.extend_from_slice(&tail[..=end]);
