@@ -7,7 +7,7 @@ mod support;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use support::{Process, scratch_dir, timed_get};
 
 /// Sends `n` requests for `path` over one connection, 50 at a time (pipelined), and
@@ -74,6 +74,19 @@ fn shape(log: &str, path: &str) -> String {
     rest.to_owned()
 }
 
+/// Seconds since the epoch of a line's `YYYY-MM-DDTHH:MM:SS` (days from the civil date as
+/// in Howard Hinnant's `date`, the other way than the server goes).
+fn stamp_seconds(line: &str) -> u64 {
+    let field = |range: std::ops::Range<usize>| line[range].parse::<i64>().unwrap();
+    let (year, month, day) = (field(0..4), field(5..7), field(8..10));
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let yoe = year - era * 400;
+    let doy = (153 * (month + if month > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
+    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
+    (days * 86_400 + field(11..13) * 3600 + field(14..16) * 60 + field(17..19)) as u64
+}
+
 #[test]
 fn the_lines_look_as_tracing_writes_them() {
     // The program's own subscriber: every line is a `tracing` event.
@@ -86,8 +99,11 @@ fn the_lines_look_as_tracing_writes_them() {
 
     // appserver's subscriber: the lines go through the batch.
     let server = Process::start(&[]);
+    let before = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
     assert!(timed_get(server.addr(), "/library/shape").0.starts_with("HTTP/1.1 200 "));
+    let after = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
     assert!(timed_get(server.addr(), "/fail/a%22b%5Cc").0.starts_with("HTTP/1.1 500 "));
+    assert!(timed_get(server.addr(), "/library/query?token=s3cret").0.starts_with("HTTP/1.1 200 "));
     std::thread::sleep(Duration::from_millis(100));
     let batched = server.log();
     assert_eq!(
@@ -97,6 +113,15 @@ fn the_lines_look_as_tracing_writes_them() {
     for path in ["/library/shape", "/fail/a%22b%5Cc"] {
         assert_eq!(shape(&batched, path), shape(&traced, path));
     }
+    // The time of the response in UTC, from the clock cached per second.
+    let line = batched.lines().find(|l| l.contains("path=\"/library/shape\"")).unwrap();
+    assert!((before..=after).contains(&stamp_seconds(line)), "{line}: not within {before}..={after}");
+    // The path only: a query string may carry secrets.
+    assert_eq!(
+        shape(&batched, "/library/query"),
+        "  INFO appserver::access: method=GET path=\"/library/query\" status=200"
+    );
+    assert!(!batched.contains("s3cret"), "{batched}");
 }
 
 #[test]
