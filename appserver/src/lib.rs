@@ -100,72 +100,28 @@
 //! the routes linked into it. Doctests of edition 2024 are merged into one binary, so a
 //! doctest that starts a server is best marked `standalone_crate`.
 
-mod accept;
-mod access;
-mod auth;
-mod boot;
+// The folders, by layer: `serve` → `routing` → `handler`, and `serve` → `config`; nothing
+// points back up (tests/tests/layers.rs checks it). Each folder's `//!` says what it owns.
 mod config;
-mod connection;
-mod error;
-mod extract;
-#[cfg(target_os = "linux")]
-mod fork;
-#[cfg(not(target_os = "linux"))]
-#[path = "no_fork.rs"]
-mod fork;
-mod form;
-mod head_budget;
-mod json;
-mod layer;
-mod log;
-mod openapi;
-mod overlap;
-mod param;
-mod pieces;
-mod query;
-mod request;
-mod response;
-mod route;
-mod route_table;
-mod router;
-mod schema;
-mod section;
-mod serve_error;
-mod server;
-mod server_type;
-mod service;
-mod signal;
-mod state;
-mod state_map;
-mod test_client;
-mod threaded;
-mod tls;
+mod handler;
+mod routing;
+mod serve;
 
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
 
-pub use auth::{AnyRole, Bearer, Role, Tokens};
 pub use bytes::Bytes;
-pub use config::Config;
-pub use error::{Error, Result};
-pub use extract::FromRequest;
-pub use form::Form;
+pub use config::{Config, ServerType, Tokens};
+pub use handler::{
+    AnyRole, Bearer, Body, Error, Form, FromRequest, IntoResponse, Json, Query, Request, Response, Result, Role, State,
+};
 pub use http::{self, HeaderMap, Method, StatusCode, Uri};
-pub use json::Json;
-pub use layer::{AppService, LayerBody};
-pub use openapi::openapi;
-pub use query::Query;
-pub use request::Request;
-pub use response::{Body, IntoResponse, Response};
-pub use route::Parameter;
-pub use route_table::{Overlapping, RouteInfo, RouteTable, routes};
-pub use serve_error::ServeError;
-pub use server::{Listener, Server, run};
-pub use server_type::ServerType;
-pub use state::State;
-pub use test_client::{TestClient, TestRequest, TestResponse};
-pub use threaded::RunningServer;
+pub use routing::{Overlapping, Parameter, RouteInfo, RouteTable};
+pub use serve::{
+    AppService, LayerBody, Listener, RunningServer, ServeError, Server, TestClient, TestRequest, TestResponse, openapi,
+    routes, run,
+};
 
 /// Serves a function as an HTTP handler for the paths that match a pattern.
 ///

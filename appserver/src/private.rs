@@ -2,31 +2,30 @@
 //!
 //! Return values are dispatched by autoref specialization, because one blanket impl cannot
 //! cover both "any `Serialize` value" and `Result<T, E>` (which is `Serialize` too): the
-//! expansion calls `(&&Kind::of(&value)).__appserver_result()` and then
+//! expansion calls `(&&Returned::of(&value)).__appserver_result()` and then
 //! `__appserver_respond()`, and method resolution picks the first trait that applies.
 
-use crate::error::Error;
-use crate::response::{IntoResponse, Response, json_response};
+use crate::handler::{Error, IntoResponse, Response, json_response};
 use http::StatusCode;
 use serde::Serialize;
 use std::marker::PhantomData;
 
-pub use crate::param::{FromParam, optional_param, param};
-pub use crate::request::{Params, Request};
-pub use crate::route::{Parameter, Reply, RequiredState, Route, RouteError};
-pub use crate::router::{Lookup, Router};
-pub use crate::schema::{SchemaFn, SchemaNone, SchemaOf, SchemaOfValue, SchemaOfWrapped};
+pub use crate::handler::{FromParam, Params, Request, optional_param, param};
+pub use crate::routing::{
+    Lookup, Parameter, Reply, RequiredState, Route, RouteError, Router, SchemaFn, SchemaNone, SchemaOf, SchemaOfValue,
+    SchemaOfWrapped,
+};
 pub use appserver_pattern::Methods;
 pub use inventory;
 pub use serde_json::Value as JsonValue;
 
-/// The type of a value, for method-resolution-based dispatch.
-pub struct Kind<T>(PhantomData<T>);
+/// The type a handler returned, for method-resolution-based dispatch.
+pub struct Returned<T>(PhantomData<T>);
 
-impl<T> Kind<T> {
-    /// The kind of `value`'s type.
+impl<T> Returned<T> {
+    /// The type of `value`.
     pub fn of(_value: &T) -> Self {
-        Kind(PhantomData)
+        Returned(PhantomData)
     }
 }
 
@@ -37,7 +36,7 @@ pub trait ViaResult {
         ResultTag
     }
 }
-impl<T, E> ViaResult for &Kind<Result<T, E>> {}
+impl<T, E> ViaResult for &Returned<Result<T, E>> {}
 
 /// Picked for every other type.
 pub trait ViaValue {
@@ -46,7 +45,7 @@ pub trait ViaValue {
         ValueTag
     }
 }
-impl<T> ViaValue for Kind<T> {}
+impl<T> ViaValue for Returned<T> {}
 
 /// A handler returned a `Result`.
 pub struct ResultTag;
@@ -73,7 +72,7 @@ pub trait ViaIntoResponse {
         IntoResponseTag
     }
 }
-impl<T: IntoResponse> ViaIntoResponse for &Kind<T> {}
+impl<T: IntoResponse> ViaIntoResponse for &Returned<T> {}
 
 /// Picked for every other type, which must then be `Serialize`.
 pub trait ViaSerialize {
@@ -82,7 +81,7 @@ pub trait ViaSerialize {
         SerializeTag
     }
 }
-impl<T> ViaSerialize for Kind<T> {}
+impl<T> ViaSerialize for Returned<T> {}
 
 /// Respond through `IntoResponse`.
 pub struct IntoResponseTag;

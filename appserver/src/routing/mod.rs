@@ -1,0 +1,19 @@
+//! Routes: what `#[route]` registers ([`Route`]), the [`Router`] that matches a request to
+//! one, the overlaps between patterns, the route table, and the OpenAPI document with its
+//! JSON Schemas.
+//!
+//! May import: `handler` (a route's handler takes a request and gives a response), and
+//! nothing else of the crate.
+
+mod openapi;
+mod overlap;
+mod route;
+mod router;
+mod schema;
+mod table;
+
+pub(crate) use openapi::document as openapi_document;
+pub use route::{Parameter, Reply, RequiredState, Route, RouteError};
+pub use router::{Lookup, Router};
+pub use schema::{SchemaFn, SchemaNone, SchemaOf, SchemaOfValue, SchemaOfWrapped};
+pub use table::{Overlapping, RouteInfo, RouteTable};

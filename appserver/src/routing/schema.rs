@@ -1,0 +1,158 @@
+//! The JSON Schemas of body types for the OpenAPI document, with the `schemars` feature.
+//!
+//! A route records, per parameter and for its answer, a [`SchemaFn`] picked by autoref
+//! specialization: `(&&&SchemaOf::<T>::new()).__appserver_schema()` finds the most specific
+//! of `Json<T>`, `Form<T>`, `(StatusCode, T)` or `Result<T, E>` with `T: JsonSchema`
+//! ([`SchemaOfWrapped`]), then `T: JsonSchema` itself ([`SchemaOfValue`]), else none
+//! ([`SchemaNone`]). Without the feature only the last applies, and the document's bodies
+//! take any JSON.
+
+use serde_json::Value;
+use std::any::Any;
+use std::marker::PhantomData;
+
+/// Given the document's schema generator (as `Any`), a type's schema, if it has one.
+pub type SchemaFn = fn(&mut dyn Any) -> Option<Value>;
+
+/// The type whose schema is wanted.
+pub struct SchemaOf<T: ?Sized>(PhantomData<fn() -> T>);
+
+impl<T: ?Sized> SchemaOf<T> {
+    /// The probe for `T`.
+    #[allow(clippy::new_without_default)]
+    pub const fn new() -> Self {
+        SchemaOf(PhantomData)
+    }
+}
+
+/// No schema: the body is any JSON.
+pub trait SchemaNone {
+    /// The schema function.
+    fn __appserver_schema(&self) -> SchemaFn {
+        |_| None
+    }
+}
+
+impl<T: ?Sized> SchemaNone for SchemaOf<T> {}
+
+/// The schema of a type that has one.
+pub trait SchemaOfValue {
+    /// The schema function.
+    fn __appserver_schema(&self) -> SchemaFn;
+}
+
+/// The schema of the body inside a wrapper: `Json<T>`, `Form<T>`, `(StatusCode, T)`,
+/// `Result<T, E>`.
+pub trait SchemaOfWrapped {
+    /// The schema function.
+    fn __appserver_schema(&self) -> SchemaFn;
+}
+
+#[cfg(feature = "schemars")]
+mod with_schemars {
+    use super::{SchemaFn, SchemaOf, SchemaOfValue, SchemaOfWrapped};
+    use crate::handler::{Form, Json};
+    use http::StatusCode;
+    use schemars::{JsonSchema, SchemaGenerator};
+
+    fn schema<T: JsonSchema>(generator: &mut dyn std::any::Any) -> Option<serde_json::Value> {
+        Some(generator.downcast_mut::<SchemaGenerator>()?.subschema_for::<T>().to_value())
+    }
+
+    impl<T: JsonSchema> SchemaOfValue for &SchemaOf<T> {
+        fn __appserver_schema(&self) -> SchemaFn {
+            schema::<T>
+        }
+    }
+
+    impl<T: JsonSchema> SchemaOfWrapped for &&SchemaOf<Json<T>> {
+        fn __appserver_schema(&self) -> SchemaFn {
+            schema::<T>
+        }
+    }
+
+    impl<T: JsonSchema> SchemaOfWrapped for &&SchemaOf<Form<T>> {
+        fn __appserver_schema(&self) -> SchemaFn {
+            schema::<T>
+        }
+    }
+
+    impl<T: JsonSchema> SchemaOfWrapped for &&SchemaOf<(StatusCode, T)> {
+        fn __appserver_schema(&self) -> SchemaFn {
+            schema::<T>
+        }
+    }
+
+    impl<T: JsonSchema, E> SchemaOfWrapped for &&SchemaOf<Result<T, E>> {
+        fn __appserver_schema(&self) -> SchemaFn {
+            schema::<T>
+        }
+    }
+
+    /// A generator for the document: definitions under `#/components/schemas`, schemas of
+    /// request bodies as they are read (`deserialize`) or answers as they are written.
+    pub(crate) fn generator(serialize: bool) -> SchemaGenerator {
+        let settings = schemars::generate::SchemaSettings::draft2020_12().with(|settings| {
+            settings.definitions_path = "#/components/schemas".into();
+            settings.meta_schema = None;
+        });
+        match serialize {
+            true => settings.for_serialize().into_generator(),
+            false => settings.for_deserialize().into_generator(),
+        }
+    }
+}
+
+/// The generators of the document's request and response schemas, and the definitions
+/// they collected.
+pub(crate) struct Generators {
+    #[cfg(feature = "schemars")]
+    requests: schemars::SchemaGenerator,
+    #[cfg(feature = "schemars")]
+    responses: schemars::SchemaGenerator,
+}
+
+impl Generators {
+    pub(crate) fn new() -> Generators {
+        Generators {
+            #[cfg(feature = "schemars")]
+            requests: with_schemars::generator(false),
+            #[cfg(feature = "schemars")]
+            responses: with_schemars::generator(true),
+        }
+    }
+
+    /// The schema of a request body, or any JSON.
+    pub(crate) fn request(&mut self, schema: SchemaFn) -> Value {
+        #[cfg(feature = "schemars")]
+        return or_any(schema(&mut self.requests));
+        #[cfg(not(feature = "schemars"))]
+        or_any(schema(&mut ()))
+    }
+
+    /// The schema of an answer, or any JSON.
+    pub(crate) fn response(&mut self, schema: SchemaFn) -> Value {
+        #[cfg(feature = "schemars")]
+        return or_any(schema(&mut self.responses));
+        #[cfg(not(feature = "schemars"))]
+        or_any(schema(&mut ()))
+    }
+
+    /// The named schemas the others refer to, for `components/schemas`.
+    #[allow(clippy::unused_self)]
+    pub(crate) fn definitions(&mut self) -> serde_json::Map<String, Value> {
+        #[allow(unused_mut)]
+        let mut all = serde_json::Map::new();
+        #[cfg(feature = "schemars")]
+        {
+            all.extend(self.responses.take_definitions(true));
+            all.extend(self.requests.take_definitions(true));
+        }
+        all
+    }
+}
+
+/// `found`, or the schema any JSON fits.
+fn or_any(found: Option<Value>) -> Value {
+    found.unwrap_or_else(|| Value::Object(Default::default()))
+}

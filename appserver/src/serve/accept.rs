@@ -1,0 +1,299 @@
+//! The accept loop every serving process runs (the Threaded server, each Forked worker):
+//! accept, admit (per-client cap, eviction when connections run short), serve with hyper,
+//! and on shutdown: stop accepting, answer what the kernel had already accepted, let
+//! requests in flight finish within `graceful_timeout`, close the rest.
+
+use super::access;
+use super::boot::Served;
+use super::connection::{Activity, Connections, RequestGuard, Slot, Watched};
+use super::grace::Deadline;
+use super::head_budget::{HeadBudget, Metered};
+use super::layer::{self, Stack, box_error};
+use super::pieces::Pieces;
+use super::service::{App, BoxError};
+use super::tls::Tls;
+use crate::config::Config;
+use crate::handler::error_body;
+use http::StatusCode;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use std::convert::Infallible;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Connections taken from the kernel's queue at shutdown, at most: they were accepted
+/// before the listening socket closed, so they are answered.
+const DRAIN_LIMIT: usize = 4096;
+/// HTTP/2 streams one connection may have open at once.
+const MAX_STREAMS: u32 = 128;
+/// How long connections accepted at shutdown get to deliver a request already sent.
+const DRAIN_GRACE: Duration = Duration::from_millis(20);
+
+/// The answer to a client over its address's connection cap, written without reading its
+/// request.
+fn too_many() -> Vec<u8> {
+    let body = error_body(StatusCode::SERVICE_UNAVAILABLE, "too many connections from this address; retry later");
+    let head = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nconnection: close\r\n\
+         retry-after: 1\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    [head.into_bytes(), body].concat()
+}
+
+/// Accepts and serves connections until `shutdown`, then shuts down gracefully: requests in
+/// flight get until the deadline `shutdown` gives.
+pub(crate) async fn serve_connections(
+    listener: std::net::TcpListener,
+    served: Served,
+    config: &Config,
+    shutdown: impl Future<Output = Deadline>,
+) -> io::Result<()> {
+    let listener = TcpListener::from_std(listener)?;
+    // Until the end of this function, once every request has had its line.
+    let _access_log = access::Writer::start();
+    let server = Arc::new(Accepting::new(served, config));
+    // The reaper has a thread of its own: as a timer of the runtime it would make each wait
+    // for I/O look at the timer wheel, a cost on every request.
+    let (stop_reaper, reaper_stopped) = mpsc::channel::<()>();
+    let reaper = std::thread::Builder::new().name("appserver-reaper".into()).spawn({
+        let connections = Arc::clone(&server.connections);
+        move || {
+            while let Err(RecvTimeoutError::Timeout) = reaper_stopped.recv_timeout(connections.tick()) {
+                connections.reap();
+            }
+        }
+    })?;
+    let mut shutdown = std::pin::pin!(shutdown);
+    let deadline = loop {
+        let accepted = tokio::select! {
+            deadline = &mut shutdown => break deadline,
+            accepted = listener.accept() => accepted,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(err) => {
+                // Out of file descriptors and the like: wait instead of spinning.
+                tracing::warn!(error = %err, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let permit = match Arc::clone(&server.permits).try_acquire_owned() {
+            Ok(permit) => Some(permit),
+            // Every slot is taken: this one takes the slot of the oldest idle connection, or,
+            // if all are busy, waits for one to finish (further newcomers wait in the backlog).
+            Err(_) => match server.connections.evict_oldest() {
+                Some(permit) => Some(permit),
+                None => tokio::select! {
+                    deadline = &mut shutdown => {
+                        server.serve(stream, None);
+                        break deadline;
+                    }
+                    permit = Arc::clone(&server.permits).acquire_owned() => permit.ok(),
+                },
+            },
+        };
+        server.serve(stream, permit);
+    };
+    // Stop accepting; take what the kernel already accepted, then close the socket so that
+    // new connections are refused at once.
+    let listener = listener.into_std()?;
+    let mut drained = 0;
+    while drained < DRAIN_LIMIT {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                drained += 1;
+                let permit = Arc::clone(&server.permits).try_acquire_owned().ok();
+                match stream.set_nonblocking(true).and_then(|()| TcpStream::from_std(stream)) {
+                    Ok(stream) => server.serve(stream, permit),
+                    Err(err) => tracing::debug!(error = %err, "cannot serve a connection accepted at shutdown"),
+                }
+            }
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    drop(listener);
+    tracing::info!(drained, "shutting down: finishing requests in flight");
+    // Let requests that already arrived on idle connections be read before those close.
+    tokio::time::sleep(DRAIN_GRACE).await;
+    server.connections.close_all();
+    let open = server.connections.closed(deadline).await;
+    if open > 0 {
+        tracing::warn!(open, "graceful_timeout reached: closing the connections still open");
+    }
+    drop(stop_reaper);
+    let _ = reaper.join();
+    Ok(())
+}
+
+/// A connection's service: `respond`, each request counted in `activity` until its
+/// response is ready, the response's body handed over in [`Pieces`].
+struct Counted<R> {
+    activity: Arc<Activity>,
+    respond: R,
+}
+
+impl<R, A, B> hyper::service::Service<hyper::Request<Incoming>> for Counted<R>
+where
+    R: Fn(hyper::Request<Incoming>) -> A,
+    A: Future<Output = hyper::Response<B>> + Unpin,
+{
+    type Response = hyper::Response<Pieces<B>>;
+    type Error = Infallible;
+    type Future = Answered<A>;
+
+    fn call(&self, request: hyper::Request<Incoming>) -> Answered<A> {
+        Answered { guard: Some(self.activity.request()), answer: (self.respond)(request) }
+    }
+}
+
+/// A request's answer on its way, counted as in flight until it is ready.
+struct Answered<A> {
+    guard: Option<RequestGuard>,
+    answer: A,
+}
+
+impl<A: Future<Output = hyper::Response<B>> + Unpin, B> Future for Answered<A> {
+    type Output = Result<hyper::Response<Pieces<B>>, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let response = ready!(Pin::new(&mut this.answer).poll(cx));
+        this.guard = None;
+        Poll::Ready(Ok(response.map(Pieces::new)))
+    }
+}
+
+/// What the accept loop shares with the connections it spawns.
+struct Accepting {
+    app: Arc<App>,
+    tls: Option<Arc<Tls>>,
+    http: http1::Builder,
+    /// HTTP/1.1 or HTTP/2, for TLS and for `http2` on plain TCP.
+    auto: Option<auto::Builder<TokioExecutor>>,
+    /// The routes in their layers, if any.
+    stack: Option<Stack>,
+    header_timeout: Duration,
+    permits: Arc<Semaphore>,
+    connections: Arc<Connections>,
+    heads: Arc<HeadBudget>,
+}
+
+impl Accepting {
+    fn new(served: Served, config: &Config) -> Self {
+        let Served { app, layers, tls } = served;
+        let mut http = http1::Builder::new();
+        // The exact head limit (431), and the read buffer bounded by it.
+        http.max_header_size(config.max_header_bytes).max_buf_size(config.max_header_bytes).writev(false);
+        let auto = (tls.is_some() || config.http2).then(|| {
+            let mut auto = auto::Builder::new(TokioExecutor::new());
+            auto.http1().max_buf_size(config.max_header_bytes);
+            auto.http2()
+                .timer(TokioTimer::new())
+                .max_concurrent_streams(MAX_STREAMS)
+                .max_header_list_size(u32::try_from(config.max_header_bytes).unwrap_or(u32::MAX));
+            auto
+        });
+        let stack = (!layers.is_empty()).then(|| layer::stack(Arc::clone(&app), &layers));
+        Accepting {
+            app,
+            tls,
+            http,
+            auto,
+            stack,
+            header_timeout: config.header_timeout,
+            permits: Arc::new(Semaphore::new(config.max_connections)),
+            connections: Arc::new(Connections::new(
+                config.header_timeout,
+                config.keep_alive_timeout,
+                config.max_connections_per_client,
+            )),
+            heads: Arc::default(),
+        }
+    }
+
+    /// Serves `stream` on a new task, holding `permit` while it is open; a client over its
+    /// connection cap is answered 503.
+    fn serve(&self, stream: TcpStream, permit: Option<OwnedSemaphorePermit>) {
+        let Ok(client) = stream.peer_addr() else { return };
+        // Whether the client has sent bytes already: a connection that has not is the first
+        // to be closed for a newcomer, and the runtime reads only after its next I/O turn.
+        let sent = socket2::SockRef::from(&stream).peek(&mut [std::mem::MaybeUninit::uninit()]).is_ok_and(|n| n > 0);
+        let Some(slot) = self.connections.admit(client.ip(), sent, permit) else {
+            tracing::debug!(client = %client.ip(), "refused: too many connections from this address");
+            let _ = stream.try_write(&too_many());
+            return;
+        };
+        let _ = stream.set_nodelay(true);
+        let activity = Arc::clone(&slot.activity);
+        let stream = Metered::new(stream, Arc::clone(&activity), Arc::clone(&self.heads));
+        match &self.stack {
+            // No layers: the routes themselves.
+            None => {
+                let app = Arc::clone(&self.app);
+                self.drive(stream, slot, Counted { activity, respond: move |request| app.handle(request) });
+            }
+            Some(stack) => {
+                let stack = stack.clone();
+                let respond = move |request: hyper::Request<Incoming>| {
+                    Box::pin(layer::call(stack.clone(), request.map(|body| body.map_err(box_error).boxed_unsync())))
+                };
+                self.drive(stream, slot, Counted { activity, respond });
+            }
+        }
+    }
+
+    /// Serves one connection with `service` on a new task: plain HTTP/1.1, or HTTP/1.1 and
+    /// HTTP/2 (after the TLS handshake, if any).
+    fn drive<S, B>(&self, stream: Metered, slot: Slot, service: S)
+    where
+        S: hyper::service::Service<hyper::Request<Incoming>, Response = hyper::Response<B>> + Send + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError>,
+        B: hyper::body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<BoxError>,
+    {
+        let activity = Arc::clone(&slot.activity);
+        let Some(auto) = self.auto.clone() else {
+            // Plain HTTP/1.1: the fast path.
+            let connection = Watched::new(self.http.serve_connection(TokioIo::new(stream), service), activity);
+            tokio::spawn(async move {
+                connection.await;
+                drop(slot);
+            });
+            return;
+        };
+        let (tls, handshake_timeout) = (self.tls.clone(), self.header_timeout);
+        tokio::spawn(async move {
+            match tls {
+                None => Watched::new(auto.serve_connection(TokioIo::new(stream), service).into_owned(), activity).await,
+                Some(tls) => {
+                    let handshake = tokio::time::timeout(handshake_timeout, tls.acceptor().accept(stream));
+                    match activity.unless_closed(handshake).await {
+                        Some(Ok(Ok(stream))) => {
+                            let connection = auto.serve_connection(TokioIo::new(stream), service).into_owned();
+                            Watched::new(connection, activity).await;
+                        }
+                        Some(Ok(Err(err))) => tracing::debug!(error = %err, "TLS handshake failed"),
+                        Some(Err(_)) => tracing::debug!("TLS handshake timed out"),
+                        None => {}
+                    }
+                }
+            }
+            drop(slot);
+        });
+    }
+}

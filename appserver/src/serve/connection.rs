@@ -1,0 +1,363 @@
+//! Open connections: their timeouts, eviction when connections run short, the per-client
+//! cap.
+//!
+//! Rather than a timer per request (hyper's header timeout resets one on every request),
+//! one reaper task per server looks at every connection a few times per timeout. A
+//! connection with no request in flight that has seen no new request for its limit
+//! (`header_timeout` before its first request, the smaller of `keep_alive_timeout` and
+//! `header_timeout` after) is shut down gracefully, and dropped one tick later if it is
+//! stuck in the middle of a request's headers. On shutdown every connection is shut down
+//! gracefully: requests in flight finish, idle connections close.
+//!
+//! When a newcomer finds no free slot, the oldest connection that has no request in flight
+//! (one that has sent nothing yet, or idles between requests) is closed for it, as nginx
+//! reuses idle keep-alive connections: a flood of idle sockets cannot lock clients out.
+//!
+//! The hot path pays two relaxed atomic increments per request and one atomic load per
+//! poll of the connection.
+
+use super::grace::Deadline;
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+use tokio::sync::{Notify, OwnedSemaphorePermit};
+
+const OPEN: u8 = 0;
+const GRACEFUL: u8 = 1;
+const DROP: u8 = 2;
+
+/// What the service and the reaper know of one connection.
+#[derive(Default)]
+pub(crate) struct Activity {
+    started: AtomicU64,
+    finished: AtomicU64,
+    close: AtomicU8,
+    waker: Mutex<Option<Waker>>,
+    /// The connection's slot of `max_connections`, until it closes or is evicted.
+    permit: Mutex<Option<OwnedSemaphorePermit>>,
+    /// Whether the client has sent bytes of a head not yet complete.
+    sending: AtomicBool,
+}
+
+impl Activity {
+    /// Marks a request as started; the guard marks it finished when dropped.
+    pub(crate) fn request(self: &Arc<Self>) -> RequestGuard {
+        self.started.fetch_add(1, Ordering::Relaxed);
+        self.sending.store(false, Ordering::Relaxed);
+        RequestGuard(Arc::clone(self))
+    }
+
+    /// `future`'s output, or `None` if the connection is asked to close first (a TLS
+    /// handshake, for example, is not worth finishing for an evicted connection).
+    pub(crate) async fn unless_closed<F: Future>(&self, future: F) -> Option<F::Output> {
+        let mut future = std::pin::pin!(future);
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(output) = future.as_mut().poll(cx) {
+                return Poll::Ready(Some(output));
+            }
+            *self.waker.lock().unwrap() = Some(cx.waker().clone());
+            match self.close.load(Ordering::Acquire) {
+                OPEN => Poll::Pending,
+                _ => Poll::Ready(None),
+            }
+        })
+        .await
+    }
+
+    /// Notes that the client has sent part of a request head.
+    pub(crate) fn sending(&self) {
+        self.sending.store(true, Ordering::Relaxed);
+    }
+
+    /// Requests started so far, and whether none is in flight.
+    pub(crate) fn requests(&self) -> (u64, bool) {
+        let started = self.started.load(Ordering::Relaxed);
+        (started, started == self.finished.load(Ordering::Relaxed))
+    }
+
+    fn close(&self, how: u8) {
+        if self.close.fetch_max(how, Ordering::AcqRel) < how {
+            if let Some(waker) = self.waker.lock().unwrap().as_ref() {
+                waker.wake_by_ref();
+            }
+        }
+    }
+}
+
+/// A request in flight on a connection.
+pub(crate) struct RequestGuard(Arc<Activity>);
+
+impl Drop for RequestGuard {
+    fn drop(&mut self) {
+        self.0.finished.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// A hyper connection that obeys its [`Activity`]'s close flag.
+pub(crate) struct Watched<C> {
+    connection: Pin<Box<C>>,
+    activity: Arc<Activity>,
+    seen: u8,
+    waker: Option<Waker>,
+}
+
+/// A connection that can be asked to finish its request in flight and close.
+pub(crate) trait GracefulShutdown {
+    fn graceful_shutdown(self: Pin<&mut Self>);
+}
+
+impl<I, S> GracefulShutdown for hyper::server::conn::http1::Connection<I, S>
+where
+    S: hyper::service::HttpService<hyper::body::Incoming>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin,
+    S::ResBody: hyper::body::Body + 'static,
+    <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    fn graceful_shutdown(self: Pin<&mut Self>) {
+        hyper::server::conn::http1::Connection::graceful_shutdown(self)
+    }
+}
+
+impl<I, S, E, B> GracefulShutdown for hyper_util::server::conn::auto::Connection<'static, I, S, E>
+where
+    S: hyper::service::HttpService<hyper::body::Incoming, ResBody = B>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    E: hyper_util::server::conn::auto::HttpServerConnExec<S::Future, B>,
+{
+    fn graceful_shutdown(self: Pin<&mut Self>) {
+        hyper_util::server::conn::auto::Connection::graceful_shutdown(self)
+    }
+}
+
+impl<C> Watched<C> {
+    pub(crate) fn new(connection: C, activity: Arc<Activity>) -> Self {
+        Watched { connection: Box::pin(connection), activity, seen: OPEN, waker: None }
+    }
+}
+
+impl<C, E> Future for Watched<C>
+where
+    C: Future<Output = Result<(), E>> + GracefulShutdown,
+    E: std::fmt::Display,
+{
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        if !this.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            this.waker = Some(cx.waker().clone());
+            *this.activity.waker.lock().unwrap() = this.waker.clone();
+        }
+        match this.activity.close.load(Ordering::Acquire) {
+            DROP => return Poll::Ready(()),
+            GRACEFUL if this.seen == OPEN => {
+                this.seen = GRACEFUL;
+                this.connection.as_mut().graceful_shutdown();
+            }
+            _ => {}
+        }
+        this.connection.as_mut().poll(cx).map(|result| {
+            if let Err(err) = result {
+                tracing::debug!(error = %err, "connection ended with an error");
+            }
+        })
+    }
+}
+
+/// Every open connection of a server: for the reaper, for eviction when connections run
+/// short, and for the per-client cap.
+pub(crate) struct Connections {
+    registry: Mutex<Registry>,
+    header_timeout: Duration,
+    idle_timeout: Duration,
+    per_client: usize,
+    live: AtomicUsize,
+    all_closed: Notify,
+}
+
+#[derive(Default)]
+struct Registry {
+    /// Oldest first.
+    tracked: VecDeque<Tracked>,
+    clients: HashMap<IpAddr, usize>,
+}
+
+struct Tracked {
+    activity: Weak<Activity>,
+    client: IpAddr,
+    /// `started` when last looked at, and since when it has not changed.
+    seen: u64,
+    since: Instant,
+    /// When the connection was asked to close gracefully.
+    asked: Option<Instant>,
+}
+
+impl Tracked {
+    /// Whether the connection may be closed for a newcomer: open, with no request in flight
+    /// (it has not sent a complete request head since its last response), and, unless
+    /// `sending` may be, silent (it has not sent part of one either).
+    fn evictable(&self, sending: bool) -> bool {
+        self.activity.upgrade().is_some_and(|a| {
+            a.close.load(Ordering::Acquire) == OPEN
+                && a.started.load(Ordering::Relaxed) == a.finished.load(Ordering::Relaxed)
+                && (sending || !a.sending.load(Ordering::Relaxed))
+        })
+    }
+}
+
+/// A connection's place in [`Connections`]; dropping it (when the connection ends) frees it.
+pub(crate) struct Slot {
+    connections: Arc<Connections>,
+    client: IpAddr,
+    pub(crate) activity: Arc<Activity>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut registry = self.connections.registry.lock().unwrap();
+        if let Some(count) = registry.clients.get_mut(&self.client) {
+            *count -= 1;
+            if *count == 0 {
+                registry.clients.remove(&self.client);
+            }
+        }
+        drop(registry);
+        if self.connections.live.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.connections.all_closed.notify_waiters();
+        }
+    }
+}
+
+impl Connections {
+    pub(crate) fn new(header_timeout: Duration, keep_alive_timeout: Duration, per_client: usize) -> Self {
+        Connections {
+            registry: Mutex::default(),
+            header_timeout,
+            idle_timeout: keep_alive_timeout.min(header_timeout),
+            per_client,
+            live: AtomicUsize::new(0),
+            all_closed: Notify::new(),
+        }
+    }
+
+    /// Tracks a new connection from `client`. At the per-client cap, the client's oldest
+    /// connection without a request in flight is closed to make room; `None` when there is
+    /// none (the newcomer is refused).
+    /// `sent`: whether the client has already sent bytes.
+    pub(crate) fn admit(
+        self: &Arc<Self>,
+        client: IpAddr,
+        sent: bool,
+        permit: Option<OwnedSemaphorePermit>,
+    ) -> Option<Slot> {
+        let mut registry = self.registry.lock().unwrap();
+        let count = registry.clients.get(&client).copied().unwrap_or(0);
+        if count >= self.per_client && registry.evict(|t| t.client == client).is_none() {
+            return None;
+        }
+        *registry.clients.entry(client).or_insert(0) += 1;
+        let activity = Arc::new(Activity::default());
+        *activity.permit.lock().unwrap() = permit;
+        activity.sending.store(sent, Ordering::Relaxed);
+        let tracked =
+            Tracked { activity: Arc::downgrade(&activity), client, seen: 0, since: Instant::now(), asked: None };
+        registry.tracked.push_back(tracked);
+        self.live.fetch_add(1, Ordering::AcqRel);
+        Some(Slot { connections: Arc::clone(self), client, activity })
+    }
+
+    /// Closes the oldest connection without a request in flight, for a newcomer, which gets
+    /// its slot at once; `None` if every connection is busy.
+    pub(crate) fn evict_oldest(&self) -> Option<OwnedSemaphorePermit> {
+        let victim = self.registry.lock().unwrap().evict(|_| true)?;
+        victim.permit.lock().unwrap().take()
+    }
+
+    /// How often the reaper looks: a quarter of the shortest limit, within 10 ms..1 s.
+    pub(crate) fn tick(&self) -> Duration {
+        (self.idle_timeout.min(self.header_timeout) / 4).clamp(Duration::from_millis(10), Duration::from_secs(1))
+    }
+
+    /// One look at every connection: closes the idle and the stuck ones, forgets the closed.
+    pub(crate) fn reap(&self) {
+        let now = Instant::now();
+        let tick = self.tick();
+        self.registry.lock().unwrap().tracked.retain_mut(|tracked| {
+            let Some(activity) = tracked.activity.upgrade() else { return false };
+            let started = activity.started.load(Ordering::Relaxed);
+            if started != tracked.seen || activity.finished.load(Ordering::Relaxed) != started {
+                // A new request, or one in flight: not idle.
+                tracked.seen = started;
+                tracked.since = now;
+                return true;
+            }
+            let limit = if started == 0 { self.header_timeout } else { self.idle_timeout };
+            match tracked.asked {
+                None if now - tracked.since >= limit => {
+                    activity.close(GRACEFUL);
+                    tracked.asked = Some(now);
+                }
+                // Still open a tick after the request to close: stuck in a request's head.
+                Some(asked) if now - asked >= tick => activity.close(DROP),
+                _ => {}
+            }
+            true
+        });
+    }
+
+    /// Asks every connection to finish its request in flight and close.
+    pub(crate) fn close_all(&self) {
+        for tracked in self.registry.lock().unwrap().tracked.iter() {
+            if let Some(activity) = tracked.activity.upgrade() {
+                activity.close(GRACEFUL);
+            }
+        }
+    }
+
+    /// Waits until every connection has closed, at most until `deadline`; returns how many are
+    /// still open.
+    pub(crate) async fn closed(&self, deadline: Deadline) -> usize {
+        let wait = async {
+            loop {
+                let notified = self.all_closed.notified();
+                if self.live.load(Ordering::Acquire) == 0 {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        match deadline.left() {
+            Some(left) => drop(tokio::time::timeout(left, wait).await),
+            None => wait.await,
+        }
+        self.live.load(Ordering::Acquire)
+    }
+}
+
+impl Registry {
+    /// Closes the oldest tracked connection that `which` selects and has no request in
+    /// flight, a silent one first, and returns it. It closes gracefully, so that a response
+    /// just written is still sent; the reaper drops it a tick later if it is stuck.
+    fn evict(&mut self, which: impl Fn(&Tracked) -> bool) -> Option<Arc<Activity>> {
+        while self.tracked.front().is_some_and(|t| t.activity.strong_count() == 0) {
+            self.tracked.pop_front();
+        }
+        let i = [false, true]
+            .into_iter()
+            .find_map(|sending| self.tracked.iter().position(|t| which(t) && t.evictable(sending)))?;
+        let tracked = &mut self.tracked[i];
+        let activity = tracked.activity.upgrade()?;
+        activity.close(GRACEFUL);
+        tracked.asked = Some(Instant::now());
+        Some(activity)
+    }
+}

@@ -1,0 +1,356 @@
+//! [`Server`], the builder, and [`run`]: configuration in, a server type out.
+
+use super::boot::{Boot, Hook};
+use super::error::{Cause, ServeError};
+use super::grace::Deadline;
+use super::layer::{AddLayer, AppService, LayerBody, Stack};
+use super::threaded::RunningServer;
+use crate::config::{Config, ServerType, Settings, Tokens, schema};
+use crate::handler::StateMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tower::Layer;
+
+/// Serves every `#[route]` of the program on `127.0.0.1:port` until SIGINT or SIGTERM,
+/// then finishes the requests in flight and returns `Ok(())`.
+///
+/// `port` and `server_type` win over the config file and the environment; the other
+/// settings come from them (see [`Server`]). Errors: the port cannot be bound, the
+/// configuration is invalid, or the routes are inconsistent (duplicates, none at all).
+pub fn run(port: u16, server_type: ServerType) -> Result<(), ServeError> {
+    Server::new().port(port).server_type(server_type).serve()
+}
+
+/// A server, configured step by step:
+///
+/// ```no_run
+/// use appserver::{Server, ServerType};
+///
+/// Server::new().bind(([0, 0, 0, 0], 8080)).server_type(ServerType::Forked).serve()?;
+/// # Ok::<(), appserver::ServeError>(())
+/// ```
+///
+/// Settings come from, in rising precedence: the defaults, the config file
+/// (`appserver.toml` in the working directory, or the file named by `APPSERVER_CONFIG`),
+/// `APPSERVER_<KEY>` environment variables (`APPSERVER_PORT=9000`), and the methods
+/// called here, one per key. Every value, wherever it comes from, passes the same check:
+/// an unknown key, a bad value or an unreadable file stops the server from starting with
+/// one line per problem naming the file and line or the variable, the key, the value and
+/// the expected form.
+#[derive(Default)]
+pub struct Server {
+    settings: Settings,
+    state: StateMap,
+    on_worker_start: Option<Hook>,
+    layers: Vec<AddLayer>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server").field("settings", &self.settings).field("state", &self.state).finish_non_exhaustive()
+    }
+}
+
+/// A setter per key of the schema, documented from it.
+macro_rules! setters {
+    ($( $(#[doc = $doc:literal])* $key:ident : $ty:ty = $default:expr, $expected:expr, $valid:expr; )*) => {
+        $(
+            $(#[doc = $doc])*
+            ///
+            #[doc = concat!("Key `", stringify!($key), "` in the config file, `APPSERVER_", stringify!($key), "` (upper case) in the environment.")]
+            pub fn $key(mut self, value: $ty) -> Self {
+                self.settings.$key = Some(value);
+                self
+            }
+        )*
+    };
+}
+
+impl Server {
+    /// A server configured by the config file and the environment, with these defaults:
+    /// `127.0.0.1:8080`, threaded, one worker per CPU.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The address to listen on: keys `host` and `port` at once; port 0 picks a free port
+    /// (see [`Server::start`]).
+    pub fn bind(self, addr: impl Into<SocketAddr>) -> Self {
+        let addr = addr.into();
+        self.host(addr.ip()).port(addr.port())
+    }
+
+    schema!(setters);
+
+    /// Registers `value` as shared state, for handlers taking [`State<T>`](crate::State).
+    pub fn state<T: Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.state.insert(value);
+        self
+    }
+
+    /// Wraps the routes in a tower layer: any `tower` or `tower-http` middleware (CORS,
+    /// compression, request ids, timeouts, tracing, ...) applies to every route. The last
+    /// layer added is the outermost, as in axum. A layer's error is answered as a logged
+    /// JSON 500. A server without layers calls its routes directly, at no cost.
+    ///
+    /// ```no_run
+    /// # #[appserver::route(r"/")] fn home() -> &'static str { "home" }
+    /// use appserver::http::{HeaderValue, Response};
+    /// use appserver::LayerBody;
+    ///
+    /// // tower-http's CorsLayer, CompressionLayer, TimeoutLayer, TraceLayer... fit the same way.
+    /// let served_by = tower::util::MapResponseLayer::new(|mut response: Response<LayerBody>| {
+    ///     response.headers_mut().insert("x-served-by", HeaderValue::from_static("appserver"));
+    ///     response
+    /// });
+    /// appserver::Server::new().layer(served_by).serve()?;
+    /// # Ok::<(), appserver::ServeError>(())
+    /// ```
+    pub fn layer<L, S, B>(mut self, layer: L) -> Self
+    where
+        L: Layer<Stack, Service = S> + Send + Sync + 'static,
+        S: tower::Service<http::Request<LayerBody>, Response = http::Response<B>> + Clone + Send + Sync + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+        B: hyper::body::Body<Data = bytes::Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        self.layers.push(super::layer::add(layer));
+        self
+    }
+
+    /// The routes, with their state and layers, as a tower `Service` to mount inside
+    /// another server (hyper, axum, ...), without a socket of their own. The configuration
+    /// is read as for [`Server::serve`] (its socket and server-type keys do not apply), and
+    /// the `on_worker_start` hook runs first.
+    pub fn into_service(self) -> Result<AppService, ServeError> {
+        let config = self.resolve()?;
+        self.service(config)
+    }
+
+    /// Like [`Server::into_service`] with only the settings made in code (no config file,
+    /// no environment): the routes of a [`TestClient`](crate::TestClient).
+    pub(crate) fn into_service_in_code(self) -> Result<AppService, ServeError> {
+        let config = self.settings.resolve_in_code()?;
+        self.service(config)
+    }
+
+    /// The routes with their state and layers for `config`, after the `on_worker_start` hook.
+    fn service(self, config: Config) -> Result<AppService, ServeError> {
+        let boot = self.boot(config)?;
+        boot.run_hook()?;
+        let served = boot.served(&boot.config);
+        Ok(AppService(super::layer::stack(served.app, &served.layers)))
+    }
+
+    /// Everything a server type starts from, for `config`: the one place a [`Boot`] is made.
+    fn boot(self, config: Config) -> Result<Boot, ServeError> {
+        Boot::new(self.settings, config, self.state, self.on_worker_start, self.layers)
+    }
+
+    /// The application's own settings: the `[name]` table of the config file, with the
+    /// `NAME_<KEY>` environment variables over it (`TQUEUE_MAX_TASKS=10` for `max_tasks`
+    /// of `[tqueue]`; a variable's text is read as a TOML value, else as a string),
+    /// deserialized into `T`. The table is the application's: the server's own keys stay
+    /// at the top of the file.
+    ///
+    /// ```no_run
+    /// #[derive(serde::Deserialize, Default)]
+    /// #[serde(default, deny_unknown_fields)]
+    /// struct Shop {
+    ///     currency: String,
+    /// }
+    ///
+    /// let mut server = appserver::Server::new();
+    /// let shop: Shop = server.section("shop")?;
+    /// server.state(shop).serve()?;
+    /// # Ok::<(), appserver::ServeError>(())
+    /// ```
+    pub fn section<T: serde::de::DeserializeOwned>(&mut self, name: &'static str) -> Result<T, ServeError> {
+        self.settings.sections.push(name);
+        crate::config::read_section(name, std::env::vars_os()).map_err(|error| ServeError::from(vec![error]))
+    }
+
+    /// The settings this server would run with, every layer resolved and checked (the
+    /// defaults, the config file, the environment, the settings made in code). Like
+    /// [`Server::serve`], it installs the default `tracing` subscriber unless the program
+    /// set one, so that what the program logs before serving is seen.
+    pub fn config(&self) -> Result<Config, ServeError> {
+        self.resolve()
+    }
+
+    /// Runs `hook` in every process that serves, before it serves: once in Threaded mode,
+    /// in each worker after the fork in Forked mode (the place to open per-process
+    /// resources). An error stops that process: the server does not start (Threaded), or
+    /// the worker counts as failing to boot (Forked).
+    pub fn on_worker_start(mut self, hook: impl Fn() -> io::Result<()> + Send + Sync + 'static) -> Self {
+        self.on_worker_start = Some(Arc::new(hook));
+        self
+    }
+
+    /// Serves until SIGINT or SIGTERM, then shuts down gracefully. Installs a `tracing`
+    /// subscriber (filter: `RUST_LOG`, else the `log` setting) unless the program set one.
+    ///
+    /// **Signals.** SIGTERM and SIGINT: stop accepting (new connections are refused),
+    /// answer the requests already sent, finish those in flight within
+    /// `graceful_timeout`, and return `Ok(())`, even if a handler still runs (a second
+    /// signal returns at once). In Forked mode the master forwards SIGTERM to the workers
+    /// and kills those still busy after `graceful_timeout`.
+    ///
+    /// SIGHUP reads the configuration again. Forked: a new generation of workers starts
+    /// with it and, once ready, replaces the old one, which finishes its requests; the
+    /// keys of the socket (`host`, `port`, `backlog`) and `server_type` need a restart.
+    /// Threaded: the `log` filter, the TLS certificate and the tokens are reloaded; the
+    /// other keys need a restart (logged).
+    ///
+    /// It blocks its thread: called inside a tokio runtime (`#[tokio::main]`), it returns
+    /// an error that says to use [`Server::serve_async`] instead.
+    pub fn serve(self) -> Result<(), ServeError> {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return Err(unsupported(
+                "Server::serve blocks its thread, and this one runs a tokio runtime: \
+                 call `Server::serve_async().await` (or `serve_on`) instead",
+            ));
+        }
+        let config = self.resolve()?;
+        if config.print_routes {
+            print!("{}", super::inspect::routes()?);
+            return Ok(());
+        }
+        let mut boot = self.boot(config)?;
+        let listener = boot.bind()?;
+        match boot.config.server_type {
+            ServerType::Threaded => super::threaded::serve(listener, boot),
+            ServerType::Forked => super::fork::serve(listener, boot),
+        }
+    }
+
+    /// Serves on the caller's tokio runtime until SIGINT or SIGTERM, then shuts down
+    /// gracefully as [`Server::serve`] does; for programs that run their own runtime:
+    ///
+    /// ```no_run
+    /// # #[appserver::route(r"/")] fn home() -> &'static str { "home" }
+    /// #[tokio::main]
+    /// async fn main() -> Result<(), appserver::ServeError> {
+    ///     appserver::Server::new().port(8080).serve_async().await
+    /// }
+    /// ```
+    ///
+    /// The runtime's threads serve (the `workers` setting does not apply); Threaded only,
+    /// and SIGHUP is left to the program.
+    pub async fn serve_async(self) -> Result<(), ServeError> {
+        let config = self.resolve()?;
+        let listener = super::boot::bind(&config)?;
+        let signals = super::signal::SignalStream::new().map_err(|error| ServeError::new(Cause::Signals(error)))?;
+        self.serve_resolved(config, listener, signals.stop()).await
+    }
+
+    /// Serves on the caller's tokio runtime from `listener`, already bound, until
+    /// `shutdown` completes, then shuts down gracefully (within `graceful_timeout`). The
+    /// settings of the socket (`host`, `port`, `backlog`) do not apply.
+    ///
+    /// ```no_run
+    /// # #[appserver::route(r"/")] fn home() -> &'static str { "home" }
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// println!("listening on {}", listener.local_addr()?);
+    /// appserver::Server::new().serve_on(listener, async { tokio::signal::ctrl_c().await.unwrap() }).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn serve_on(
+        self,
+        listener: impl Into<Listener>,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<(), ServeError> {
+        let listener = listener.into().0.map_err(|error| ServeError::new(Cause::Listener(error)))?;
+        let config = self.resolve()?;
+        self.serve_resolved(config, listener, shutdown).await
+    }
+
+    /// Serves `listener` with `config` on the caller's runtime until `shutdown`.
+    async fn serve_resolved(
+        self,
+        config: Config,
+        listener: std::net::TcpListener,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<(), ServeError> {
+        if config.server_type != ServerType::Threaded {
+            return Err(unsupported(
+                "serve_async and serve_on serve Threaded only; a Forked server is started with serve()",
+            ));
+        }
+        let graceful_timeout = config.graceful_timeout;
+        let mut boot = self.boot(config)?;
+        boot.addr = listener.local_addr().map_err(|error| ServeError::new(Cause::LocalAddr(error)))?;
+        boot.run_hook()?;
+        let served = boot.served(&boot.config);
+        boot.announce();
+        let shutdown = async move {
+            shutdown.await;
+            Deadline::after(graceful_timeout)
+        };
+        super::accept::serve_connections(listener, served, &boot.config, shutdown)
+            .await
+            .map_err(|error| ServeError::new(Cause::Stopped(error)))
+    }
+
+    /// Starts serving on a background thread and returns at once, e.g. for tests:
+    ///
+    /// ```standalone_crate
+    /// # #[appserver::route(r"/")] fn home() -> &'static str { "home" }
+    /// let server = appserver::Server::new().bind(([127, 0, 0, 1], 0)).start()?;
+    /// println!("listening on {}", server.addr());
+    /// server.shutdown()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// Threaded mode only: a process cannot fork safely once it runs other threads, so a
+    /// Forked server is started with [`Server::serve`] from `main`. Signals are left to
+    /// the program.
+    pub fn start(self) -> Result<RunningServer, ServeError> {
+        let config = self.resolve()?;
+        if config.server_type != ServerType::Threaded {
+            return Err(unsupported(
+                "Server::start runs Threaded servers only; start a Forked server with serve() from main",
+            ));
+        }
+        let mut boot = self.boot(config)?;
+        let listener = boot.bind()?;
+        let running = super::threaded::start(listener, &boot)?;
+        boot.announce();
+        Ok(running)
+    }
+
+    /// The configuration, checked, and the logging it asks for.
+    fn resolve(&self) -> Result<Config, ServeError> {
+        let config = self.settings.resolve()?;
+        super::log::init_default(&config.log).map_err(|error| ServeError::from(vec![error]))?;
+        super::log::install_panic_hook();
+        super::fd_limit::raise_fd_limit(config.max_connections);
+        Ok(config)
+    }
+}
+
+fn unsupported(message: &str) -> ServeError {
+    ServeError::new(Cause::Unsupported(message.into()))
+}
+
+/// A listening socket for [`Server::serve_on`]: a `tokio` or a `std` `TcpListener`.
+#[derive(Debug)]
+pub struct Listener(io::Result<std::net::TcpListener>);
+
+impl From<std::net::TcpListener> for Listener {
+    fn from(listener: std::net::TcpListener) -> Self {
+        Listener(listener.set_nonblocking(true).map(|()| listener))
+    }
+}
+
+impl From<tokio::net::TcpListener> for Listener {
+    fn from(listener: tokio::net::TcpListener) -> Self {
+        Listener(listener.into_std())
+    }
+}

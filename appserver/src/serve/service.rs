@@ -1,0 +1,258 @@
+//! One request: route, read the body, call the handler, log.
+
+use super::access::Access;
+use super::log::{Panic, catching};
+use crate::handler::{Error, Failure, IntoResponse, Request, Response, StateMap};
+use crate::routing::{Lookup, Reply, Route, Router, openapi_document};
+use bytes::Bytes;
+use http::header::{ALLOW, CONNECTION, EXPECT, HOST, HeaderValue, TRANSFER_ENCODING};
+use http::{StatusCode, Version};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use hyper::body::Body;
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+/// A request body the routes can read: hyper's, or whatever a layer made of it.
+pub(crate) trait RequestBody: Body<Data = Bytes, Error: Into<BoxError>> + Send + 'static {}
+impl<B: Body<Data = Bytes, Error: Into<BoxError>> + Send + 'static> RequestBody for B {}
+
+/// An error of a body or a layer.
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Everything a request needs, shared by all connections.
+pub(crate) struct App {
+    pub(crate) router: Arc<Router>,
+    pub(crate) state: Arc<StateMap>,
+    pub(crate) max_body_bytes: usize,
+    pub(crate) request_timeout: Duration,
+    /// Where the OpenAPI document is served, if it is.
+    pub(crate) openapi: Option<OpenApi>,
+}
+
+/// The OpenAPI document at its path: built when it is first asked for, then kept (shared
+/// by the apps of one configuration's reloads, as the routes do not change).
+pub(crate) struct OpenApi {
+    pub(crate) path: String,
+    pub(crate) document: Arc<OnceLock<Bytes>>,
+}
+
+impl OpenApi {
+    /// The document of `router`, titled after the program.
+    fn get(&self, router: &Router) -> Bytes {
+        let document = self.document.get_or_init(|| {
+            // Titled after the program; `appserver::openapi` takes a title and version.
+            let title = std::env::current_exe()
+                .ok()
+                .and_then(|exe| exe.file_stem().map(|s| s.to_string_lossy().into_owned()))
+                .unwrap_or_else(|| "appserver".into());
+            Bytes::from(openapi_document(router, &title, "0.0.0").to_string())
+        });
+        document.clone()
+    }
+}
+
+/// The response to one request: ready at once (the common case, a sync handler and no
+/// body), or a future (a body to read, an async or blocking handler).
+pub(crate) enum Answer {
+    Ready(Option<Response>),
+    Later(Pin<Box<dyn Future<Output = Response> + Send>>),
+}
+
+impl Future for Answer {
+    type Output = Response;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Response> {
+        match self.get_mut() {
+            Answer::Ready(response) => Poll::Ready(response.take().expect("an Answer is polled to completion once")),
+            Answer::Later(future) => future.as_mut().poll(cx),
+        }
+    }
+}
+
+impl App {
+    /// Answers `request` and logs its access line; never fails, never panics.
+    pub(crate) fn handle<B: RequestBody>(self: &Arc<Self>, request: http::Request<B>) -> Answer {
+        let Some(access) = Access::start(&request) else {
+            return self.respond(request);
+        };
+        match self.respond(request) {
+            Answer::Ready(Some(response)) => {
+                access.log(response.status());
+                Answer::Ready(Some(response))
+            }
+            Answer::Later(future) => Answer::Later(Box::pin(async move {
+                let response = future.await;
+                access.log(response.status());
+                response
+            })),
+            ready => ready,
+        }
+    }
+
+    /// Answers `request`; never fails, never panics.
+    pub(crate) fn respond<B: RequestBody>(self: &Arc<Self>, request: http::Request<B>) -> Answer {
+        let ready = |response| Answer::Ready(Some(response));
+        let (parts, body) = request.into_parts();
+        if parts.version == Version::HTTP_11 && parts.headers.get_all(HOST).iter().count() != 1 {
+            // RFC 9112 §3.2; hyper leaves this check to the server.
+            return ready(close(Error::bad_request("an HTTP/1.1 request needs exactly one Host header")));
+        }
+        if let Some(openapi) = self.openapi.as_ref().filter(|openapi| openapi.path == parts.uri.path()) {
+            if parts.method == http::Method::GET || parts.method == http::Method::HEAD {
+                let mut response = Response::new(crate::handler::Body::from(openapi.get(&self.router)));
+                response.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                return ready(response);
+            }
+        }
+        let (route, params) = match self.router.find(&parts.method, parts.uri.path()) {
+            Lookup::Route(route, params) => (route, params),
+            Lookup::NotFound => {
+                return ready(
+                    Error::not_found(format!("no route for {} {}", parts.method, parts.uri.path())).into_response(),
+                );
+            }
+            Lookup::NotAllowed(allow) => {
+                let allow = allow.to_string();
+                let message = format!("{} is not allowed for {}; allowed: {allow}", parts.method, parts.uri.path());
+                let mut response = Error::new(StatusCode::METHOD_NOT_ALLOWED, message).into_response();
+                if let Ok(allow) = HeaderValue::from_str(&allow) {
+                    response.headers_mut().insert(ALLOW, allow);
+                }
+                return ready(response);
+            }
+        };
+        let timeout = self.request_timeout;
+        let mut request = Request {
+            method: parts.method,
+            uri: parts.uri,
+            headers: parts.headers,
+            body: Bytes::new(),
+            params,
+            state: Arc::clone(&self.state),
+        };
+        if body.is_end_stream() {
+            return match run(route, &request) {
+                Reply::Ready(response) => ready(response),
+                reply => Answer::Later(Box::pin(finish(route, reply, timeout))),
+            };
+        }
+        if let Err(err) = check_body_headers(&request.headers) {
+            return ready(close(err));
+        }
+        let limit = self.max_body_bytes;
+        Answer::Later(Box::pin(async move {
+            request.body = match read_body(body, limit, timeout).await {
+                Ok(body) => body,
+                Err(err) => return close(err),
+            };
+            let reply = run(route, &request);
+            drop(request);
+            finish(route, reply, timeout).await
+        }))
+    }
+}
+
+/// What hyper leaves to the server about a request with a body: a transfer coding other
+/// than `chunked` alone (501: the body would be passed on still encoded), an expectation
+/// other than `100-continue` (417; hyper answers that one itself).
+fn check_body_headers(headers: &http::HeaderMap) -> Result<(), Error> {
+    let mut codings = headers.get_all(TRANSFER_ENCODING).iter();
+    if let Some(coding) = codings.next() {
+        if codings.next().is_some() || !coding.as_bytes().trim_ascii().eq_ignore_ascii_case(b"chunked") {
+            let coding = String::from_utf8_lossy(coding.as_bytes()).into_owned();
+            return Err(Error::new(
+                StatusCode::NOT_IMPLEMENTED,
+                format!(
+                    "transfer coding {coding:?} is not supported: send the body with Content-Length or \
+                     Transfer-Encoding: chunked alone"
+                ),
+            ));
+        }
+    }
+    match headers.get(EXPECT) {
+        Some(expect) if !expect.as_bytes().trim_ascii().eq_ignore_ascii_case(b"100-continue") => Err(Error::new(
+            StatusCode::EXPECTATION_FAILED,
+            "the only expectation this server meets is `Expect: 100-continue`",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `err` as a response that closes the connection (its state is unknown: say, a body was
+/// left unread).
+fn close(err: Error) -> Response {
+    let mut response = err.into_response();
+    response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+/// The whole body, up to `limit` bytes (a 413 past it, checked before reading when the
+/// length is declared) and within `timeout` (a 408 past it).
+async fn read_body<B: RequestBody>(body: B, limit: usize, timeout: Duration) -> Result<Bytes, Error> {
+    let too_large =
+        || Error::new(StatusCode::PAYLOAD_TOO_LARGE, format!("request body is larger than the limit of {limit} bytes"));
+    if body.size_hint().lower() > limit as u64 {
+        return Err(too_large());
+    }
+    match tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(err)) if err.is::<LengthLimitError>() => Err(too_large()),
+        Ok(Err(err)) => Err(Error::bad_request(format!("cannot read the request body: {err}"))),
+        Err(_) => Err(Error::new(StatusCode::REQUEST_TIMEOUT, "the request body did not arrive in time")),
+    }
+}
+
+/// Calls the handler: its reply, with an error or a panic (logged) as a ready response.
+fn run(route: &'static Route, request: &Request) -> Reply {
+    match catching(|| (route.handler)(request)) {
+        Ok(Ok(Reply::Ready(response))) => Reply::Ready(logged(response)),
+        Ok(Ok(reply)) => reply,
+        Ok(Err(err)) => Reply::Ready(logged(err.into_response())),
+        Err(panic) => Reply::Ready(panicked(route, &panic)),
+    }
+}
+
+/// `response`, whose cause, if it is an error's that the client does not see ([`Failure`]),
+/// is logged here: the one place a handler's error turns into a log line.
+fn logged(mut response: Response) -> Response {
+    if let Some(Failure(cause)) = response.extensions_mut().remove::<Failure>() {
+        super::log::handler_failed(response.status().as_u16(), &cause);
+    }
+    response
+}
+
+/// Awaits an async or blocking handler: a panic is a logged 500, a handler past `timeout`
+/// a 503 (its task is dropped), and the server goes on.
+async fn finish(route: &'static Route, reply: Reply, timeout: Duration) -> Response {
+    let response = match reply {
+        Reply::Ready(response) => Ok(response),
+        Reply::Pending(mut future) => {
+            let guarded = poll_fn(move |cx| match catching(|| future.as_mut().poll(cx)) {
+                Ok(poll) => poll,
+                Err(panic) => Poll::Ready(panicked(route, &panic)),
+            });
+            tokio::time::timeout(timeout, guarded).await
+        }
+        Reply::Blocking(call) => {
+            let call = move || catching(call).unwrap_or_else(|panic| panicked(route, &panic));
+            tokio::time::timeout(timeout, tokio::task::spawn_blocking(call)).await.map(|joined| {
+                joined.unwrap_or_else(|_| {
+                    Error::new(StatusCode::SERVICE_UNAVAILABLE, "the server is shutting down").into_response()
+                })
+            })
+        }
+    };
+    response.map(logged).unwrap_or_else(|_| {
+        super::log::handler_timed_out(route.name, timeout);
+        let message = format!("the handler did not answer within {} ms", timeout.as_millis());
+        Error::new(StatusCode::SERVICE_UNAVAILABLE, message).into_response()
+    })
+}
+
+fn panicked(route: &Route, panic: &Panic) -> Response {
+    panic.log(route.name);
+    Error::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error").into_response()
+}
