@@ -93,7 +93,7 @@ fn a_sustained_flood_of_ten_thousand_idle_sockets_does_not_lock_others_out() {
             vec![("APPSERVER_MAX_CONNECTIONS", "512"), ("APPSERVER_MAX_CONNECTIONS_PER_CLIENT", "1048576")],
         ),
     ] {
-        let mut all = vec![("APPSERVER_WORKERS", "2"), ("RUST_LOG", "warn,appserver::boot=info")];
+        let mut all = vec![("APPSERVER_WORKERS", "2"), ("RUST_LOG", "warn,appserver::serve::boot=info")];
         all.extend(env);
         let server = Process::start(&all);
         let addr = server.addr();
@@ -181,7 +181,7 @@ fn request_heads_are_limited_and_unfinished_large_heads_stay_within_the_memory_b
     let _heavy = HEAVY.lock().unwrap_or_else(|e| e.into_inner());
     let server = Process::start(&[
         ("APPSERVER_MAX_CONNECTIONS_PER_CLIENT", "1048576"),
-        ("RUST_LOG", "warn,appserver::boot=info"),
+        ("RUST_LOG", "warn,appserver::serve::boot=info"),
     ]);
     let addr = server.addr();
     let head = |pad: usize| format!("GET /library/x HTTP/1.1\r\nHost: x\r\nX-Pad: {}\r\n", "a".repeat(pad));

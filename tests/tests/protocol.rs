@@ -183,7 +183,7 @@ fn mutated_requests_never_crash_the_server_nor_get_a_5xx_but_from_a_panicking_ro
             ("APPSERVER_WORKERS", "2"),
             ("APPSERVER_REQUEST_TIMEOUT", "1"),
             ("APPSERVER_HEADER_TIMEOUT", "1"),
-            ("RUST_LOG", "warn,appserver::boot=info"),
+            ("RUST_LOG", "warn,appserver::serve::boot=info"),
         ]);
         let addr = server.addr();
         support::wait_for(|| mode == "threaded" || server.children().len() == 2, "the workers start");

@@ -1,14 +1,14 @@
 //! The embedded store's queues: every task in memory, each change written to the SQLite
-//! [`Store`] in the order it was made, and answered once it is as safe as it must be.
+//! file ([`Sqlite`]) in the order it was made, and answered once it is as safe as it must be.
 //!
 //! A task is ready, delayed, leased or dead. Ready tasks are handed out in the order they
 //! were put (lowest id first). A lease names its attempt (`<id>.<attempt>`); when it runs
 //! out, the task is ready again, or dead after `max_attempts` leases. Times that run out
 //! are found when the queue is next used, and a long-poll sleeps until the next one.
 
-use crate::queues::{DeadTask, Leased, OpenError, Refused, Stats, Token, ms, now_ms};
 use crate::settings::{Limits, Settings};
-use crate::store::{Change, Stage, Store, Sync, Ticket};
+use crate::sqlite::{Change, Sqlite, Stage, Sync, Ticket};
+use crate::store::{DeadTask, Leased, OpenError, Refused, Stats, Store, Token, ms, now_ms};
 use serde_json::value::RawValue;
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
@@ -162,7 +162,7 @@ struct Inner {
 /// Every queue, and the SQLite store behind them.
 pub(crate) struct Embedded {
     inner: Mutex<Inner>,
-    store: Store,
+    store: Sqlite,
     settings: Settings,
 }
 
@@ -177,7 +177,7 @@ impl Embedded {
     /// while the server was down end now.
     pub(crate) fn open(settings: Settings) -> Result<Embedded, OpenError> {
         let dir: &Path = &settings.data_dir;
-        let loaded = crate::store::Store::open(dir).map_err(|e| OpenError::new(e, dir))?;
+        let loaded = Sqlite::open(dir).map_err(OpenError::store(dir.display()))?;
         let mut inner = Inner { queues: HashMap::new(), next_id: loaded.next_id };
         let mut changes = Vec::new();
         for stored in loaded.tasks {
@@ -197,11 +197,6 @@ impl Embedded {
         let store = loaded.store;
         let _ = store.write(changes, inner.next_id, Sync::Later);
         Ok(Embedded { inner: Mutex::new(inner), store, settings })
-    }
-
-    /// The settings the queues run with.
-    pub(crate) fn settings(&self) -> &Settings {
-        &self.settings
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -247,9 +242,16 @@ impl Embedded {
             Some(ticket) => self.store.wait(ticket).await.map_err(Refused::from),
         }
     }
+}
 
-    /// Adds a task to `queue`, ready now or after `delay`; answered once it is on disk.
-    pub(crate) async fn put(&self, queue: &str, data: Box<RawValue>, delay: Duration) -> Result<u64, Refused> {
+/// The operations, as every store has them; see [`Store`].
+#[async_trait::async_trait]
+impl Store for Embedded {
+    fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    async fn put(&self, queue: &str, data: Box<RawValue>, delay: Duration) -> Result<u64, Refused> {
         if data.get().len() > self.settings.max_task_bytes {
             return Err(Refused::TooLarge { max_task_bytes: self.settings.max_task_bytes });
         }
@@ -276,9 +278,7 @@ impl Embedded {
         Ok(id)
     }
 
-    /// Leases up to `max` ready tasks of `queue` for `lease` (the queue's default if
-    /// `None`), waiting up to `wait` for one to be ready.
-    pub(crate) async fn lease(
+    async fn lease(
         &self,
         queue: &str,
         max: usize,
@@ -320,8 +320,7 @@ impl Embedded {
         }
     }
 
-    /// Finishes the task leased under `token`: it is gone for good once this returns.
-    pub(crate) async fn done(&self, queue: &str, token: Token) -> Result<Arc<RawValue>, Refused> {
+    async fn done(&self, queue: &str, token: Token) -> Result<Arc<RawValue>, Refused> {
         let (data, ack) = self.with_queue(queue, Sync::Disk, |q, _, changes| {
             q.leased(token)?;
             let task = q.remove(token.id).expect("leased above");
@@ -333,9 +332,7 @@ impl Embedded {
         Ok(data)
     }
 
-    /// Gives the task leased under `token` back: ready again now or after `delay` (dead if
-    /// that was its last attempt).
-    pub(crate) async fn release(&self, queue: &str, token: Token, delay: Duration) -> Result<(), Refused> {
+    async fn release(&self, queue: &str, token: Token, delay: Duration) -> Result<(), Refused> {
         let ((), ack) = self.with_queue(queue, Sync::Written, |q, _, changes| {
             let attempts = q.leased(token)?.attempts;
             let stage = match (q.after_lease(attempts), delay.is_zero()) {
@@ -351,8 +348,7 @@ impl Embedded {
         self.safe(ack).await
     }
 
-    /// Extends the lease under `token` to `lease` from now; answers when it runs out.
-    pub(crate) async fn extend(&self, queue: &str, token: Token, lease: Option<Duration>) -> Result<u64, Refused> {
+    async fn extend(&self, queue: &str, token: Token, lease: Option<Duration>) -> Result<u64, Refused> {
         let (until, ack) = self.with_queue(queue, Sync::Written, |q, _, changes| {
             let attempts = q.leased(token)?.attempts;
             let until = now_ms().saturating_add(ms(lease.unwrap_or(q.limits.lease)));
@@ -364,15 +360,14 @@ impl Embedded {
         Ok(until)
     }
 
-    /// The counts of `queue` (zeros for a queue never used).
-    pub(crate) fn stats(&self, queue: &str) -> Stats {
-        self.with_queue(queue, Sync::Later, |q, _, _| Ok(q.stats()))
+    async fn stats(&self, queue: &str) -> Result<Stats, Refused> {
+        Ok(self
+            .with_queue(queue, Sync::Later, |q, _, _| Ok(q.stats()))
             .map(|(stats, _)| stats)
-            .unwrap_or_else(|_| Stats { queue: queue.to_owned(), ..Stats::default() })
+            .unwrap_or_else(|_| Stats { queue: queue.to_owned(), ..Stats::default() }))
     }
 
-    /// The counts of every queue, by name.
-    pub(crate) fn list(&self) -> Vec<Stats> {
+    async fn list(&self) -> Result<Vec<Stats>, Refused> {
         let mut inner = self.lock();
         let mut changes = Vec::new();
         let now = now_ms();
@@ -388,25 +383,23 @@ impl Embedded {
             let _ = self.store.write(changes, inner.next_id, Sync::Later);
         }
         all.sort_by(|a, b| a.queue.cmp(&b.queue));
-        all
+        Ok(all)
     }
 
-    /// Up to `limit` dead tasks of `queue`, oldest first.
-    pub(crate) fn dead(&self, queue: &str, limit: usize) -> Vec<DeadTask> {
-        self.with_queue(queue, Sync::Later, |q, _, _| {
-            Ok(q.dead
-                .iter()
-                .take(limit)
-                .map(|id| DeadTask { id: *id, attempts: q.tasks[id].attempts, data: Arc::clone(&q.tasks[id].data) })
-                .collect())
-        })
-        .map(|(dead, _)| dead)
-        .unwrap_or_default()
+    async fn dead(&self, queue: &str, limit: usize) -> Result<Vec<DeadTask>, Refused> {
+        Ok(self
+            .with_queue(queue, Sync::Later, |q, _, _| {
+                Ok(q.dead
+                    .iter()
+                    .take(limit)
+                    .map(|id| DeadTask { id: *id, attempts: q.tasks[id].attempts, data: Arc::clone(&q.tasks[id].data) })
+                    .collect())
+            })
+            .map(|(dead, _)| dead)
+            .unwrap_or_default())
     }
 
-    /// Makes the dead task `id` (every dead task if `None`) ready again, with its attempts
-    /// counted from 0; answers how many.
-    pub(crate) async fn requeue(&self, queue: &str, id: Option<u64>) -> Result<usize, Refused> {
+    async fn requeue(&self, queue: &str, id: Option<u64>) -> Result<usize, Refused> {
         let (count, ack) = self.with_queue(queue, Sync::Disk, |q, _, changes| {
             let ids: Vec<u64> = match id {
                 Some(id) if q.dead.contains(&id) => vec![id],

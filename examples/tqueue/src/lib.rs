@@ -25,14 +25,17 @@ mod access;
 mod embedded;
 mod postgres;
 mod queues;
+mod refusal;
 mod settings;
+mod sqlite;
 mod store;
 mod v1;
 pub mod v2;
 
 pub use access::{Admin, Anonymous, Caller, Consume, Produce};
-pub use queues::{DeadTask, Leased, OpenError, Queues, Refused, Stats, Token};
-pub use settings::{QueueSettings, Settings, StoreKind};
+pub use queues::Queues;
+pub use settings::{Problem, QueueSettings, Settings, StoreKind};
+pub use store::{DeadTask, Leased, OpenError, Refused, Stats, StoreError, Token, TokenError};
 
 use appserver::{ServeError, Server, ServerType};
 use std::fmt;
@@ -46,8 +49,8 @@ pub fn valid_queue_name(name: &str) -> bool {
 pub enum StartError {
     /// The server's configuration.
     Server(ServeError),
-    /// The `[tqueue]` settings, one problem per line.
-    Settings(Vec<String>),
+    /// The `[tqueue]` settings, every problem.
+    Settings(Vec<Problem>),
     /// Forked mode with the embedded store, which worker processes cannot share.
     Forked,
     /// No tokens and an address beyond this host, without `allow_anonymous`.
@@ -60,7 +63,10 @@ impl fmt::Display for StartError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StartError::Server(error) => write!(f, "{error}"),
-            StartError::Settings(problems) => write!(f, "invalid [tqueue] settings:\n{}", problems.join("\n")),
+            StartError::Settings(problems) => {
+                f.write_str("invalid [tqueue] settings:")?;
+                problems.iter().try_for_each(|problem| write!(f, "\n{problem}"))
+            }
             StartError::Forked => f.write_str(
                 "with the embedded store tqueue runs in Threaded mode: the worker processes of Forked mode cannot \
                  share it (set server_type = \"threaded\", or store = \"postgres\")",
@@ -111,11 +117,8 @@ pub fn app(server: Server, settings: Settings) -> Result<Server, StartError> {
     }
     // A long-poll must end before the server cuts the request off.
     if settings::seconds(settings.max_wait).is_some_and(|wait| wait >= *config.request_timeout()) {
-        return Err(StartError::Settings(vec![format!(
-            "`max_wait` = {} must be shorter than the server's `request_timeout` ({:?})",
-            settings.max_wait,
-            config.request_timeout()
-        )]));
+        let request_timeout = *config.request_timeout();
+        return Err(StartError::Settings(vec![Problem::WaitTooLong { max_wait: settings.max_wait, request_timeout }]));
     }
     let anonymous = config.auth_tokens().is_empty();
     let host = *config.host();

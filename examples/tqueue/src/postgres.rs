@@ -8,8 +8,8 @@
 //! (`pg_notify('tqueue', queue)`); each process listens on its own connection and wakes
 //! its long-polls, which also look again every second in case a notification was missed.
 
-use crate::queues::{DeadTask, Leased, OpenError, Refused, Stats, Token, ms};
 use crate::settings::Settings;
+use crate::store::{DeadTask, Leased, OpenError, Refused, Stats, Store, StoreError, Token, ms};
 use deadpool_postgres::{Pool, PoolConfig, Runtime, Timeouts};
 use serde_json::value::RawValue;
 use std::collections::HashMap;
@@ -65,8 +65,8 @@ async fn prepared<C: deadpool_postgres::GenericClient>(
     client.prepare_cached(sql).await.map_err(store_error)
 }
 
-fn store_error(error: impl std::fmt::Display) -> Refused {
-    Refused::Store(format!("PostgreSQL: {error}"))
+fn store_error(error: impl Into<StoreError>) -> Refused {
+    Refused::Store(error.into())
 }
 
 impl Postgres {
@@ -78,8 +78,8 @@ impl Postgres {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| OpenError::new(e, place.clone()))?;
-        runtime.block_on(migrate(&url)).map_err(|e| OpenError::new(e, place.clone()))?;
+            .map_err(|e| OpenError::store(&place)(e.into()))?;
+        runtime.block_on(migrate(&url)).map_err(|e| OpenError::store(&place)(e.into()))?;
         drop(runtime);
         let mut config = deadpool_postgres::Config::new();
         config.url = Some(url.clone());
@@ -89,7 +89,7 @@ impl Postgres {
             timeouts: Timeouts { wait: Some(Duration::from_secs(5)), create: second, recycle: second },
             ..PoolConfig::default()
         });
-        let pool = config.create_pool(Some(Runtime::Tokio1), NoTls).map_err(|e| OpenError::new(e, place.clone()))?;
+        let pool = config.create_pool(Some(Runtime::Tokio1), NoTls).map_err(|e| OpenError::store(&place)(e.into()))?;
         tracing::info!(database = %place, "the PostgreSQL store is ready");
         Ok(Postgres {
             pool,
@@ -102,10 +102,6 @@ impl Postgres {
         })
     }
 
-    pub(crate) fn settings(&self) -> &Settings {
-        &self.settings
-    }
-
     async fn client(&self) -> Result<deadpool_postgres::Object, Refused> {
         self.pool.get().await.map_err(store_error)
     }
@@ -113,57 +109,6 @@ impl Postgres {
     fn count(&self, queue: &str, add: impl FnOnce(&mut Stats)) {
         let mut totals = self.totals.lock().unwrap_or_else(PoisonError::into_inner);
         add(totals.entry(queue.to_owned()).or_insert_with(|| Stats { queue: queue.to_owned(), ..Stats::default() }));
-    }
-
-    pub(crate) async fn put(&self, queue: &str, data: Box<RawValue>, delay: Duration) -> Result<u64, Refused> {
-        if data.get().len() > self.settings.max_task_bytes {
-            return Err(Refused::TooLarge { max_task_bytes: self.settings.max_task_bytes });
-        }
-        let limits = self.settings.limits(queue);
-        let mut client = self.client().await?;
-        let txn = client.transaction().await.map_err(store_error)?;
-        let new = txn
-            .execute(
-                &prepared(&txn, "INSERT INTO tqueue_queues (name) VALUES ($1) ON CONFLICT DO NOTHING").await?,
-                &[&queue],
-            )
-            .await
-            .map_err(store_error)?;
-        if new == 1 {
-            let queues: i64 = txn
-                .query_one(&prepared(&txn, "SELECT count(*) FROM tqueue_queues").await?, &[])
-                .await
-                .map_err(store_error)?
-                .get(0);
-            if queues > self.settings.max_queues as i64 {
-                return Err(Refused::TooManyQueues { max_queues: self.settings.max_queues });
-            }
-        }
-        // Stops at the bound: a short scan unless the queue is about full.
-        let full = txn
-            .query_opt(
-                &prepared(&txn, "SELECT 1 FROM tqueue_tasks WHERE queue = $1 OFFSET $2 LIMIT 1").await?,
-                &[&queue, &(limits.max_tasks as i64 - 1)],
-            )
-            .await
-            .map_err(store_error)?;
-        if full.is_some() {
-            return Err(Refused::QueueFull { max_tasks: limits.max_tasks });
-        }
-        let row = txn
-            .query_one(
-                &prepared(&txn, &format!(
-                    "INSERT INTO tqueue_tasks (queue, data, stage, due, attempts) VALUES ($1, $2, {WAITING}, {NOW} + $3, 0) \
-                     RETURNING id"
-                )).await?,
-                &[&queue, &data.get(), &(ms(delay) as i64)],
-            )
-            .await
-            .map_err(store_error)?;
-        txn.execute(&prepared(&txn, "SELECT pg_notify('tqueue', $1)").await?, &[&queue]).await.map_err(store_error)?;
-        txn.commit().await.map_err(store_error)?;
-        self.count(queue, |t| t.put += 1);
-        Ok(row.get::<_, i64>(0) as u64)
     }
 
     /// Ends the leases of `queue` that ran out: waiting again, or dead.
@@ -270,34 +215,6 @@ impl Postgres {
         tokio::spawn(listen(self.url.clone(), Arc::clone(&self.wakers)));
     }
 
-    pub(crate) async fn lease(
-        &self,
-        queue: &str,
-        max: usize,
-        lease: Option<Duration>,
-        wait: Duration,
-    ) -> Result<Vec<Leased>, Refused> {
-        let lease = lease.unwrap_or(self.settings.limits(queue).lease);
-        let deadline = tokio::time::Instant::now() + wait;
-        let wake = self.waker(queue);
-        if !wait.is_zero() {
-            self.listen();
-        }
-        loop {
-            let notified = wake.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            let leased = self.try_lease(queue, max, lease).await?;
-            let now = tokio::time::Instant::now();
-            if !leased.is_empty() || now >= deadline {
-                return Ok(leased);
-            }
-            let due = self.next_due(queue).await?.map(Duration::from_millis).unwrap_or(POLL);
-            let until = deadline.min(now + due.min(POLL));
-            let _ = tokio::time::timeout_at(until, notified).await;
-        }
-    }
-
     /// The condition that `token` names the running lease of a task of queue `$2` (`$1` the
     /// id, `$3` the attempt or NULL).
     fn leased_by() -> String {
@@ -316,65 +233,6 @@ impl Postgres {
             Ok(Some(_)) => Refused::StaleLease,
             Ok(None) => Refused::UnknownTask,
             Err(error) => store_error(error),
-        }
-    }
-
-    pub(crate) async fn done(&self, queue: &str, token: Token) -> Result<Arc<RawValue>, Refused> {
-        let client = self.client().await?;
-        let attempt = token.attempt.map(|a| a as i32);
-        let row = client
-            .query_opt(
-                &prepared(&client, &format!("DELETE FROM tqueue_tasks WHERE {} RETURNING data", Self::leased_by()))
-                    .await?,
-                &[&(token.id as i64), &queue, &attempt],
-            )
-            .await
-            .map_err(store_error)?;
-        let Some(row) = row else { return Err(self.refusal(&client, queue, token).await) };
-        self.count(queue, |t| t.done += 1);
-        let data: String = row.get(0);
-        RawValue::from_string(data).map(Arc::from).map_err(store_error)
-    }
-
-    pub(crate) async fn release(&self, queue: &str, token: Token, delay: Duration) -> Result<(), Refused> {
-        let client = self.client().await?;
-        let max_attempts = self.settings.limits(queue).max_attempts as i32;
-        let attempt = token.attempt.map(|a| a as i32);
-        let released = client
-            .execute(
-                &prepared(&client, &format!(
-                    "WITH released AS (UPDATE tqueue_tasks SET stage = CASE WHEN attempts >= $4 THEN {DEAD} ELSE {WAITING} END, \
-                     due = {NOW} + $5 WHERE {} RETURNING id) SELECT pg_notify('tqueue', $2) FROM released",
-                    Self::leased_by()
-                )).await?,
-                &[&(token.id as i64), &queue, &attempt, &max_attempts, &(ms(delay) as i64)],
-            )
-            .await
-            .map_err(store_error)?;
-        match released {
-            0 => Err(self.refusal(&client, queue, token).await),
-            _ => Ok(()),
-        }
-    }
-
-    pub(crate) async fn extend(&self, queue: &str, token: Token, lease: Option<Duration>) -> Result<u64, Refused> {
-        let client = self.client().await?;
-        let lease = lease.unwrap_or(self.settings.limits(queue).lease);
-        let attempt = token.attempt.map(|a| a as i32);
-        let row = client
-            .query_opt(
-                &prepared(
-                    &client,
-                    &format!("UPDATE tqueue_tasks SET due = {NOW} + $4 WHERE {} RETURNING due", Self::leased_by()),
-                )
-                .await?,
-                &[&(token.id as i64), &queue, &attempt, &(ms(lease) as i64)],
-            )
-            .await
-            .map_err(store_error)?;
-        match row {
-            Some(row) => Ok(row.get::<_, i64>(0) as u64),
-            None => Err(self.refusal(&client, queue, token).await),
         }
     }
 
@@ -420,17 +278,165 @@ impl Postgres {
             })
             .collect())
     }
+}
 
-    pub(crate) async fn stats(&self, queue: &str) -> Result<Stats, Refused> {
+/// The operations, as every store has them; see [`Store`].
+#[async_trait::async_trait]
+impl Store for Postgres {
+    fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    async fn put(&self, queue: &str, data: Box<RawValue>, delay: Duration) -> Result<u64, Refused> {
+        if data.get().len() > self.settings.max_task_bytes {
+            return Err(Refused::TooLarge { max_task_bytes: self.settings.max_task_bytes });
+        }
+        let limits = self.settings.limits(queue);
+        let mut client = self.client().await?;
+        let txn = client.transaction().await.map_err(store_error)?;
+        let new = txn
+            .execute(
+                &prepared(&txn, "INSERT INTO tqueue_queues (name) VALUES ($1) ON CONFLICT DO NOTHING").await?,
+                &[&queue],
+            )
+            .await
+            .map_err(store_error)?;
+        if new == 1 {
+            let queues: i64 = txn
+                .query_one(&prepared(&txn, "SELECT count(*) FROM tqueue_queues").await?, &[])
+                .await
+                .map_err(store_error)?
+                .get(0);
+            if queues > self.settings.max_queues as i64 {
+                return Err(Refused::TooManyQueues { max_queues: self.settings.max_queues });
+            }
+        }
+        // Stops at the bound: a short scan unless the queue is about full.
+        let full = txn
+            .query_opt(
+                &prepared(&txn, "SELECT 1 FROM tqueue_tasks WHERE queue = $1 OFFSET $2 LIMIT 1").await?,
+                &[&queue, &(limits.max_tasks as i64 - 1)],
+            )
+            .await
+            .map_err(store_error)?;
+        if full.is_some() {
+            return Err(Refused::QueueFull { max_tasks: limits.max_tasks });
+        }
+        let row = txn
+            .query_one(
+                &prepared(&txn, &format!(
+                    "INSERT INTO tqueue_tasks (queue, data, stage, due, attempts) VALUES ($1, $2, {WAITING}, {NOW} + $3, 0) \
+                     RETURNING id"
+                )).await?,
+                &[&queue, &data.get(), &(ms(delay) as i64)],
+            )
+            .await
+            .map_err(store_error)?;
+        txn.execute(&prepared(&txn, "SELECT pg_notify('tqueue', $1)").await?, &[&queue]).await.map_err(store_error)?;
+        txn.commit().await.map_err(store_error)?;
+        self.count(queue, |t| t.put += 1);
+        Ok(row.get::<_, i64>(0) as u64)
+    }
+
+    async fn lease(
+        &self,
+        queue: &str,
+        max: usize,
+        lease: Option<Duration>,
+        wait: Duration,
+    ) -> Result<Vec<Leased>, Refused> {
+        let lease = lease.unwrap_or(self.settings.limits(queue).lease);
+        let deadline = tokio::time::Instant::now() + wait;
+        let wake = self.waker(queue);
+        if !wait.is_zero() {
+            self.listen();
+        }
+        loop {
+            let notified = wake.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let leased = self.try_lease(queue, max, lease).await?;
+            let now = tokio::time::Instant::now();
+            if !leased.is_empty() || now >= deadline {
+                return Ok(leased);
+            }
+            let due = self.next_due(queue).await?.map(Duration::from_millis).unwrap_or(POLL);
+            let until = deadline.min(now + due.min(POLL));
+            let _ = tokio::time::timeout_at(until, notified).await;
+        }
+    }
+
+    async fn done(&self, queue: &str, token: Token) -> Result<Arc<RawValue>, Refused> {
+        let client = self.client().await?;
+        let attempt = token.attempt.map(|a| a as i32);
+        let row = client
+            .query_opt(
+                &prepared(&client, &format!("DELETE FROM tqueue_tasks WHERE {} RETURNING data", Self::leased_by()))
+                    .await?,
+                &[&(token.id as i64), &queue, &attempt],
+            )
+            .await
+            .map_err(store_error)?;
+        let Some(row) = row else { return Err(self.refusal(&client, queue, token).await) };
+        self.count(queue, |t| t.done += 1);
+        let data: String = row.get(0);
+        RawValue::from_string(data)
+            .map(Arc::from)
+            .map_err(|_| Refused::Store(StoreError::Damaged { id: token.id as i64 }))
+    }
+
+    async fn release(&self, queue: &str, token: Token, delay: Duration) -> Result<(), Refused> {
+        let client = self.client().await?;
+        let max_attempts = self.settings.limits(queue).max_attempts as i32;
+        let attempt = token.attempt.map(|a| a as i32);
+        let released = client
+            .execute(
+                &prepared(&client, &format!(
+                    "WITH released AS (UPDATE tqueue_tasks SET stage = CASE WHEN attempts >= $4 THEN {DEAD} ELSE {WAITING} END, \
+                     due = {NOW} + $5 WHERE {} RETURNING id) SELECT pg_notify('tqueue', $2) FROM released",
+                    Self::leased_by()
+                )).await?,
+                &[&(token.id as i64), &queue, &attempt, &max_attempts, &(ms(delay) as i64)],
+            )
+            .await
+            .map_err(store_error)?;
+        match released {
+            0 => Err(self.refusal(&client, queue, token).await),
+            _ => Ok(()),
+        }
+    }
+
+    async fn extend(&self, queue: &str, token: Token, lease: Option<Duration>) -> Result<u64, Refused> {
+        let client = self.client().await?;
+        let lease = lease.unwrap_or(self.settings.limits(queue).lease);
+        let attempt = token.attempt.map(|a| a as i32);
+        let row = client
+            .query_opt(
+                &prepared(
+                    &client,
+                    &format!("UPDATE tqueue_tasks SET due = {NOW} + $4 WHERE {} RETURNING due", Self::leased_by()),
+                )
+                .await?,
+                &[&(token.id as i64), &queue, &attempt, &(ms(lease) as i64)],
+            )
+            .await
+            .map_err(store_error)?;
+        match row {
+            Some(row) => Ok(row.get::<_, i64>(0) as u64),
+            None => Err(self.refusal(&client, queue, token).await),
+        }
+    }
+
+    async fn stats(&self, queue: &str) -> Result<Stats, Refused> {
         let found = self.counts(Some(queue)).await?.into_iter().next();
         Ok(found.unwrap_or_else(|| Stats { queue: queue.to_owned(), ..Stats::default() }))
     }
 
-    pub(crate) async fn list(&self) -> Result<Vec<Stats>, Refused> {
+    async fn list(&self) -> Result<Vec<Stats>, Refused> {
         self.counts(None).await
     }
 
-    pub(crate) async fn dead(&self, queue: &str, limit: usize) -> Result<Vec<DeadTask>, Refused> {
+    async fn dead(&self, queue: &str, limit: usize) -> Result<Vec<DeadTask>, Refused> {
         let client = self.client().await?;
         self.expire(&client, queue).await?;
         let rows = client
@@ -452,7 +458,7 @@ impl Postgres {
             .collect())
     }
 
-    pub(crate) async fn requeue(&self, queue: &str, id: Option<u64>) -> Result<usize, Refused> {
+    async fn requeue(&self, queue: &str, id: Option<u64>) -> Result<usize, Refused> {
         let client = self.client().await?;
         let id = id.map(|id| id as i64);
         let requeued = client

@@ -2,66 +2,87 @@
 //! environment variables.
 
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// The `[tqueue]` settings, with their defaults:
-///
-/// ```toml
-/// [tqueue]
-/// store = "embedded"        # or "postgres": many nodes, one database
-/// data_dir = "tqueue-data"   # the embedded store's directory
-/// # database_url = "postgres://user:password@host:5432/db"   # the postgres store's
-/// pool_size = 16             # connections to PostgreSQL per process
-/// max_tasks = 100000         # tasks per queue (waiting, leased, delayed or dead)
-/// max_task_bytes = 65536     # the largest task, as JSON
-/// max_queues = 10000         # queues in all
-/// lease = 60                 # seconds a task is leased for, unless the request says
-/// max_attempts = 5           # leases before a task is dead
-/// max_wait = 20              # the longest long-poll, in seconds
-/// allow_anonymous = false    # serve without tokens beyond this host
-///
-/// [tqueue.queues.emails]     # settings of one queue
-/// lease = 300
-/// max_attempts = 3
-/// max_tasks = 1000
-/// ```
-#[derive(Clone, Debug, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Settings {
+/// Declares [`Settings`] from one list: each key's doc, type, default (as TOML, which
+/// `Default` reads) and a note; the doc table of the defaults is made from the same list,
+/// so the table, `Default` and every fallback agree by construction.
+macro_rules! settings {
+    ($( $(#[doc = $doc:literal])* $key:ident : $ty:ty = $default:literal, $note:literal; )*) => {
+        /// The `[tqueue]` settings, with their defaults:
+        ///
+        /// ```toml
+        /// [tqueue]
+        $( #[doc = concat!(" ", stringify!($key), " = ", $default, "    # ", $note)] )*
+        /// # database_url = "postgres://user:password@host:5432/db"   # the postgres store's
+        ///
+        /// [tqueue.queues.emails]     # settings of one queue
+        /// lease = 300
+        /// max_attempts = 3
+        /// max_tasks = 1000
+        /// ```
+        #[derive(Clone, Debug, Deserialize)]
+        #[serde(default, deny_unknown_fields)]
+        pub struct Settings {
+            $( $(#[doc = $doc])* pub $key: $ty, )*
+            /// The PostgreSQL database of the `postgres` store.
+            pub database_url: Option<String>,
+            /// Settings of single queues, by name.
+            pub queues: BTreeMap<String, QueueSettings>,
+        }
+
+        impl Default for Settings {
+            fn default() -> Self {
+                Settings {
+                    $( $key: default_of(stringify!($key), $default), )*
+                    database_url: None,
+                    queues: BTreeMap::new(),
+                }
+            }
+        }
+    };
+}
+
+settings! {
     /// Where the tasks are kept.
-    pub store: StoreKind,
+    store: StoreKind = r#""embedded""#, "or \"postgres\": many nodes, one database";
     /// The embedded store's directory.
-    pub data_dir: PathBuf,
-    /// The PostgreSQL database of the `postgres` store.
-    pub database_url: Option<String>,
+    data_dir: PathBuf = r#""tqueue-data""#, "the embedded store's directory";
     /// Connections to PostgreSQL per process.
-    pub pool_size: usize,
+    pool_size: usize = "16", "connections to PostgreSQL per process";
     /// The most tasks a queue holds, whatever their stage; a put past it is refused.
-    pub max_tasks: usize,
+    max_tasks: usize = "100000", "tasks per queue (waiting, leased, delayed or dead)";
     /// The largest task, in bytes of JSON; a larger one is refused.
-    pub max_task_bytes: usize,
+    max_task_bytes: usize = "65536", "the largest task, as JSON";
     /// The most queues.
-    pub max_queues: usize,
+    max_queues: usize = "10000", "queues in all";
     /// The default lease, in seconds.
-    pub lease: f64,
+    lease: f64 = "60", "seconds a task is leased for, unless the request says";
     /// How many leases a task gets; when the last one runs out, the task is dead.
-    pub max_attempts: u32,
+    max_attempts: u32 = "5", "leases before a task is dead";
     /// The longest long-poll of a lease request, in seconds.
-    pub max_wait: f64,
+    max_wait: f64 = "20", "the longest long-poll, in seconds";
     /// With no tokens configured, serve beyond the loopback address anyway.
-    pub allow_anonymous: bool,
-    /// Settings of single queues, by name.
-    pub queues: BTreeMap<String, QueueSettings>,
+    allow_anonymous: bool = "false", "serve without tokens beyond this host";
+}
+
+/// The default of `key`, read from its TOML text in the list above.
+fn default_of<T: DeserializeOwned>(key: &str, toml: &str) -> T {
+    let value: toml::Value = toml::from_str::<toml::Table>(&format!("v = {toml}"))
+        .ok()
+        .and_then(|mut table| table.remove("v"))
+        .unwrap_or_else(|| panic!("the default of `{key}` is TOML"));
+    value.try_into().unwrap_or_else(|error| panic!("the default of `{key}`: {error}"))
 }
 
 /// Where the tasks are kept.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StoreKind {
     /// SQLite in `data_dir`: one process on one host (Threaded mode).
-    #[default]
     Embedded,
     /// PostgreSQL at `database_url`: any number of nodes and worker processes.
     Postgres,
@@ -77,25 +98,6 @@ pub struct QueueSettings {
     pub max_attempts: Option<u32>,
     /// The most tasks the queue holds.
     pub max_tasks: Option<usize>,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            store: StoreKind::Embedded,
-            data_dir: PathBuf::from("tqueue-data"),
-            database_url: None,
-            pool_size: 16,
-            max_tasks: 100_000,
-            max_task_bytes: 64 << 10,
-            max_queues: 10_000,
-            lease: 60.0,
-            max_attempts: 5,
-            max_wait: 20.0,
-            allow_anonymous: false,
-            queues: BTreeMap::new(),
-        }
-    }
 }
 
 /// The longest duration a setting or request may give: a day.
@@ -114,13 +116,59 @@ pub(crate) struct Limits {
     pub(crate) max_tasks: usize,
 }
 
+/// A problem with the settings.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Problem {
+    /// A duration that is not more than 0 and at most a day.
+    Seconds {
+        /// The key, e.g. `queues.emails.lease`.
+        key: String,
+        /// Its value.
+        value: f64,
+    },
+    /// A count that is 0.
+    Zero {
+        /// The key.
+        key: String,
+    },
+    /// `store = "postgres"` without `database_url`.
+    NoDatabaseUrl,
+    /// A table of `queues` whose name is no queue name.
+    QueueName(String),
+    /// `max_wait` not shorter than the server's `request_timeout`.
+    WaitTooLong {
+        /// `max_wait`, in seconds.
+        max_wait: f64,
+        /// The server's `request_timeout`.
+        request_timeout: Duration,
+    },
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Problem::Seconds { key, value } => {
+                write!(f, "`{key}` = {value}: expected seconds, more than 0 and at most {MAX_SECONDS}")
+            }
+            Problem::Zero { key } => write!(f, "`{key}` = 0: expected at least 1"),
+            Problem::NoDatabaseUrl => f.write_str("`store` = \"postgres\" needs `database_url` = \"postgres://...\""),
+            Problem::QueueName(name) => write!(f, "`queues.{name}`: a queue name is 1 to 64 of A-Z a-z 0-9 _ . -"),
+            Problem::WaitTooLong { max_wait, request_timeout } => write!(
+                f,
+                "`max_wait` = {max_wait} must be shorter than the server's `request_timeout` ({request_timeout:?})"
+            ),
+        }
+    }
+}
+
 impl Settings {
-    /// Every problem with these settings, one line each.
-    pub fn problems(&self) -> Vec<String> {
+    /// Every problem with these settings.
+    pub fn problems(&self) -> Vec<Problem> {
         let mut problems = Vec::new();
         let mut positive = |key: String, value: f64| {
             if seconds(value).is_none_or(|d| d.is_zero()) {
-                problems.push(format!("`{key}` = {value}: expected seconds, more than 0 and at most {MAX_SECONDS}"));
+                problems.push(Problem::Seconds { key, value });
             }
         };
         positive("lease".into(), self.lease);
@@ -132,7 +180,7 @@ impl Settings {
         }
         let mut at_least_one = |key: String, value: u64| {
             if value == 0 {
-                problems.push(format!("`{key}` = 0: expected at least 1"));
+                problems.push(Problem::Zero { key });
             }
         };
         at_least_one("max_tasks".into(), self.max_tasks as u64);
@@ -145,10 +193,10 @@ impl Settings {
             at_least_one(format!("queues.{name}.max_tasks"), queue.max_tasks.unwrap_or(1) as u64);
         }
         if self.store == StoreKind::Postgres && self.database_url.is_none() {
-            problems.push("`store` = \"postgres\" needs `database_url` = \"postgres://...\"".to_owned());
+            problems.push(Problem::NoDatabaseUrl);
         }
         for name in self.queues.keys().filter(|name| !crate::valid_queue_name(name)) {
-            problems.push(format!("`queues.{name}`: a queue name is 1 to 64 of A-Z a-z 0-9 _ . -"));
+            problems.push(Problem::QueueName(name.clone()));
         }
         problems
     }
@@ -156,9 +204,37 @@ impl Settings {
     pub(crate) fn limits(&self, queue: &str) -> Limits {
         let own = self.queues.get(queue);
         Limits {
-            lease: seconds(own.and_then(|q| q.lease).unwrap_or(self.lease)).unwrap_or(Duration::from_secs(60)),
+            // Checked by `problems` before the queues open.
+            lease: seconds(own.and_then(|q| q.lease).unwrap_or(self.lease)).unwrap_or_default(),
             max_attempts: own.and_then(|q| q.max_attempts).unwrap_or(self.max_attempts),
             max_tasks: own.and_then(|q| q.max_tasks).unwrap_or(self.max_tasks),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_are_the_listed_ones_and_have_no_problem() {
+        let settings = Settings::default();
+        assert_eq!((settings.store, settings.data_dir.to_str()), (StoreKind::Embedded, Some("tqueue-data")));
+        assert_eq!((settings.max_tasks, settings.max_task_bytes, settings.max_queues), (100_000, 65_536, 10_000));
+        assert_eq!((settings.lease, settings.max_attempts, settings.max_wait), (60.0, 5, 20.0));
+        assert_eq!((settings.pool_size, settings.allow_anonymous), (16, false));
+        assert_eq!(settings.problems(), []);
+        // A table that sets nothing gets the same defaults.
+        let read: Settings = toml::from_str("").unwrap();
+        assert_eq!(format!("{read:?}"), format!("{settings:?}"));
+        let wrong: Settings = toml::from_str("lease = 0\nmax_tasks = 0\nstore = \"postgres\"").unwrap();
+        assert_eq!(
+            wrong.problems(),
+            [
+                Problem::Seconds { key: "lease".into(), value: 0.0 },
+                Problem::Zero { key: "max_tasks".into() },
+                Problem::NoDatabaseUrl
+            ]
+        );
     }
 }

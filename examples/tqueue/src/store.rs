@@ -1,94 +1,158 @@
-//! The durable store: the tasks in SQLite (write-ahead log, one connection on a thread of
-//! its own), with group commit. A request's changes join the pending ones; the request
-//! lets the other ready requests of its thread add theirs; then, if no commit is under
-//! way, it hands all that is pending to the store's thread as one transaction and waits
-//! for it, while requests go on arriving and pile up for the next one. When the commit is
-//! done, it wakes the requests that wait for it. Concurrent clients share each fsync, and
-//! the store's thread wakes one request per commit, not one per write.
-//!
-//! Each transaction is as safe as the safest write in it asks ([`Sync`]): a put or a done
-//! waits for the fsync; a lease waits only until its commit is in the log (the operating
-//! system's cache), which survives the process being killed, at a few microseconds.
+//! What every store of the queues does ([`Store`]) and answers with: the tasks handed out
+//! ([`Leased`], [`DeadTask`]), the counts ([`Stats`]), the lease token ([`Token`]), and why
+//! an operation was not done ([`Refused`], [`StoreError`]).
 
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::settings::Settings;
 use serde_json::value::RawValue;
-use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, mpsc};
-use tokio::sync::{Notify, oneshot};
+use std::fmt;
+use std::num::ParseIntError;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// The schema's version, in SQLite's `user_version`.
-const VERSION: i64 = 1;
+/// A store of the queues: the embedded one ([`crate::embedded`]) or PostgreSQL
+/// ([`crate::postgres`]). Each operation is answered once it is as safe as it must be.
+#[async_trait::async_trait]
+pub(crate) trait Store: Send + Sync + fmt::Debug {
+    /// The settings the queues run with.
+    fn settings(&self) -> &Settings;
 
-/// Where a task is; times are milliseconds since the Unix epoch.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Stage {
-    Ready,
-    Delayed { until: u64 },
-    Leased { until: u64 },
-    Dead,
+    /// Adds a task to `queue`, ready now or after `delay`; answered once it is on disk.
+    async fn put(&self, queue: &str, data: Box<RawValue>, delay: Duration) -> Result<u64, Refused>;
+
+    /// Leases up to `max` ready tasks of `queue` for `lease` (the queue's default if
+    /// `None`), waiting up to `wait` for one to be ready.
+    async fn lease(
+        &self,
+        queue: &str,
+        max: usize,
+        lease: Option<Duration>,
+        wait: Duration,
+    ) -> Result<Vec<Leased>, Refused>;
+
+    /// Finishes the task leased under `token`: it is gone for good once this returns.
+    async fn done(&self, queue: &str, token: Token) -> Result<Arc<RawValue>, Refused>;
+
+    /// Gives the task leased under `token` back: ready again now or after `delay` (dead if
+    /// that was its last attempt).
+    async fn release(&self, queue: &str, token: Token, delay: Duration) -> Result<(), Refused>;
+
+    /// Extends the lease under `token` to `lease` from now; answers when it runs out.
+    async fn extend(&self, queue: &str, token: Token, lease: Option<Duration>) -> Result<u64, Refused>;
+
+    /// The counts of `queue` (zeros for a queue never used).
+    async fn stats(&self, queue: &str) -> Result<Stats, Refused>;
+
+    /// The counts of every queue, by name.
+    async fn list(&self) -> Result<Vec<Stats>, Refused>;
+
+    /// Up to `limit` dead tasks of `queue`, oldest first.
+    async fn dead(&self, queue: &str, limit: usize) -> Result<Vec<DeadTask>, Refused>;
+
+    /// Makes the dead task `id` (every dead task if `None`) ready again, with its attempts
+    /// counted from 0; answers how many.
+    async fn requeue(&self, queue: &str, id: Option<u64>) -> Result<usize, Refused>;
 }
 
-impl Stage {
-    fn encode(self) -> (i64, i64) {
-        let (kind, until) = match self {
-            Stage::Ready => (0, 0),
-            Stage::Delayed { until } => (1, until),
-            Stage::Leased { until } => (2, until),
-            Stage::Dead => (3, 0),
-        };
-        (kind, i64::try_from(until).unwrap_or(i64::MAX))
-    }
-
-    fn decode(kind: i64, until: i64) -> Option<Stage> {
-        let until = u64::try_from(until).ok()?;
-        Some(match kind {
-            0 => Stage::Ready,
-            1 => Stage::Delayed { until },
-            2 => Stage::Leased { until },
-            3 => Stage::Dead,
-            _ => return None,
-        })
-    }
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
-/// A task as stored.
+/// `duration` in milliseconds.
+pub(crate) fn ms(duration: Duration) -> u64 {
+    duration.as_millis().try_into().unwrap_or(u64::MAX)
+}
+
+/// Why an operation was not done.
 #[derive(Debug)]
-pub(crate) struct Stored {
-    pub(crate) id: u64,
-    pub(crate) queue: String,
-    pub(crate) data: Arc<RawValue>,
-    pub(crate) stage: Stage,
-    pub(crate) attempts: u32,
+pub enum Refused {
+    /// No such task in this queue.
+    UnknownTask,
+    /// The task is not leased under this token: its lease ran out, or it was done.
+    StaleLease,
+    /// The queue holds `max_tasks` tasks.
+    QueueFull {
+        /// The queue's limit.
+        max_tasks: usize,
+    },
+    /// There are `max_queues` queues.
+    TooManyQueues {
+        /// The limit.
+        max_queues: usize,
+    },
+    /// The task is larger than `max_task_bytes`.
+    TooLarge {
+        /// The limit.
+        max_task_bytes: usize,
+    },
+    /// The store failed; nothing is answered as done.
+    Store(StoreError),
 }
 
-/// One write of the in-memory queues to the store.
-#[derive(Debug)]
-pub(crate) enum Change {
-    Put { id: u64, queue: Arc<str>, data: Arc<RawValue>, stage: Stage, attempts: u32 },
-    Stage { id: u64, stage: Stage, attempts: u32 },
-    Delete { id: u64 },
+impl fmt::Display for Refused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refused::UnknownTask => f.write_str("no such task in this queue"),
+            Refused::StaleLease => f.write_str("this lease is over: the task was leased again, released or done"),
+            Refused::QueueFull { max_tasks } => write!(f, "the queue is full ({max_tasks} tasks); try again later"),
+            Refused::TooManyQueues { max_queues } => write!(f, "there are {max_queues} queues already"),
+            Refused::TooLarge { max_task_bytes } => write!(f, "the task is larger than {max_task_bytes} bytes"),
+            Refused::Store(error) => write!(f, "the store failed: {error}"),
+        }
+    }
 }
 
-/// How safe a write must be before it is answered.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum Sync {
-    /// Written with the next commit; nobody waits.
-    Later,
-    /// Committed to the log in the operating system's cache: survives the process being
-    /// killed, not a power cut.
-    Written,
-    /// Committed and fsynced: survives a power cut.
-    Disk,
+impl From<StoreError> for Refused {
+    fn from(error: StoreError) -> Self {
+        Refused::Store(error)
+    }
 }
 
-/// Why the store failed.
-#[derive(Clone, Debug)]
-pub(crate) struct StoreError(Arc<str>);
+/// Why a store failed. Cloned to every request that waited for the write that failed.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The embedded store's database (SQLite).
+    Sqlite(Arc<rusqlite::Error>),
+    /// A file or a thread of the embedded store.
+    Io(Arc<std::io::Error>),
+    /// The embedded store's writer thread stopped.
+    Stopped,
+    /// A task in the store cannot be read back.
+    Damaged {
+        /// The task.
+        id: i64,
+    },
+    /// The store was written by a tqueue with another schema.
+    Version {
+        /// The store's schema version.
+        found: i64,
+        /// The version this tqueue reads.
+        expected: i64,
+    },
+    /// PostgreSQL: a connection or a statement.
+    Postgres(Arc<tokio_postgres::Error>),
+    /// PostgreSQL: no connection could be had from the pool.
+    Pool(Arc<deadpool_postgres::PoolError>),
+    /// PostgreSQL: the pool could not be made (the `database_url`).
+    Config(Arc<deadpool_postgres::CreatePoolError>),
+}
 
-impl std::fmt::Display for StoreError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::Sqlite(error) => write!(f, "{error}"),
+            StoreError::Io(error) => write!(f, "{error}"),
+            StoreError::Stopped => f.write_str("the store's thread stopped"),
+            StoreError::Damaged { id } => write!(f, "task {id} is damaged"),
+            StoreError::Version { found, expected } => {
+                write!(f, "the store has schema version {found}; this tqueue reads {expected}")
+            }
+            StoreError::Postgres(error) => write!(f, "PostgreSQL: {error}"),
+            StoreError::Pool(error) => write!(f, "PostgreSQL: {error}"),
+            StoreError::Config(error) => write!(f, "PostgreSQL: {error}"),
+        }
     }
 }
 
@@ -96,257 +160,161 @@ impl std::error::Error for StoreError {}
 
 impl From<rusqlite::Error> for StoreError {
     fn from(error: rusqlite::Error) -> Self {
-        StoreError(error.to_string().into())
+        StoreError::Sqlite(Arc::new(error))
     }
 }
 
 impl From<std::io::Error> for StoreError {
     fn from(error: std::io::Error) -> Self {
-        StoreError(error.to_string().into())
+        StoreError::Io(Arc::new(error))
     }
 }
 
-/// A write to wait for: [`Store::wait`].
-#[derive(Clone, Copy, Debug)]
-#[must_use]
-pub(crate) struct Ticket(u64);
-
-/// The changes not committed yet.
-#[derive(Default)]
-struct Pending {
-    changes: Vec<Change>,
-    /// The number of the last write, counted from the start (never reset).
-    last: u64,
-    sync: Option<Sync>,
-    next_id: u64,
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(error: tokio_postgres::Error) -> Self {
+        StoreError::Postgres(Arc::new(error))
+    }
 }
 
-/// A transaction for the store's thread, and who waits for it.
-type Job = (Pending, oneshot::Sender<Result<(), StoreError>>);
-
-/// The store: its thread, the pending changes, and who waits for them.
-pub(crate) struct Store {
-    writer: mpsc::Sender<Job>,
-    pending: Mutex<Pending>,
-    /// Whether a commit is under way.
-    committing: AtomicBool,
-    /// The number of the last write committed.
-    committed: AtomicU64,
-    /// Set when a commit fails: the store takes no more writes.
-    broken: Mutex<Option<StoreError>>,
-    /// Woken after every commit.
-    done: Notify,
+impl From<deadpool_postgres::PoolError> for StoreError {
+    fn from(error: deadpool_postgres::PoolError) -> Self {
+        StoreError::Pool(Arc::new(error))
+    }
 }
 
-/// What the store held when it was opened.
-pub(crate) struct Loaded {
-    pub(crate) store: Store,
-    pub(crate) tasks: Vec<Stored>,
-    pub(crate) next_id: u64,
+impl From<deadpool_postgres::CreatePoolError> for StoreError {
+    fn from(error: deadpool_postgres::CreatePoolError) -> Self {
+        StoreError::Config(Arc::new(error))
+    }
 }
 
-impl Store {
-    /// Opens (or creates) the database in `dir` and starts the store's thread.
-    pub(crate) fn open(dir: &Path) -> Result<Loaded, StoreError> {
-        std::fs::create_dir_all(dir)?;
-        let mut connection = Connection::open(dir.join("tqueue.sqlite3"))?;
-        let (tasks, next_id) = load(&connection)?;
-        let (writer, jobs) = mpsc::channel::<Job>();
-        std::thread::Builder::new().name("tqueue-store".into()).spawn(move || {
-            let mut writer = Writer { synchronous: None, reserved: next_id };
-            for (pending, done) in jobs {
-                let _ = done.send(writer.commit(&mut connection, &pending));
+/// Opening the store failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// The settings cannot be used, one problem per entry.
+    Settings(Vec<crate::settings::Problem>),
+    /// The store at `place` (a directory, or a database URL without its password).
+    Store {
+        /// Where the store is.
+        place: String,
+        /// What failed.
+        error: StoreError,
+    },
+}
+
+impl OpenError {
+    pub(crate) fn store(place: impl fmt::Display) -> impl FnOnce(StoreError) -> OpenError {
+        let place = place.to_string();
+        move |error| OpenError::Store { place, error }
+    }
+}
+
+impl fmt::Display for OpenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OpenError::Settings(problems) => {
+                f.write_str("invalid [tqueue] settings:")?;
+                problems.iter().try_for_each(|problem| write!(f, "\n{problem}"))
             }
-        })?;
-        let store = Store {
-            writer,
-            pending: Mutex::default(),
-            committing: AtomicBool::new(false),
-            committed: AtomicU64::new(0),
-            broken: Mutex::new(None),
-            done: Notify::new(),
+            OpenError::Store { place, error } => write!(f, "cannot open the tqueue store in {place}: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for OpenError {}
+
+/// A lease: `<id>.<attempt>`; the original protocol's `done` may give the id alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Token {
+    /// The task.
+    pub id: u64,
+    /// The attempt, if given.
+    pub attempt: Option<u32>,
+}
+
+/// Text that is no lease token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenError {
+    /// The task id is not a number.
+    Id(ParseIntError),
+    /// The attempt after the `.` is not a number.
+    Attempt(ParseIntError),
+}
+
+impl fmt::Display for TokenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TokenError::Id(error) => write!(f, "the task id of a lease token: {error}"),
+            TokenError::Attempt(error) => write!(f, "the attempt of a lease token: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for TokenError {}
+
+impl FromStr for Token {
+    type Err = TokenError;
+
+    fn from_str(text: &str) -> Result<Self, TokenError> {
+        let (id, attempt) = match text.split_once('.') {
+            Some((id, attempt)) => (id, Some(attempt.parse().map_err(TokenError::Attempt)?)),
+            None => (text, None),
         };
-        Ok(Loaded { store, tasks, next_id })
-    }
-
-    /// Adds `changes` (and the next task id) to the pending ones; [`Store::wait`] for the
-    /// ticket tells when they are as safe as `sync` asks. Called in the order the changes
-    /// were made.
-    pub(crate) fn write(&self, changes: Vec<Change>, next_id: u64, sync: Sync) -> Ticket {
-        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        pending.changes.extend(changes);
-        pending.next_id = pending.next_id.max(next_id);
-        if sync > Sync::Later {
-            pending.sync = pending.sync.max(Some(sync));
-        }
-        pending.last += 1;
-        Ticket(pending.last)
-    }
-
-    /// Waits until the write of `ticket` is committed.
-    pub(crate) async fn wait(&self, ticket: Ticket) -> Result<(), StoreError> {
-        // The other requests ready on this thread add their writes first.
-        tokio::task::yield_now().await;
-        loop {
-            let done = self.done.notified();
-            tokio::pin!(done);
-            done.as_mut().enable();
-            if let Some(error) = &*self.broken.lock().unwrap_or_else(PoisonError::into_inner) {
-                return Err(error.clone());
-            }
-            if self.committed.load(Ordering::Acquire) >= ticket.0 {
-                return Ok(());
-            }
-            if self.committing.swap(true, Ordering::AcqRel) {
-                // A commit is under way: the next one takes this write.
-                done.await;
-                continue;
-            }
-            self.commit_pending().await;
-            self.committing.store(false, Ordering::Release);
-            self.done.notify_waiters();
-        }
-    }
-
-    /// Commits every pending change on the store's thread.
-    async fn commit_pending(&self) {
-        let pending = {
-            let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-            // The write numbers go on: only the changes are taken.
-            Pending {
-                changes: std::mem::take(&mut pending.changes),
-                last: pending.last,
-                sync: pending.sync.take(),
-                next_id: pending.next_id,
-            }
-        };
-        let last = pending.last;
-        let (done, answer) = oneshot::channel();
-        let stopped = || StoreError("the store's thread stopped".into());
-        let result = match self.writer.send((pending, done)) {
-            Ok(()) => answer.await.unwrap_or_else(|_| Err(stopped())),
-            Err(_) => Err(stopped()),
-        };
-        match result {
-            Ok(()) => {
-                self.committed.fetch_max(last, Ordering::AcqRel);
-            }
-            Err(error) => {
-                tracing::error!(%error, "the store could not write; it takes no more writes");
-                *self.broken.lock().unwrap_or_else(PoisonError::into_inner) = Some(error);
-            }
-        }
+        Ok(Token { id: id.parse().map_err(TokenError::Id)?, attempt })
     }
 }
 
-/// Creates or checks the schema, and reads every task.
-fn load(connection: &Connection) -> Result<(Vec<Stored>, u64), StoreError> {
-    // One connection, this process's: no file locks per transaction, and a second process
-    // on the same directory is refused.
-    connection.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
-    connection.pragma_update(None, "journal_mode", "WAL")?;
-    let version: i64 = connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
-    match version {
-        0 => connection.execute_batch(
-            "BEGIN;
-             CREATE TABLE tasks (
-                 id INTEGER PRIMARY KEY,
-                 queue TEXT NOT NULL,
-                 data TEXT NOT NULL,
-                 stage INTEGER NOT NULL,
-                 until INTEGER NOT NULL,
-                 attempts INTEGER NOT NULL
-             );
-             CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-             PRAGMA user_version = 1;
-             COMMIT;",
-        )?,
-        VERSION => {}
-        other => {
-            return Err(StoreError(
-                format!("the store has schema version {other}; this tqueue reads {VERSION}").into(),
-            ));
-        }
-    }
-    let mut tasks = Vec::new();
-    let mut statement = connection.prepare("SELECT id, queue, data, stage, until, attempts FROM tasks ORDER BY id")?;
-    let mut rows = statement.query([])?;
-    while let Some(row) = rows.next()? {
-        let id: i64 = row.get(0)?;
-        let bad = || StoreError(format!("task {id} is damaged").into());
-        let data: String = row.get(2)?;
-        tasks.push(Stored {
-            id: u64::try_from(id).map_err(|_| bad())?,
-            queue: row.get(1)?,
-            data: RawValue::from_string(data).map_err(|_| bad())?.into(),
-            stage: Stage::decode(row.get(3)?, row.get(4)?).ok_or_else(bad)?,
-            attempts: row.get(5)?,
-        });
-    }
-    let next_id: Option<i64> =
-        connection.query_row("SELECT value FROM meta WHERE key = 'next_id'", [], |row| row.get(0)).optional()?;
-    let next_id = next_id.and_then(|id| u64::try_from(id).ok()).unwrap_or(1);
-    let next_id = next_id.max(tasks.last().map_or(1, |task| task.id + 1));
-    Ok((tasks, next_id))
+/// A task handed out.
+#[derive(Debug, Clone)]
+pub struct Leased {
+    /// The task's id.
+    pub id: u64,
+    /// Which lease of the task this is, from 1.
+    pub attempt: u32,
+    /// When the lease runs out, in milliseconds since the Unix epoch.
+    pub until: u64,
+    /// The task.
+    pub data: Arc<RawValue>,
 }
 
-/// Task ids are reserved in blocks of this many, so that a commit seldom writes `next_id`:
-/// after a restart, ids go on after the last block (never one handed out before).
-const ID_BLOCK: u64 = 4096;
-
-/// The store's thread.
-struct Writer {
-    /// The `synchronous` setting of the connection: FULL (true) or NORMAL.
-    synchronous: Option<bool>,
-    /// The first id of the next block, as stored.
-    reserved: u64,
+impl Leased {
+    /// The lease token: `<id>.<attempt>`.
+    pub fn token(&self) -> String {
+        format!("{}.{}", self.id, self.attempt)
+    }
 }
 
-impl Writer {
-    fn commit(&mut self, connection: &mut Connection, pending: &Pending) -> Result<(), StoreError> {
-        // FULL: the commit fsyncs the log; NORMAL: it only writes it.
-        let full = pending.sync == Some(Sync::Disk);
-        if self.synchronous != Some(full) {
-            connection.pragma_update(None, "synchronous", if full { "FULL" } else { "NORMAL" })?;
-            self.synchronous = Some(full);
-        }
-        let txn = connection.transaction()?;
-        {
-            let mut put = txn.prepare_cached(
-                "INSERT OR REPLACE INTO tasks (id, queue, data, stage, until, attempts) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?;
-            let mut stage =
-                txn.prepare_cached("UPDATE tasks SET stage = ?2, until = ?3, attempts = ?4 WHERE id = ?1")?;
-            let mut delete = txn.prepare_cached("DELETE FROM tasks WHERE id = ?1")?;
-            for change in &pending.changes {
-                match change {
-                    Change::Put { id, queue, data, stage, attempts } => {
-                        let (kind, until) = stage.encode();
-                        put.execute(params![*id as i64, &**queue, data.get(), kind, until, attempts])?;
-                    }
-                    Change::Stage { id, stage: to, attempts } => {
-                        let (kind, until) = to.encode();
-                        stage.execute(params![*id as i64, kind, until, attempts])?;
-                    }
-                    Change::Delete { id } => {
-                        delete.execute(params![*id as i64])?;
-                    }
-                }
-            }
-        }
-        let reserved = (pending.next_id > self.reserved).then(|| pending.next_id + ID_BLOCK);
-        if let Some(reserved) = reserved {
-            txn.execute(
-                "INSERT INTO meta (key, value) VALUES ('next_id', ?1) ON CONFLICT (key) DO UPDATE SET value = ?1",
-                params![reserved as i64],
-            )?;
-        }
-        txn.commit()?;
-        if let Some(reserved) = reserved {
-            self.reserved = reserved;
-        }
-        Ok(())
-    }
+/// A queue's counts.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Stats {
+    /// The queue's name.
+    pub queue: String,
+    /// Tasks waiting to be handed out.
+    pub ready: usize,
+    /// Tasks handed out whose lease runs.
+    pub leased: usize,
+    /// Tasks put with a delay or released with one, not yet ready.
+    pub delayed: usize,
+    /// Tasks whose leases all ran out.
+    pub dead: usize,
+    /// Tasks put since the server started.
+    pub put: u64,
+    /// Tasks done since the server started.
+    pub done: u64,
+    /// Leases that ran out since the server started.
+    pub expired: u64,
+}
+
+/// A dead task.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DeadTask {
+    /// The task's id.
+    pub id: u64,
+    /// How often it was leased.
+    pub attempts: u32,
+    /// The task.
+    pub data: Arc<RawValue>,
 }
 
 #[cfg(test)]
@@ -354,11 +322,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn stages_survive_encoding() {
-        for stage in [Stage::Ready, Stage::Delayed { until: 7 }, Stage::Leased { until: 1 << 50 }, Stage::Dead] {
-            let (kind, until) = stage.encode();
-            assert_eq!(Stage::decode(kind, until), Some(stage));
-        }
-        assert_eq!(Stage::decode(9, 0), None);
+    fn tokens_name_the_attempt_or_only_the_task() {
+        assert_eq!("12.3".parse(), Ok(Token { id: 12, attempt: Some(3) }));
+        assert_eq!("12".parse(), Ok(Token { id: 12, attempt: None }));
+        assert!(matches!("12.".parse::<Token>(), Err(TokenError::Attempt(_))));
+        assert!(matches!("x.1".parse::<Token>(), Err(TokenError::Id(_))));
+        assert!(matches!("".parse::<Token>(), Err(TokenError::Id(_))));
     }
 }

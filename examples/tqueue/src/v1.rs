@@ -2,7 +2,9 @@
 //! `task_id` is empty when the operation could not be done.
 
 use crate::access::{Caller, Consume, Produce};
-use crate::queues::{Queues, Refused};
+use crate::queues::Queues;
+use crate::refusal::error;
+use crate::store::Refused;
 use appserver::{Error, Form, State, route};
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -32,7 +34,7 @@ static NO_TASK: LazyLock<Arc<RawValue>> =
 /// What could not be done is an empty `task_id`; a store that fails is a 503.
 fn refused(queue: String, refused: Refused) -> Result<Task, Error> {
     match refused {
-        Refused::Store(_) => Err(crate::v2::error(refused)),
+        Refused::Store(_) => Err(error(refused)),
         _ => Ok(Task { worker: queue, task_id: String::new(), task: Arc::clone(&NO_TASK) }),
     }
 }
@@ -40,7 +42,7 @@ fn refused(queue: String, refused: Refused) -> Result<Task, Error> {
 /// Tasks waiting to be handed out.
 #[route(r"/(?P<queue>[A-Za-z0-9_.-]{1,64})/qsize/")]
 async fn qsize(queue: String, queues: State<Queues>, _caller: Caller) -> Result<Value, Error> {
-    let stats = queues.stats(&queue).await.map_err(crate::v2::error)?;
+    let stats = queues.stats(&queue).await.map_err(error)?;
     Ok(json!({"worker": queue, "qsize": stats.ready}))
 }
 

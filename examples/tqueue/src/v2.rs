@@ -14,30 +14,16 @@
 //! | `POST /v2/queues/{queue}/dead/requeue`, `.../dead/{id}/requeue` | dead tasks ready again |
 
 use crate::access::{Admin, Caller, Consume, Produce};
-use crate::queues::{DeadTask, Queues, Refused, Stats, Token};
+use crate::queues::Queues;
+use crate::refusal::error;
 use crate::settings::seconds;
-use appserver::http::HeaderValue;
-use appserver::http::header::RETRY_AFTER;
+use crate::store::{DeadTask, Stats, Token};
 use appserver::{Error, Json, Query, State, StatusCode, route};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// The error a refusal is answered with.
-pub(crate) fn error(refused: Refused) -> Error {
-    let retry = |error: Error| error.with_header(RETRY_AFTER, HeaderValue::from_static("1"));
-    let message = refused.to_string();
-    match refused {
-        Refused::UnknownTask => Error::not_found(message),
-        Refused::StaleLease => Error::new(StatusCode::CONFLICT, message),
-        Refused::QueueFull { .. } => retry(Error::new(StatusCode::TOO_MANY_REQUESTS, message)),
-        Refused::TooManyQueues { .. } => Error::new(StatusCode::INSUFFICIENT_STORAGE, message),
-        Refused::TooLarge { .. } => Error::new(StatusCode::UNPROCESSABLE_ENTITY, message),
-        Refused::Store(_) => retry(Error::new(StatusCode::SERVICE_UNAVAILABLE, message)),
-    }
-}
 
 /// `value` seconds as a duration, or a 422 naming `what`.
 fn duration(what: &str, value: Option<f64>) -> Result<Option<Duration>, Error> {

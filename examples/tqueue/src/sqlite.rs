@@ -1,0 +1,339 @@
+//! The embedded store's disk: the tasks in SQLite (write-ahead log, one connection on a thread of
+//! its own), with group commit. A request's changes join the pending ones; the request
+//! lets the other ready requests of its thread add theirs; then, if no commit is under
+//! way, it hands all that is pending to the store's thread as one transaction and waits
+//! for it, while requests go on arriving and pile up for the next one. When the commit is
+//! done, it wakes the requests that wait for it. Concurrent clients share each fsync, and
+//! the store's thread wakes one request per commit, not one per write.
+//!
+//! Each transaction is as safe as the safest write in it asks ([`Sync`]): a put or a done
+//! waits for the fsync; a lease waits only until its commit is in the log (the operating
+//! system's cache), which survives the process being killed, at a few microseconds.
+
+use crate::store::StoreError;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::value::RawValue;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
+use tokio::sync::{Notify, oneshot};
+
+/// The schema's version, in SQLite's `user_version`.
+const VERSION: i64 = 1;
+
+/// Where a task is; times are milliseconds since the Unix epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stage {
+    Ready,
+    Delayed { until: u64 },
+    Leased { until: u64 },
+    Dead,
+}
+
+impl Stage {
+    fn encode(self) -> (i64, i64) {
+        let (kind, until) = match self {
+            Stage::Ready => (0, 0),
+            Stage::Delayed { until } => (1, until),
+            Stage::Leased { until } => (2, until),
+            Stage::Dead => (3, 0),
+        };
+        (kind, i64::try_from(until).unwrap_or(i64::MAX))
+    }
+
+    fn decode(kind: i64, until: i64) -> Option<Stage> {
+        let until = u64::try_from(until).ok()?;
+        Some(match kind {
+            0 => Stage::Ready,
+            1 => Stage::Delayed { until },
+            2 => Stage::Leased { until },
+            3 => Stage::Dead,
+            _ => return None,
+        })
+    }
+}
+
+/// A task as stored.
+#[derive(Debug)]
+pub(crate) struct Stored {
+    pub(crate) id: u64,
+    pub(crate) queue: String,
+    pub(crate) data: Arc<RawValue>,
+    pub(crate) stage: Stage,
+    pub(crate) attempts: u32,
+}
+
+/// One write of the in-memory queues to the store.
+#[derive(Debug)]
+pub(crate) enum Change {
+    Put { id: u64, queue: Arc<str>, data: Arc<RawValue>, stage: Stage, attempts: u32 },
+    Stage { id: u64, stage: Stage, attempts: u32 },
+    Delete { id: u64 },
+}
+
+/// How safe a write must be before it is answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Sync {
+    /// Written with the next commit; nobody waits.
+    Later,
+    /// Committed to the log in the operating system's cache: survives the process being
+    /// killed, not a power cut.
+    Written,
+    /// Committed and fsynced: survives a power cut.
+    Disk,
+}
+
+/// A write to wait for: [`Sqlite::wait`].
+#[derive(Clone, Copy, Debug)]
+#[must_use]
+pub(crate) struct Ticket(u64);
+
+/// The changes not committed yet.
+#[derive(Default)]
+struct Pending {
+    changes: Vec<Change>,
+    /// The number of the last write, counted from the start (never reset).
+    last: u64,
+    sync: Option<Sync>,
+    next_id: u64,
+}
+
+/// A transaction for the store's thread, and who waits for it.
+type Job = (Pending, oneshot::Sender<Result<(), StoreError>>);
+
+/// The SQLite file: its thread, the pending changes, and who waits for them.
+pub(crate) struct Sqlite {
+    writer: mpsc::Sender<Job>,
+    pending: Mutex<Pending>,
+    /// Whether a commit is under way.
+    committing: AtomicBool,
+    /// The number of the last write committed.
+    committed: AtomicU64,
+    /// Set when a commit fails: the store takes no more writes.
+    broken: Mutex<Option<StoreError>>,
+    /// Woken after every commit.
+    done: Notify,
+}
+
+/// What the store held when it was opened.
+pub(crate) struct Loaded {
+    pub(crate) store: Sqlite,
+    pub(crate) tasks: Vec<Stored>,
+    pub(crate) next_id: u64,
+}
+
+impl Sqlite {
+    /// Opens (or creates) the database in `dir` and starts the store's thread.
+    pub(crate) fn open(dir: &Path) -> Result<Loaded, StoreError> {
+        std::fs::create_dir_all(dir)?;
+        let mut connection = Connection::open(dir.join("tqueue.sqlite3"))?;
+        let (tasks, next_id) = load(&connection)?;
+        let (writer, jobs) = mpsc::channel::<Job>();
+        std::thread::Builder::new().name("tqueue-store".into()).spawn(move || {
+            let mut writer = Writer { synchronous: None, reserved: next_id };
+            for (pending, done) in jobs {
+                let _ = done.send(writer.commit(&mut connection, &pending));
+            }
+        })?;
+        let store = Sqlite {
+            writer,
+            pending: Mutex::default(),
+            committing: AtomicBool::new(false),
+            committed: AtomicU64::new(0),
+            broken: Mutex::new(None),
+            done: Notify::new(),
+        };
+        Ok(Loaded { store, tasks, next_id })
+    }
+
+    /// Adds `changes` (and the next task id) to the pending ones; [`Sqlite::wait`] for the
+    /// ticket tells when they are as safe as `sync` asks. Called in the order the changes
+    /// were made.
+    pub(crate) fn write(&self, changes: Vec<Change>, next_id: u64, sync: Sync) -> Ticket {
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        pending.changes.extend(changes);
+        pending.next_id = pending.next_id.max(next_id);
+        if sync > Sync::Later {
+            pending.sync = pending.sync.max(Some(sync));
+        }
+        pending.last += 1;
+        Ticket(pending.last)
+    }
+
+    /// Waits until the write of `ticket` is committed.
+    pub(crate) async fn wait(&self, ticket: Ticket) -> Result<(), StoreError> {
+        // The other requests ready on this thread add their writes first.
+        tokio::task::yield_now().await;
+        loop {
+            let done = self.done.notified();
+            tokio::pin!(done);
+            done.as_mut().enable();
+            if let Some(error) = &*self.broken.lock().unwrap_or_else(PoisonError::into_inner) {
+                return Err(error.clone());
+            }
+            if self.committed.load(Ordering::Acquire) >= ticket.0 {
+                return Ok(());
+            }
+            if self.committing.swap(true, Ordering::AcqRel) {
+                // A commit is under way: the next one takes this write.
+                done.await;
+                continue;
+            }
+            self.commit_pending().await;
+            self.committing.store(false, Ordering::Release);
+            self.done.notify_waiters();
+        }
+    }
+
+    /// Commits every pending change on the store's thread.
+    async fn commit_pending(&self) {
+        let pending = {
+            let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+            // The write numbers go on: only the changes are taken.
+            Pending {
+                changes: std::mem::take(&mut pending.changes),
+                last: pending.last,
+                sync: pending.sync.take(),
+                next_id: pending.next_id,
+            }
+        };
+        let last = pending.last;
+        let (done, answer) = oneshot::channel();
+        let stopped = || StoreError::Stopped;
+        let result = match self.writer.send((pending, done)) {
+            Ok(()) => answer.await.unwrap_or_else(|_| Err(stopped())),
+            Err(_) => Err(stopped()),
+        };
+        match result {
+            Ok(()) => {
+                self.committed.fetch_max(last, Ordering::AcqRel);
+            }
+            Err(error) => {
+                tracing::error!(%error, "the store could not write; it takes no more writes");
+                *self.broken.lock().unwrap_or_else(PoisonError::into_inner) = Some(error);
+            }
+        }
+    }
+}
+
+/// Creates or checks the schema, and reads every task.
+fn load(connection: &Connection) -> Result<(Vec<Stored>, u64), StoreError> {
+    // One connection, this process's: no file locks per transaction, and a second process
+    // on the same directory is refused.
+    connection.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
+    connection.pragma_update(None, "journal_mode", "WAL")?;
+    let version: i64 = connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    match version {
+        0 => connection.execute_batch(
+            "BEGIN;
+             CREATE TABLE tasks (
+                 id INTEGER PRIMARY KEY,
+                 queue TEXT NOT NULL,
+                 data TEXT NOT NULL,
+                 stage INTEGER NOT NULL,
+                 until INTEGER NOT NULL,
+                 attempts INTEGER NOT NULL
+             );
+             CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+             PRAGMA user_version = 1;
+             COMMIT;",
+        )?,
+        VERSION => {}
+        other => {
+            return Err(StoreError::Version { found: other, expected: VERSION });
+        }
+    }
+    let mut tasks = Vec::new();
+    let mut statement = connection.prepare("SELECT id, queue, data, stage, until, attempts FROM tasks ORDER BY id")?;
+    let mut rows = statement.query([])?;
+    while let Some(row) = rows.next()? {
+        let id: i64 = row.get(0)?;
+        let bad = || StoreError::Damaged { id };
+        let data: String = row.get(2)?;
+        tasks.push(Stored {
+            id: u64::try_from(id).map_err(|_| bad())?,
+            queue: row.get(1)?,
+            data: RawValue::from_string(data).map_err(|_| bad())?.into(),
+            stage: Stage::decode(row.get(3)?, row.get(4)?).ok_or_else(bad)?,
+            attempts: row.get(5)?,
+        });
+    }
+    let next_id: Option<i64> =
+        connection.query_row("SELECT value FROM meta WHERE key = 'next_id'", [], |row| row.get(0)).optional()?;
+    let next_id = next_id.and_then(|id| u64::try_from(id).ok()).unwrap_or(1);
+    let next_id = next_id.max(tasks.last().map_or(1, |task| task.id + 1));
+    Ok((tasks, next_id))
+}
+
+/// Task ids are reserved in blocks of this many, so that a commit seldom writes `next_id`:
+/// after a restart, ids go on after the last block (never one handed out before).
+const ID_BLOCK: u64 = 4096;
+
+/// The store's thread.
+struct Writer {
+    /// The `synchronous` setting of the connection: FULL (true) or NORMAL.
+    synchronous: Option<bool>,
+    /// The first id of the next block, as stored.
+    reserved: u64,
+}
+
+impl Writer {
+    fn commit(&mut self, connection: &mut Connection, pending: &Pending) -> Result<(), StoreError> {
+        // FULL: the commit fsyncs the log; NORMAL: it only writes it.
+        let full = pending.sync == Some(Sync::Disk);
+        if self.synchronous != Some(full) {
+            connection.pragma_update(None, "synchronous", if full { "FULL" } else { "NORMAL" })?;
+            self.synchronous = Some(full);
+        }
+        let txn = connection.transaction()?;
+        {
+            let mut put = txn.prepare_cached(
+                "INSERT OR REPLACE INTO tasks (id, queue, data, stage, until, attempts) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            let mut stage =
+                txn.prepare_cached("UPDATE tasks SET stage = ?2, until = ?3, attempts = ?4 WHERE id = ?1")?;
+            let mut delete = txn.prepare_cached("DELETE FROM tasks WHERE id = ?1")?;
+            for change in &pending.changes {
+                match change {
+                    Change::Put { id, queue, data, stage, attempts } => {
+                        let (kind, until) = stage.encode();
+                        put.execute(params![*id as i64, &**queue, data.get(), kind, until, attempts])?;
+                    }
+                    Change::Stage { id, stage: to, attempts } => {
+                        let (kind, until) = to.encode();
+                        stage.execute(params![*id as i64, kind, until, attempts])?;
+                    }
+                    Change::Delete { id } => {
+                        delete.execute(params![*id as i64])?;
+                    }
+                }
+            }
+        }
+        let reserved = (pending.next_id > self.reserved).then(|| pending.next_id + ID_BLOCK);
+        if let Some(reserved) = reserved {
+            txn.execute(
+                "INSERT INTO meta (key, value) VALUES ('next_id', ?1) ON CONFLICT (key) DO UPDATE SET value = ?1",
+                params![reserved as i64],
+            )?;
+        }
+        txn.commit()?;
+        if let Some(reserved) = reserved {
+            self.reserved = reserved;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stages_survive_encoding() {
+        for stage in [Stage::Ready, Stage::Delayed { until: 7 }, Stage::Leased { until: 1 << 50 }, Stage::Dead] {
+            let (kind, until) = stage.encode();
+            assert_eq!(Stage::decode(kind, until), Some(stage));
+        }
+        assert_eq!(Stage::decode(9, 0), None);
+    }
+}
