@@ -13,6 +13,11 @@
 //! - **Auth.** Bearer tokens with the roles `produce`, `consume` and `admin`. Without
 //!   tokens it serves the loopback address only, unless `allow_anonymous = true`.
 //!
+//! The modules, each importing only those listed before it: `settings`, `store` (what
+//! every store does, the `Store` trait, and the types it answers with), `sqlite` (the embedded store's file), `embedded` and `postgres` (the two stores),
+//! `queues` (the [`Queues`] facade the routes use), `access` (who may do what), `refusal`
+//! (a refusal as an HTTP error, for both protocols), then `v1` and `v2` (the routes).
+//!
 //! Serve it with `cargo run --release -p tqueue`; in a program:
 //!
 //! ```no_run
