@@ -19,6 +19,20 @@ fn broken() -> u8 {
     panic!("broken on purpose")
 }
 
+/// A value whose `Serialize` fails.
+struct Unserializable;
+
+impl serde::Serialize for Unserializable {
+    fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+        Err(serde::ser::Error::custom("no JSON for this value"))
+    }
+}
+
+#[route(GET, r"/unserializable/")]
+fn unserializable() -> Unserializable {
+    Unserializable
+}
+
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
 
@@ -49,6 +63,9 @@ fn startup_requests_and_panics_are_logged() {
     assert_eq!(get(&server, "/fine/").status, 200);
     assert_eq!(get(&server, "/broken/").status, 500);
     assert_eq!(get(&server, "/nowhere").status, 404);
+    let failed = get(&server, "/unserializable/");
+    assert_eq!(failed.status, 500);
+    assert_eq!(failed.body, r#"{"error":{"status":500,"message":"internal server error"}}"#);
     server.shutdown().unwrap();
 
     let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
@@ -56,6 +73,8 @@ fn startup_requests_and_panics_are_logged() {
     has(r#"route methods="GET, HEAD" pattern="/fine/" handler="logging::fine""#);
     has(r#"appserver::access: method=GET path="/fine/" status=200 micros="#);
     has(r#"handler panicked handler="logging::broken" panic="broken on purpose""#);
+    // The response hides the cause; the server that called the handler logs it.
+    has(r#"handler failed status=500 error="no JSON for this value""#);
     has(r#"appserver::access: method=GET path="/broken/" status=500"#);
     has(r#"appserver::access: method=GET path="/nowhere" status=404"#);
 }
