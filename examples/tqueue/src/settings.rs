@@ -16,7 +16,7 @@ macro_rules! settings {
         ///
         /// ```toml
         /// [tqueue]
-        $( #[doc = concat!(" ", stringify!($key), " = ", $default, "    # ", $note)] )*
+        $( #[doc = concat!(stringify!($key), " = ", $default, "    # ", $note)] )*
         /// # database_url = "postgres://user:password@host:5432/db"   # the postgres store's
         ///
         /// [tqueue.queues.emails]     # settings of one queue
