@@ -103,12 +103,17 @@ fn expand(attr: &Attr, handler: &Handler<'_>, bindings: &[Binding], names: &[Str
 
     let respond = quote_spanned! {handler.output_span()=>
         #[allow(unused_imports)]
-        use ::appserver::__private::{ViaIntoResponse as _, ViaResult as _, ViaSerialize as _, ViaValue as _};
+        use ::appserver::__private::{
+            ViaErrorResponse as _, ViaIntoError as _, ViaIntoResponse as _, ViaParts as _, ViaResult as _,
+            ViaSerialize as _, ViaValue as _,
+        };
         match (&&::appserver::__private::Returned::of(&__value)).__appserver_result().split(__value) {
             ::core::result::Result::Ok(__value) => {
-                (&&::appserver::__private::Returned::of(&__value)).__appserver_respond().respond(__value)
+                (&&&::appserver::__private::Returned::of(&__value)).__appserver_respond().respond(__value)
             }
-            ::core::result::Result::Err(__error) => ::appserver::IntoResponse::into_response(__error),
+            ::core::result::Result::Err(__error) => {
+                (&&::appserver::__private::Returned::of(&__error)).__appserver_error().respond(__error)
+            }
         }
     };
     let reply = if handler.is_async() {

@@ -113,8 +113,12 @@ pub mod __private;
 
 pub use bytes::Bytes;
 pub use config::{Config, ServerType, Tokens};
+/// The `cookie` crate, to build a `Set-Cookie` value (`HttpOnly`, `Secure`, `SameSite`):
+/// see [`Cookies`].
+pub use cookie;
 pub use handler::{
-    AnyRole, Bearer, Body, Error, Form, FromRequest, IntoResponse, Json, Query, Request, Response, Result, Role, State,
+    AnyRole, Bearer, Body, Cookies, Error, Form, FromRequest, Html, IntoResponse, Json, Query, Redirect, Request,
+    Response, Result, Role, State, Text,
 };
 pub use http::{self, HeaderMap, Method, StatusCode, Uri};
 pub use routing::{Overlapping, Parameter, RouteInfo, RouteTable};

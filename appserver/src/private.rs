@@ -1,13 +1,19 @@
 //! What `#[route]` expansions name. Not a public API: anything here may change.
 //!
 //! Return values are dispatched by autoref specialization, because one blanket impl cannot
-//! cover both "any `Serialize` value" and `Result<T, E>` (which is `Serialize` too): the
-//! expansion calls `(&&Returned::of(&value)).__appserver_result()` and then
-//! `__appserver_respond()`, and method resolution picks the first trait that applies.
+//! cover both "any `Serialize` value" and `Result<T, E>` (which is `Serialize` too), nor
+//! both "any `Serialize` value" and `Response`, a type of another crate. The expansion calls
+//! `(&&Returned::of(&value)).__appserver_result()` to split off an error; then, for a
+//! success, `(&&&Returned::of(&value)).__appserver_respond()` (its `IntoResponse`, else a
+//! status and headers around a `Serialize` value, else the value as JSON), and for an error,
+//! `(&&Returned::of(&error)).__appserver_error()` (its `IntoResponse`, else
+//! `Into<appserver::Error>`). Method resolution picks the first trait that applies.
 
-use crate::handler::{Error, IntoResponse, Response, json_response};
-use http::StatusCode;
+use crate::handler::{Error, IntoResponse, Json, Response, json_response};
+use http::header::HeaderName;
+use http::{HeaderMap, StatusCode};
 use serde::Serialize;
+use std::convert::Infallible;
 use std::marker::PhantomData;
 
 pub use crate::handler::{FromParam, Params, Request, optional_param, param};
@@ -50,17 +56,17 @@ impl<T> ViaValue for Returned<T> {}
 /// A handler returned a `Result`.
 pub struct ResultTag;
 impl ResultTag {
-    /// The success value, or the error converted.
-    pub fn split<T, E: IntoError>(self, value: Result<T, E>) -> Result<T, Error> {
-        value.map_err(IntoError::into_error)
+    /// The `Result` itself.
+    pub fn split<T, E>(self, value: Result<T, E>) -> Result<T, E> {
+        value
     }
 }
 
 /// A handler returned a plain value.
 pub struct ValueTag;
 impl ValueTag {
-    /// The value itself.
-    pub fn split<T>(self, value: T) -> Result<T, Error> {
+    /// The value, as a success.
+    pub fn split<T>(self, value: T) -> Result<T, Infallible> {
         Ok(value)
     }
 }
@@ -72,7 +78,16 @@ pub trait ViaIntoResponse {
         IntoResponseTag
     }
 }
-impl<T: IntoResponse> ViaIntoResponse for &Returned<T> {}
+impl<T: IntoResponse> ViaIntoResponse for &&Returned<T> {}
+
+/// Picked for a status and headers around a `Serialize` value.
+pub trait ViaParts {
+    /// Tag: the value as JSON, with the status and headers.
+    fn __appserver_respond(&self) -> PartsTag {
+        PartsTag
+    }
+}
+impl<P: PartsAroundJson> ViaParts for &Returned<P> {}
 
 /// Picked for every other type, which must then be `Serialize`.
 pub trait ViaSerialize {
@@ -92,6 +107,51 @@ impl IntoResponseTag {
     }
 }
 
+/// Respond with the value as JSON, with the status and headers around it.
+pub struct PartsTag;
+impl PartsTag {
+    /// The response.
+    pub fn respond<P: PartsAroundJson>(self, value: P) -> Response {
+        value.respond()
+    }
+}
+
+/// A status and headers around a `Serialize` value: the value becomes [`Json`].
+pub trait PartsAroundJson {
+    /// The response.
+    fn respond(self) -> Response;
+}
+
+impl<T: Serialize> PartsAroundJson for (StatusCode, T) {
+    fn respond(self) -> Response {
+        (self.0, Json(self.1)).into_response()
+    }
+}
+
+impl<T: Serialize> PartsAroundJson for (StatusCode, HeaderMap, T) {
+    fn respond(self) -> Response {
+        (self.0, self.1, Json(self.2)).into_response()
+    }
+}
+
+impl<T: Serialize> PartsAroundJson for (HeaderMap, T) {
+    fn respond(self) -> Response {
+        (self.0, Json(self.1)).into_response()
+    }
+}
+
+impl<T: Serialize, V: AsRef<str>, const N: usize> PartsAroundJson for (StatusCode, [(HeaderName, V); N], T) {
+    fn respond(self) -> Response {
+        (self.0, self.1, Json(self.2)).into_response()
+    }
+}
+
+impl<T: Serialize, V: AsRef<str>, const N: usize> PartsAroundJson for ([(HeaderName, V); N], T) {
+    fn respond(self) -> Response {
+        (self.0, Json(self.1)).into_response()
+    }
+}
+
 /// Respond with the value as 200 JSON.
 pub struct SerializeTag;
 impl SerializeTag {
@@ -105,7 +165,7 @@ impl SerializeTag {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be returned from a route handler",
     label = "not `serde::Serialize` and no response type",
-    note = "a handler returns a `serde::Serialize` type (sent as 200 JSON; derive it with `#[derive(serde::Serialize)]`), `(StatusCode, T)`, `Json<T>`, `appserver::Response`, or `Result<T, E>` of one of these with `E: Into<appserver::Error>`"
+    note = "a handler returns a `serde::Serialize` type (sent as 200 JSON; derive it with `#[derive(serde::Serialize)]`), `Json<T>`, `Html<T>`, `Text<T>`, `Redirect`, `appserver::Response`, a status and headers around one of these such as `(StatusCode, T)`, or `Result<T, E>` of one of these"
 )]
 pub trait ReturnValue: Serialize {}
 #[diagnostic::do_not_recommend]
@@ -113,9 +173,9 @@ impl<T: Serialize> ReturnValue for T {}
 
 /// A handler's error type.
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot be converted into `appserver::Error`",
+    message = "`{Self}` cannot be the error of a handler: it is neither a response nor an `appserver::Error`",
     label = "the error type of the handler's `Result`",
-    note = "a handler's error type implements `std::error::Error` (answered as a logged 500) or `Into<appserver::Error>` (answered with its own status and message)"
+    note = "a handler's error type implements `appserver::IntoResponse` (answered with that response), `std::error::Error` (answered as a logged 500 whose text the client never sees), or `Into<appserver::Error>` (answered with its own status and message)"
 )]
 pub trait IntoError {
     /// The converted error.
@@ -125,5 +185,41 @@ pub trait IntoError {
 impl<E: Into<Error>> IntoError for E {
     fn into_error(self) -> Error {
         self.into()
+    }
+}
+
+/// Picked for an error type that is a response of its own.
+pub trait ViaErrorResponse {
+    /// Tag: convert with `IntoResponse`.
+    fn __appserver_error(&self) -> ErrorResponseTag {
+        ErrorResponseTag
+    }
+}
+impl<E: IntoResponse> ViaErrorResponse for &Returned<E> {}
+
+/// Picked for every other error type, which must then convert into [`Error`].
+pub trait ViaIntoError {
+    /// Tag: convert into [`Error`].
+    fn __appserver_error(&self) -> IntoErrorTag {
+        IntoErrorTag
+    }
+}
+impl<E> ViaIntoError for Returned<E> {}
+
+/// An error answered with its own response.
+pub struct ErrorResponseTag;
+impl ErrorResponseTag {
+    /// The response.
+    pub fn respond<E: IntoResponse>(self, error: E) -> Response {
+        error.into_response()
+    }
+}
+
+/// An error answered as the [`Error`] it converts into (a `std::error::Error`: a 500).
+pub struct IntoErrorTag;
+impl IntoErrorTag {
+    /// The response.
+    pub fn respond<E: IntoError>(self, error: E) -> Response {
+        error.into_error().into_response()
     }
 }

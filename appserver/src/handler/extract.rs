@@ -10,7 +10,7 @@ use std::any::TypeId;
 ///
 /// A parameter whose name is not a group of the route is an extractor. Built in:
 /// [`Json<T>`](crate::Json), [`Query<T>`](crate::Query), [`Form<T>`](crate::Form),
-/// [`State<T>`](crate::State), [`Bearer`](crate::Bearer), [`Method`], [`Uri`], [`HeaderMap`] and [`Bytes`] (the raw
+/// [`State<T>`](crate::State), [`Bearer`](crate::Bearer), [`Cookies`](crate::Cookies), [`Method`], [`Uri`], [`HeaderMap`] and [`Bytes`] (the raw
 /// body). Write your own by implementing this trait:
 ///
 /// ```
@@ -30,7 +30,7 @@ use std::any::TypeId;
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is neither a route group parameter nor an extractor",
     label = "not an extractor",
-    note = "a handler parameter is named after a group of the route pattern, or has an extractor type: `Json<T>`, `Query<T>`, `Form<T>`, `State<T>`, `Bearer`, `Method`, `Uri`, `HeaderMap`, `Bytes`, or a type that implements `appserver::FromRequest`"
+    note = "a handler parameter is named after a group of the route pattern, or has an extractor type: `Json<T>`, `Query<T>`, `Form<T>`, `State<T>`, `Bearer`, `Cookies`, `Method`, `Uri`, `HeaderMap`, `Bytes`, or a type that implements `appserver::FromRequest`"
 )]
 pub trait FromRequest: Sized {
     /// Builds the value, or fails the request with `Error` (sent as the JSON error).

@@ -1,33 +1,41 @@
 //! The request vocabulary: what a handler takes and gives. The [`Request`], the extractors
-//! that read it ([`Json`], [`Form`], [`Query`], [`State`], [`Bearer`], route parameters),
-//! [`Response`] and what converts into one, and the one [`Error`] type with its JSON body.
+//! that read it ([`Json`], [`Form`], [`Query`], [`State`], [`Bearer`], [`Cookies`], route
+//! parameters), [`Response`] and what converts into one ([`Html`], [`Text`], [`Redirect`], a
+//! status and headers around a response), and the one [`Error`] type with its JSON body.
 //!
 //! A leaf: it imports none of the other folders. It does not log either: a response made
 //! from an error with a cause carries that cause ([`Failure`]), and the server, which
 //! called the handler, logs it.
 
 mod bearer;
+mod cookies;
 mod error;
 mod extract;
 mod form;
 mod json;
 mod param;
+mod parts;
 mod query;
+mod redirect;
 mod request;
 mod response;
 mod state;
 mod state_map;
+mod text;
 
 pub use bearer::{AnyRole, Bearer, Role};
 pub(crate) use bearer::{Holder, Verifier, Verify};
+pub use cookies::Cookies;
 pub use error::{Error, Result};
 pub use extract::FromRequest;
 pub use form::Form;
 pub use json::Json;
 pub use param::{FromParam, optional_param, param};
 pub use query::Query;
+pub use redirect::Redirect;
 pub use request::{Params, Request};
 pub use response::{Body, IntoResponse, Response};
 pub(crate) use response::{Failure, error_body, json_response};
 pub use state::State;
 pub(crate) use state_map::StateMap;
+pub use text::{Html, Text};

@@ -25,12 +25,41 @@ pub type Body = Full<Bytes>;
 /// ```
 pub type Response = http::Response<Body>;
 
-/// What a handler can return besides a plain `Serialize` value (answered as 200 JSON) and
-/// `Result<T, E>` with `E: Into<Error>`.
+/// What a handler can return besides a plain `Serialize` value (answered as 200 JSON):
+/// [`Json`](crate::Json), [`Html`](crate::Html), [`Text`](crate::Text),
+/// [`Redirect`](crate::Redirect), [`Response`], [`Error`](crate::Error), a status and headers
+/// around any of these (`(StatusCode, T)`, `(StatusCode, HeaderMap, T)`, `(HeaderMap, T)`,
+/// `(StatusCode, [(HeaderName, &str); N], T)`, `([(HeaderName, &str); N], T)`), and
+/// `Result<T, E>` of them.
+///
+/// Implement it for your own error type, and `Result<T, MyError>` answers its `Err` with
+/// that response:
+///
+/// ```
+/// use appserver::{route, Error, IntoResponse, Response};
+///
+/// #[derive(Debug)]
+/// enum ShopError { Missing(u32), Storage(std::io::Error) }
+///
+/// impl IntoResponse for ShopError {
+///     fn into_response(self) -> Response {
+///         match self {
+///             ShopError::Missing(id) => Error::not_found(format!("no item {id}")).into_response(),
+///             // A logged 500: the client sees "internal server error" only.
+///             ShopError::Storage(error) => Error::from(error).into_response(),
+///         }
+///     }
+/// }
+///
+/// #[route(GET, r"/items/(?P<id>\d+)/")]
+/// fn item(id: u32) -> Result<String, ShopError> {
+///     Err(ShopError::Missing(id))
+/// }
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be turned into a response",
     label = "not a response",
-    note = "a handler returns a `serde::Serialize` type (sent as 200 JSON), `(StatusCode, T)` with `T: Serialize`, `Json<T>`, `Response`, or `Result<T, E>` of one of these with `E: Into<appserver::Error>`"
+    note = "a handler returns a `serde::Serialize` type (sent as 200 JSON), `Json<T>`, `Html<T>`, `Text<T>`, `Redirect`, `Response`, a status and headers around one of these such as `(StatusCode, T)`, or `Result<T, E>` of one of these"
 )]
 pub trait IntoResponse {
     /// Converts `self` into the response sent to the client.
@@ -43,10 +72,10 @@ impl IntoResponse for Response {
     }
 }
 
-/// Another success status than 200, e.g. `(StatusCode::CREATED, item)`.
-impl<T: Serialize> IntoResponse for (StatusCode, T) {
+/// A handler that cannot fail, `Result<T, Infallible>`, never answers with its error.
+impl IntoResponse for std::convert::Infallible {
     fn into_response(self) -> Response {
-        json_response(self.0, &self.1)
+        match self {}
     }
 }
 
@@ -54,7 +83,7 @@ impl<T: Serialize> IntoResponse for (StatusCode, T) {
 /// server logs ([`Failure`]).
 pub(crate) fn json_response<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Response {
     match serde_json::to_vec(value) {
-        Ok(body) => with_json(status, Body::from(body)),
+        Ok(body) => typed_response(status, "application/json", body.into()),
         Err(err) => failed(StatusCode::INTERNAL_SERVER_ERROR, "internal server error", err.to_string()),
     }
 }
@@ -77,7 +106,7 @@ pub(crate) fn error_body(status: StatusCode, message: &str) -> Vec<u8> {
 
 /// The error response of `status` and `message`.
 pub(crate) fn error_response(status: StatusCode, message: &str) -> Response {
-    with_json(status, Body::from(error_body(status, message)))
+    typed_response(status, "application/json", error_body(status, message).into())
 }
 
 /// The error response of `status` and `message`, carrying `cause` for the server's log.
@@ -87,13 +116,13 @@ pub(crate) fn failed(status: StatusCode, message: &str, cause: String) -> Respon
     response
 }
 
-/// A response of `status` with a JSON `body`. Inlined: the handlers' crates call it through
-/// the generic [`json_response`], on every request.
+/// A response of `status` with `body` of `content_type`. Inlined: the handlers' crates
+/// call it through the generic [`json_response`], on every request.
 #[inline]
-fn with_json(status: StatusCode, body: Body) -> Response {
-    let mut response = Response::new(body);
+pub(crate) fn typed_response(status: StatusCode, content_type: &'static str, body: Bytes) -> Response {
+    let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;
-    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
 }
 
