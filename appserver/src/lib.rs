@@ -57,7 +57,11 @@
 //! # Errors
 //! Every error (a 404, a 405, a parameter that does not parse, a body over the limit, a
 //! handler's [`Error`], a panic) is answered as JSON of one shape:
-//! `{"error":{"status":404,"message":"no route for GET /x"}}`.
+//! `{"error":{"status":404,"message":"no route for GET /x"}}`; with the setting
+//! `error_format = "problem"`, as RFC 9457 problem details; with
+//! [`Server::error_renderer`], in a shape of the program's own. A handler returns
+//! [`Html`], [`Text`], a [`Redirect`], a status and headers around any response, and its own
+//! error types through [`IntoResponse`]; it reads [`Cookies`].
 //!
 //! # Routes in a library crate
 //! Handlers register themselves when their crate is linked. A library crate that the
@@ -112,7 +116,7 @@ mod serve;
 pub mod __private;
 
 pub use bytes::Bytes;
-pub use config::{Config, ServerType, Tokens};
+pub use config::{Config, ErrorFormat, ServerType, Tokens};
 /// The `cookie` crate, to build a `Set-Cookie` value (`HttpOnly`, `Secure`, `SameSite`):
 /// see [`Cookies`].
 pub use cookie;

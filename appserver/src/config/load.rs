@@ -202,7 +202,7 @@ mod tests {
                 "conf/app.toml:2: unknown key `prot`; the keys are host, port, server_type, workers, log, \
                  max_body_bytes, max_header_bytes, header_timeout, request_timeout, keep_alive_timeout, \
                  max_connections, max_connections_per_client, backlog, tls_cert, tls_key, http2, auth_tokens, \
-                 auth_tokens_file, graceful_timeout, openapi_path, strict_routes, print_routes",
+                 auth_tokens_file, graceful_timeout, openapi_path, strict_routes, print_routes, error_format",
                 "conf/app.toml:3: invalid value 0 for `workers`: expected a number from 1 to 1024",
                 format!("conf/app.toml:5: invalid value \"soon\" for `header_timeout`: expected {DURATION}").as_str(),
                 format!("conf/app.toml:6: invalid value 0 for `request_timeout`: expected {DURATION}").as_str(),

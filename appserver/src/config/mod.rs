@@ -4,6 +4,7 @@
 //!
 //! A leaf: it imports none of the other folders.
 
+mod error_format;
 mod load;
 mod schema;
 mod section;
@@ -11,6 +12,7 @@ mod server_type;
 mod tokens;
 mod value;
 
+pub use error_format::ErrorFormat;
 pub use schema::Config;
 pub(crate) use schema::{ConfigError, Settings, Source, expected, schema};
 pub(crate) use section::read as read_section;

@@ -2,6 +2,7 @@
 //! form. From it come the [`Settings`] of each layer, the resolved [`Config`], the `Server`
 //! setters and every error message, so they cannot disagree.
 
+use super::error_format::ErrorFormat;
 use super::server_type::ServerType;
 use super::tokens::Tokens;
 use super::value::{Raw, Value};
@@ -87,6 +88,10 @@ macro_rules! schema {
             /// Print the route table (see [`routes`](crate::routes)) and exit instead of
             /// serving: `APPSERVER_PRINT_ROUTES=true cargo run`.
             print_routes: bool = false, "true or false", |_| true;
+            /// The shape of error bodies: `"json"`, `{"error":{"status":404,"message":"..."}}`,
+            /// or `"problem"`, RFC 9457 problem details (`application/problem+json`);
+            /// [`Server::error_renderer`](crate::Server::error_renderer) sets any other.
+            error_format: ErrorFormat = ErrorFormat::Json, "\"json\" or \"problem\"", |_| true;
         }
     };
 }

@@ -1,6 +1,7 @@
 //! The types a setting can have, each read from a TOML value or an environment variable's
 //! text.
 
+use super::error_format::ErrorFormat;
 use super::server_type::ServerType;
 use super::tokens::Tokens;
 use std::fmt;
@@ -108,6 +109,12 @@ impl Value for Tokens {
     }
     fn from_text(text: &str) -> Option<Self> {
         Tokens::parse(text)
+    }
+}
+
+impl Value for ErrorFormat {
+    fn from_text(text: &str) -> Option<Self> {
+        ErrorFormat::from_name(text.trim())
     }
 }
 

@@ -35,7 +35,7 @@ pub use query::Query;
 pub use redirect::Redirect;
 pub use request::{Params, Request};
 pub use response::{Body, IntoResponse, Response};
-pub(crate) use response::{Failure, error_body, json_response};
+pub(crate) use response::{ErrorMessage, Failure, error_body, json_response, problem_body, problem_response};
 pub use state::State;
 pub(crate) use state_map::StateMap;
 pub use text::{Html, Text};

@@ -104,9 +104,34 @@ pub(crate) fn error_body(status: StatusCode, message: &str) -> Vec<u8> {
     serde_json::to_vec(&Body { error: Inner { status: status.as_u16(), message } }).unwrap_or_default()
 }
 
-/// The error response of `status` and `message`.
+/// The body of an error as RFC 9457 problem details (`application/problem+json`):
+/// `{"type":"about:blank","title":"Not Found","status":404,"detail":"..."}`, the other shape
+/// a server can answer its errors in (`error_format = "problem"`).
+pub(crate) fn problem_body(status: StatusCode, detail: &str) -> Vec<u8> {
+    #[derive(Serialize)]
+    struct Problem<'a> {
+        r#type: &'a str,
+        title: &'a str,
+        status: u16,
+        detail: &'a str,
+    }
+    let title = status.canonical_reason().unwrap_or("Error");
+    // Numbers and strings always serialize.
+    serde_json::to_vec(&Problem { r#type: "about:blank", title, status: status.as_u16(), detail }).unwrap_or_default()
+}
+
+/// An error of `status` and `detail` as RFC 9457 problem details: what
+/// `error_format = "problem"` answers.
+pub(crate) fn problem_response(status: StatusCode, detail: &str) -> Response {
+    typed_response(status, "application/problem+json", problem_body(status, detail).into())
+}
+
+/// The error response of `status` and `message`, carrying the message so that the server
+/// can render it in another shape ([`ErrorMessage`]).
 pub(crate) fn error_response(status: StatusCode, message: &str) -> Response {
-    typed_response(status, "application/json", error_body(status, message).into())
+    let mut response = typed_response(status, "application/json", error_body(status, message).into());
+    response.extensions_mut().insert(ErrorMessage(message.to_owned()));
+    response
 }
 
 /// The error response of `status` and `message`, carrying `cause` for the server's log.
@@ -125,6 +150,11 @@ pub(crate) fn typed_response(status: StatusCode, content_type: &'static str, bod
     response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
 }
+
+/// The message of an error response, for a server that renders its errors in another
+/// shape than the JSON one (`error_format`, `Server::error_renderer`).
+#[derive(Debug, Clone)]
+pub(crate) struct ErrorMessage(pub(crate) String);
 
 /// What went wrong behind an error response, kept from the client: the response carries it
 /// as an extension, and the server, which called the handler, takes it out and logs it.

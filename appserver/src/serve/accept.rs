@@ -12,8 +12,8 @@ use super::layer::{self, Stack, box_error};
 use super::pieces::Pieces;
 use super::service::{App, BoxError};
 use super::tls::Tls;
-use crate::config::Config;
-use crate::handler::error_body;
+use crate::config::{Config, ErrorFormat};
+use crate::handler::{error_body, problem_body};
 use http::StatusCode;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -40,11 +40,15 @@ const MAX_STREAMS: u32 = 128;
 const DRAIN_GRACE: Duration = Duration::from_millis(20);
 
 /// The answer to a client over its address's connection cap, written without reading its
-/// request.
-fn too_many() -> Vec<u8> {
-    let body = error_body(StatusCode::SERVICE_UNAVAILABLE, "too many connections from this address; retry later");
+/// request, in the `error_format` of the server (a renderer of its own does not apply here).
+fn too_many(format: ErrorFormat) -> Vec<u8> {
+    let (status, message) = (StatusCode::SERVICE_UNAVAILABLE, "too many connections from this address; retry later");
+    let (content_type, body) = match format {
+        ErrorFormat::Problem => ("application/problem+json", problem_body(status, message)),
+        _ => ("application/json", error_body(status, message)),
+    };
     let head = format!(
-        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nconnection: close\r\n\
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: {content_type}\r\nconnection: close\r\n\
          retry-after: 1\r\ncontent-length: {}\r\n\r\n",
         body.len()
     );
@@ -186,6 +190,7 @@ struct Accepting {
     /// The routes in their layers, if any.
     stack: Option<Stack>,
     header_timeout: Duration,
+    error_format: ErrorFormat,
     permits: Arc<Semaphore>,
     connections: Arc<Connections>,
     heads: Arc<HeadBudget>,
@@ -214,6 +219,7 @@ impl Accepting {
             auto,
             stack,
             header_timeout: config.header_timeout,
+            error_format: config.error_format,
             permits: Arc::new(Semaphore::new(config.max_connections)),
             connections: Arc::new(Connections::new(
                 config.header_timeout,
@@ -233,7 +239,7 @@ impl Accepting {
         let sent = socket2::SockRef::from(&stream).peek(&mut [std::mem::MaybeUninit::uninit()]).is_ok_and(|n| n > 0);
         let Some(slot) = self.connections.admit(client.ip(), sent, permit) else {
             tracing::debug!(client = %client.ip(), "refused: too many connections from this address");
-            let _ = stream.try_write(&too_many());
+            let _ = stream.try_write(&too_many(self.error_format));
             return;
         };
         let _ = stream.set_nodelay(true);
@@ -246,9 +252,10 @@ impl Accepting {
                 self.drive(stream, slot, Counted { activity, respond: move |request| app.handle(request) });
             }
             Some(stack) => {
-                let stack = stack.clone();
+                let (stack, render) = (stack.clone(), self.app.render.clone());
                 let respond = move |request: hyper::Request<Incoming>| {
-                    Box::pin(layer::call(stack.clone(), request.map(|body| body.map_err(box_error).boxed_unsync())))
+                    let request = request.map(|body| body.map_err(box_error).boxed_unsync());
+                    Box::pin(layer::call(stack.clone(), render.clone(), request))
                 };
                 self.drive(stream, slot, Counted { activity, respond });
             }

@@ -3,11 +3,11 @@
 
 use super::error::{Cause, ServeError};
 use super::layer::AddLayer;
-use super::service::{App, OpenApi};
+use super::service::{App, OpenApi, Renderer};
 use super::tls::Tls;
 use super::tokens::LiveTokens;
-use crate::config::{Config, Settings};
-use crate::handler::{StateMap, Verifier};
+use crate::config::{Config, ErrorFormat, Settings};
+use crate::handler::{StateMap, Verifier, problem_response};
 use crate::routing::{Route, RouteError, Router};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::any::TypeId;
@@ -35,6 +35,8 @@ pub(crate) struct Boot {
     needs_tokens: bool,
     /// The OpenAPI document, once it was asked for.
     openapi: Arc<OnceLock<bytes::Bytes>>,
+    /// The program's own error renderer, if it set one.
+    render: Option<Renderer>,
     /// The settings made in code, the top layer when the configuration is read again.
     code: Settings,
 }
@@ -57,6 +59,7 @@ impl Boot {
         state: StateMap,
         hook: Option<Hook>,
         layers: Vec<AddLayer>,
+        render: Option<Renderer>,
     ) -> Result<Self, ServeError> {
         let router = Router::new(Route::all())?;
         let ties = router.ties().iter().map(|tie| RouteError::Overlap {
@@ -100,7 +103,7 @@ impl Boot {
         let addr = SocketAddr::new(config.host, config.port);
         let (router, state, layers) = (Arc::new(router), Arc::new(state), layers.into());
         let (tokens, openapi) = (LiveTokens::default(), Arc::default());
-        Ok(Boot { addr, config, router, state, hook, tls, layers, tokens, needs_tokens, openapi, code })
+        Ok(Boot { addr, config, router, state, hook, tls, layers, tokens, needs_tokens, openapi, render, code })
     }
 
     /// Runs the `on_worker_start` hook, if any, in the process about to serve.
@@ -146,7 +149,15 @@ impl Boot {
             .openapi_path
             .as_ref()
             .map(|path| OpenApi { path: path.clone(), document: Arc::clone(&self.openapi) });
+        let render = self.render.clone().or_else(|| match config.error_format {
+            ErrorFormat::Problem => {
+                Some(Arc::new(|error: &crate::handler::Error| problem_response(error.status(), error.message()))
+                    as Renderer)
+            }
+            _ => None,
+        });
         let app = App {
+            render,
             router: Arc::clone(&self.router),
             state: Arc::new(state),
             max_body_bytes: config.max_body_bytes,

@@ -6,7 +6,7 @@
 //! directly.
 
 use super::access::Access;
-use super::service::{App, BoxError};
+use super::service::{App, BoxError, Renderer, rendered};
 use crate::handler::{Error, IntoResponse, Response};
 use bytes::Bytes;
 use http::StatusCode;
@@ -50,7 +50,11 @@ where
 
 /// Sends `request` through `stack` (waiting until it is ready) and logs its access line
 /// with the status the layers answered; an error of a layer is a logged JSON 500.
-pub(crate) async fn call(mut stack: Stack, request: http::Request<LayerBody>) -> http::Response<LayerBody> {
+pub(crate) async fn call(
+    mut stack: Stack,
+    render: Option<Renderer>,
+    request: http::Request<LayerBody>,
+) -> http::Response<LayerBody> {
     let access = Access::start(&request);
     let answered = match std::future::poll_fn(|cx| stack.poll_ready(cx)).await {
         Ok(()) => stack.call(request).await,
@@ -58,7 +62,11 @@ pub(crate) async fn call(mut stack: Stack, request: http::Request<LayerBody>) ->
     };
     let response = answered.unwrap_or_else(|err| {
         super::log::handler_failed(500, &err.to_string());
-        boxed(Error::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error").into_response())
+        let response = Error::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error").into_response();
+        boxed(match &render {
+            Some(render) => rendered(response, render),
+            None => response,
+        })
     });
     if let Some(access) = access {
         access.log(response.status());
@@ -87,7 +95,7 @@ fn boxed(response: Response) -> http::Response<LayerBody> {
 /// any request body: mount them inside another server. Made by
 /// [`Server::into_service`](crate::Server::into_service).
 #[derive(Clone)]
-pub struct AppService(pub(crate) Stack);
+pub struct AppService(pub(crate) Stack, pub(crate) Option<Renderer>);
 
 impl std::fmt::Debug for AppService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -111,7 +119,7 @@ where
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let request: http::Request<LayerBody> = request.map(|body| body.map_err(box_error).boxed_unsync());
-        let answer = call(self.0.clone(), request);
+        let answer = call(self.0.clone(), self.1.clone(), request);
         Box::pin(async move { Ok(answer.await) })
     }
 }

@@ -4,9 +4,10 @@ use super::boot::{Boot, Hook};
 use super::error::{Cause, ServeError};
 use super::grace::Deadline;
 use super::layer::{AddLayer, AppService, LayerBody, Stack};
+use super::service::Renderer;
 use super::threaded::RunningServer;
-use crate::config::{Config, ServerType, Settings, Tokens, schema};
-use crate::handler::StateMap;
+use crate::config::{Config, ErrorFormat, ServerType, Settings, Tokens, schema};
+use crate::handler::{Error, Response, StateMap};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -46,6 +47,7 @@ pub struct Server {
     state: StateMap,
     on_worker_start: Option<Hook>,
     layers: Vec<AddLayer>,
+    render: Option<Renderer>,
 }
 
 impl std::fmt::Debug for Server {
@@ -122,6 +124,28 @@ impl Server {
         self
     }
 
+    /// Renders every error the server answers (its own 404, 405, 413, ... and each
+    /// [`Error`](crate::Error) a handler returns) with `render`, in any shape; it wins over
+    /// the `error_format` setting. The response keeps the headers the error had (`Allow`,
+    /// `Retry-After`, `WWW-Authenticate`) unless `render` sets them. A client refused before
+    /// its request is read (over `max_connections_per_client`) gets the `error_format` shape.
+    ///
+    /// ```standalone_crate
+    /// use appserver::{Error, Server, StatusCode, TestClient, Text};
+    /// use appserver::IntoResponse;
+    ///
+    /// # #[appserver::route(GET, r"/x")] fn x() -> u8 { 1 }
+    /// let server = Server::new().error_renderer(|error: &Error| {
+    ///     (error.status(), Text(format!("{}: {}", error.status().as_u16(), error.message()))).into_response()
+    /// });
+    /// let response = TestClient::new(server).unwrap().get("/nowhere").send();
+    /// assert_eq!((response.status(), response.text()), (StatusCode::NOT_FOUND, "404: no route for GET /nowhere".into()));
+    /// ```
+    pub fn error_renderer(mut self, render: impl Fn(&Error) -> Response + Send + Sync + 'static) -> Self {
+        self.render = Some(Arc::new(render));
+        self
+    }
+
     /// The routes, with their state and layers, as a tower `Service` to mount inside
     /// another server (hyper, axum, ...), without a socket of their own. The configuration
     /// is read as for [`Server::serve`] (its socket and server-type keys do not apply), and
@@ -143,12 +167,13 @@ impl Server {
         let boot = self.boot(config)?;
         boot.run_hook()?;
         let served = boot.served(&boot.config);
-        Ok(AppService(super::layer::stack(served.app, &served.layers)))
+        let render = served.app.render.clone();
+        Ok(AppService(super::layer::stack(served.app, &served.layers), render))
     }
 
     /// Everything a server type starts from, for `config`: the one place a [`Boot`] is made.
     fn boot(self, config: Config) -> Result<Boot, ServeError> {
-        Boot::new(self.settings, config, self.state, self.on_worker_start, self.layers)
+        Boot::new(self.settings, config, self.state, self.on_worker_start, self.layers, self.render)
     }
 
     /// The application's own settings: the `[name]` table of the config file, with the

@@ -2,10 +2,10 @@
 
 use super::access::Access;
 use super::log::{Panic, catching};
-use crate::handler::{Error, Failure, IntoResponse, Request, Response, StateMap};
+use crate::handler::{Error, ErrorMessage, Failure, IntoResponse, Request, Response, StateMap};
 use crate::routing::{Lookup, Reply, Route, Router, openapi_document};
 use bytes::Bytes;
-use http::header::{ALLOW, CONNECTION, EXPECT, HOST, HeaderValue, TRANSFER_ENCODING};
+use http::header::{ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, EXPECT, HOST, HeaderValue, TRANSFER_ENCODING};
 use http::{StatusCode, Version};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Body;
@@ -30,6 +30,27 @@ pub(crate) struct App {
     pub(crate) request_timeout: Duration,
     /// Where the OpenAPI document is served, if it is.
     pub(crate) openapi: Option<OpenApi>,
+    /// How errors are rendered, unless as the JSON they are made in.
+    pub(crate) render: Option<Renderer>,
+}
+
+/// Renders an error in the shape a server answers errors in: `error_format = "problem"`, or
+/// [`Server::error_renderer`](crate::Server::error_renderer).
+pub(crate) type Renderer = Arc<dyn Fn(&Error) -> Response + Send + Sync>;
+
+/// `response`, if it is an error response made in the JSON shape ([`ErrorMessage`]), made
+/// again by `render`; the headers it had (`Allow`, `Retry-After`, `WWW-Authenticate`,
+/// `Connection`) stay, unless the renderer set its own.
+pub(crate) fn rendered(mut response: Response, render: &Renderer) -> Response {
+    let Some(ErrorMessage(message)) = response.extensions_mut().remove::<ErrorMessage>() else { return response };
+    let mut again = render(&Error::new(response.status(), message));
+    let own: Vec<_> = again.headers().keys().cloned().collect();
+    for (name, value) in response.headers() {
+        if name != CONTENT_TYPE && name != CONTENT_LENGTH && !own.contains(name) {
+            again.headers_mut().append(name, value.clone());
+        }
+    }
+    again
 }
 
 /// The OpenAPI document at its path: built when it is first asked for, then kept (shared
@@ -92,8 +113,22 @@ impl App {
         }
     }
 
-    /// Answers `request`; never fails, never panics.
+    /// Answers `request`, its errors rendered as the server renders them; never fails, never
+    /// panics.
     pub(crate) fn respond<B: RequestBody>(self: &Arc<Self>, request: http::Request<B>) -> Answer {
+        let Some(render) = &self.render else { return self.answer(request) };
+        match self.answer(request) {
+            Answer::Ready(Some(response)) => Answer::Ready(Some(rendered(response, render))),
+            Answer::Later(future) => {
+                let render = Arc::clone(render);
+                Answer::Later(Box::pin(async move { rendered(future.await, &render) }))
+            }
+            ready => ready,
+        }
+    }
+
+    /// Answers `request` with errors in the JSON shape.
+    fn answer<B: RequestBody>(self: &Arc<Self>, request: http::Request<B>) -> Answer {
         let ready = |response| Answer::Ready(Some(response));
         let (parts, body) = request.into_parts();
         if parts.version == Version::HTTP_11 && parts.headers.get_all(HOST).iter().count() != 1 {
@@ -103,7 +138,7 @@ impl App {
         if let Some(openapi) = self.openapi.as_ref().filter(|openapi| openapi.path == parts.uri.path()) {
             if parts.method == http::Method::GET || parts.method == http::Method::HEAD {
                 let mut response = Response::new(crate::handler::Body::from(openapi.get(&self.router)));
-                response.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
                 return ready(response);
             }
         }
