@@ -1,19 +1,23 @@
 //! Run with: cargo run --example pages
 //!
 //! A small site beside the JSON: HTML pages, a form that logs in with a cookie and
-//! redirects, a logout, and an error type of its own.
+//! redirects, a logout, an error type of its own, and a page for every path no route
+//! matches.
 //!
 //! ```text
 //! curl -si localhost:8080/
 //! curl -si -X POST localhost:8080/login/ -d 'name=Ada'
 //! curl -si localhost:8080/ -H 'cookie: name=Ada'
 //! curl -si localhost:8080/notes/7
+//! curl -si localhost:8080/no/such/page
 //! ```
 
 use appserver::cookie::{Cookie, SameSite};
 use appserver::http::HeaderName;
 use appserver::http::header::SET_COOKIE;
-use appserver::{Cookies, Error, Form, Html, IntoResponse, Redirect, Response, Server, route};
+use appserver::{
+    Cookies, Error, Form, Html, IntoResponse, Redirect, Response, Server, StatusCode, Uri, fallback, route,
+};
 use serde::Deserialize;
 
 /// Escapes text for HTML.
@@ -60,7 +64,7 @@ impl IntoResponse for NoteError {
         match self {
             NoteError::Missing(id) => {
                 let page = Html(format!("<!doctype html><h1>No note {id}</h1><a href=/>Home</a>"));
-                (appserver::StatusCode::NOT_FOUND, page).into_response()
+                (StatusCode::NOT_FOUND, page).into_response()
             }
         }
     }
@@ -83,6 +87,13 @@ fn api_note(id: u32) -> Result<serde_json::Value, Error> {
     }
 }
 
+/// Every other path: a page, not the JSON 404.
+#[fallback]
+fn not_found(uri: Uri) -> (StatusCode, Html<String>) {
+    let page = format!("<!doctype html><h1>Nothing at {}</h1><a href=/>Home</a>", escape(uri.path()));
+    (StatusCode::NOT_FOUND, Html(page))
+}
+
 fn main() -> Result<(), appserver::ServeError> {
     Server::new().serve()
 }
@@ -90,7 +101,7 @@ fn main() -> Result<(), appserver::ServeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use appserver::{StatusCode, TestClient};
+    use appserver::TestClient;
 
     #[test]
     fn log_in_see_a_page_and_log_out() {
@@ -118,5 +129,14 @@ mod tests {
         assert!(missing.text().contains("No note 7"));
         let api = client.get("/api/notes/7").send();
         assert_eq!(api.text(), r#"{"error":{"status":404,"message":"no note 7"}}"#);
+
+        let nowhere = client.get("/no/such/page").send();
+        assert_eq!(
+            (nowhere.status(), nowhere.header("content-type")),
+            (StatusCode::NOT_FOUND, Some("text/html; charset=utf-8"))
+        );
+        assert!(nowhere.text().contains("Nothing at /no/such/page"));
+        // A path a route answers under another method stays a 405.
+        assert_eq!(client.get("/login/").send().status(), StatusCode::METHOD_NOT_ALLOWED);
     }
 }

@@ -1,4 +1,5 @@
-//! The attribute's arguments: `[METHOD | METHOD ,] "pattern" [, blocking]`.
+//! The attribute's arguments: `#[route([METHOD | METHOD ,] "pattern" [, blocking])]`, and
+//! `#[fallback([blocking])]`.
 
 use appserver_pattern::Methods;
 use syn::parse::{Parse, ParseStream};
@@ -11,7 +12,27 @@ pub(crate) struct Attr {
     pub(crate) pattern: LitStr,
     /// `blocking`: the handler runs on the blocking pool.
     pub(crate) blocking: Option<Ident>,
+    /// `#[fallback]`: the handler answers the paths no route matches, for any method.
+    pub(crate) fallback: bool,
 }
+
+impl Attr {
+    /// What `#[fallback(...)]` says: `blocking` at most.
+    pub(crate) fn fallback(input: ParseStream<'_>) -> syn::Result<Self> {
+        let mut blocking = None;
+        if !input.is_empty() {
+            let ident: Ident = input.parse().map_err(|e| syn::Error::new(e.span(), FALLBACK_ARGS))?;
+            if ident != "blocking" || !input.is_empty() {
+                return Err(syn::Error::new(ident.span(), FALLBACK_ARGS));
+            }
+            blocking = Some(ident);
+        }
+        let all = Methods::ALL.iter().fold(Methods::default(), |all, (_, method)| all | *method);
+        Ok(Attr { methods: all, pattern: LitStr::new("", input.span()), blocking, fallback: true })
+    }
+}
+
+const FALLBACK_ARGS: &str = "a fallback answers every method and every path no route matches: `#[fallback]`, or `#[fallback(blocking)]` for a sync fn that blocks";
 
 impl Parse for Attr {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
@@ -68,6 +89,6 @@ impl Parse for Attr {
         let Some(pattern) = pattern else {
             return Err(input.error(r#"expected a route pattern, e.g. `#[route(r"/items/(?P<id>\d+)")]`"#));
         };
-        Ok(Attr { methods: methods.unwrap_or(Methods::DEFAULT), pattern, blocking })
+        Ok(Attr { methods: methods.unwrap_or(Methods::DEFAULT), pattern, blocking, fallback: false })
     }
 }

@@ -10,18 +10,26 @@ use syn::ItemFn;
 use syn::spanned::Spanned;
 
 pub(crate) fn route(args: TokenStream, item: TokenStream) -> TokenStream {
+    let usage = "#[route] goes on a free function: `#[route(r\"/path\")] fn handler() -> T`";
+    handler(syn::parse2::<Attr>(args), item, usage)
+}
+
+pub(crate) fn fallback(args: TokenStream, item: TokenStream) -> TokenStream {
+    let usage = "#[fallback] goes on a free function: `#[fallback] fn not_found(uri: Uri) -> T`";
+    handler(syn::parse::Parser::parse2(Attr::fallback, args), item, usage)
+}
+
+/// The expansion of `#[route]` or `#[fallback]`, whose arguments parsed into `attr`.
+fn handler(attr: syn::Result<Attr>, item: TokenStream, usage: &str) -> TokenStream {
     let item_fn: ItemFn = match syn::parse2(item.clone()) {
         Ok(item_fn) => item_fn,
         Err(_) => {
-            let err = syn::Error::new_spanned(
-                &item,
-                "#[route] goes on a free function: `#[route(r\"/path\")] fn handler() -> T`",
-            );
+            let err = syn::Error::new_spanned(&item, usage);
             return with_errors(item, vec![err]);
         }
     };
     let mut errors = Vec::new();
-    let attr = syn::parse2::<Attr>(args).map_err(|e| errors.push(e)).ok();
+    let attr = attr.map_err(|e| errors.push(e)).ok();
     let handler = Handler::from_fn(&item_fn, &mut errors);
     let checked = attr.as_ref().map(|attr| valid::check(attr, &handler, &mut errors));
     match (attr, checked) {
@@ -46,6 +54,7 @@ fn expand(attr: &Attr, handler: &Handler<'_>, bindings: &[Binding], names: &[Str
     let name_str = name.to_string();
     let pattern = &attr.pattern;
     let methods = attr.methods.bits();
+
     let args: Vec<_> = (0..handler.params.len()).map(|i| format_ident!("__arg{}", i)).collect();
     let extracts = handler.params.iter().zip(bindings).map(|(param, binding)| {
         let ty = param.ty;
@@ -139,6 +148,26 @@ fn expand(attr: &Attr, handler: &Handler<'_>, bindings: &[Binding], names: &[Str
         }
     };
 
+    let route = quote! {
+        ::appserver::__private::Route {
+            name: ::core::concat!(::core::module_path!(), "::", #name_str),
+            pattern: #pattern,
+            methods: ::appserver::__private::Methods::from_bits(#methods),
+            params: &[#(#names),*],
+            file: ::core::file!(),
+            line: ::core::line!(),
+            extractors: &[#(#extractors),*],
+            parameters: &[#(#parameters),*],
+            response: __appserver_response,
+            handler: __appserver_handler,
+        }
+    };
+    // A fallback is a route wrapped in `Fallback`, collected apart from the routes.
+    let registered = match attr.fallback {
+        true => quote!(::appserver::__private::Fallback(#route)),
+        false => route,
+    };
+
     quote! {
         #item
 
@@ -159,18 +188,7 @@ fn expand(attr: &Attr, handler: &Handler<'_>, bindings: &[Binding], names: &[Str
             }
 
             ::appserver::__private::inventory::submit! {
-                ::appserver::__private::Route {
-                    name: ::core::concat!(::core::module_path!(), "::", #name_str),
-                    pattern: #pattern,
-                    methods: ::appserver::__private::Methods::from_bits(#methods),
-                    params: &[#(#names),*],
-                    file: ::core::file!(),
-                    line: ::core::line!(),
-                    extractors: &[#(#extractors),*],
-                    parameters: &[#(#parameters),*],
-                    response: __appserver_response,
-                    handler: __appserver_handler,
-                }
+                #registered
             }
         };
     }

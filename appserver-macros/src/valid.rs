@@ -77,6 +77,9 @@ pub(crate) fn check(attr: &Attr, handler: &Handler<'_>, errors: &mut Vec<syn::Er
     }
     let groups = pattern.groups();
     let group_list = || match groups {
+        [] if attr.fallback => {
+            "a fallback has no groups, its parameters are extractors (`Uri`, `Method`, ...)".to_owned()
+        }
         [] => "this route has no named groups".to_owned(),
         _ => format!(
             "the route's groups are {}",
@@ -103,7 +106,15 @@ pub(crate) fn check(attr: &Attr, handler: &Handler<'_>, errors: &mut Vec<syn::Er
         .iter()
         .map(|param| {
             let Some(group) = groups.iter().find(|g| param.ident.unraw() == g.name()) else {
-                if is_group_type(param.ty) {
+                if is_group_type(param.ty) && attr.fallback {
+                    errors.push(syn::Error::new_spanned(
+                        param.arg,
+                        format!(
+                            "`{}` cannot be a parameter of a fallback: it has no groups; its parameters are extractors (`Uri`, `Method`, `HeaderMap`, ...)",
+                            param.ident
+                        ),
+                    ));
+                } else if is_group_type(param.ty) {
                     errors.push(syn::Error::new_spanned(
                         param.arg,
                         format!(

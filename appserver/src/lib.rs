@@ -189,6 +189,24 @@ pub use serve::{
 /// it cannot stall other requests.
 pub use appserver_macros::route;
 
+/// Serves a function for the requests whose path no route matches, whatever their method;
+/// without one, they get the JSON 404.
+///
+/// ```standalone_crate
+/// use appserver::{fallback, Html, StatusCode, Uri};
+///
+/// #[fallback]
+/// fn not_found(uri: Uri) -> (StatusCode, Html<String>) {
+///     (StatusCode::NOT_FOUND, Html(format!("<p>Nothing at {}</p>", uri.path())))
+/// }
+/// ```
+///
+/// Its parameters are extractors and it returns what a route may return; `blocking` and
+/// `async fn` work as for a route. A path that a route matches under another method is
+/// still a 405 with `Allow`. A program has one fallback at most: two are a startup error
+/// naming both. The route table lists it last.
+pub use appserver_macros::fallback;
+
 /// The README's examples, compiled as doctests so that they stay true.
 #[doc = include_str!("../../README.md")]
 #[cfg(doctest)]

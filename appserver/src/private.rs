@@ -18,8 +18,8 @@ use std::marker::PhantomData;
 
 pub use crate::handler::{FromParam, Params, Request, optional_param, param};
 pub use crate::routing::{
-    Lookup, Parameter, Reply, RequiredState, Route, RouteError, Router, SchemaFn, SchemaNone, SchemaOf, SchemaOfValue,
-    SchemaOfWrapped,
+    Fallback, Lookup, Parameter, Reply, RequiredState, Route, RouteError, Router, SchemaFn, SchemaNone, SchemaOf,
+    SchemaOfValue, SchemaOfWrapped,
 };
 pub use appserver_pattern::Methods;
 pub use inventory;

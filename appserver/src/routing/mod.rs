@@ -13,7 +13,8 @@ mod schema;
 mod table;
 
 pub(crate) use openapi::document as openapi_document;
-pub use route::{Parameter, Reply, RequiredState, Route, RouteError};
+pub use route::{Fallback, Parameter, Reply, RequiredState, Route, RouteError};
 pub use router::{Lookup, Router};
 pub use schema::{SchemaFn, SchemaNone, SchemaOf, SchemaOfValue, SchemaOfWrapped};
+pub(crate) use table::FALLBACK;
 pub use table::{Overlapping, RouteInfo, RouteTable};

@@ -50,6 +50,26 @@ pub struct Parameter {
 
 inventory::collect!(Route);
 
+/// The `#[fallback]` handler: a route for every method and the paths no route matches.
+/// Built by the macro; not a public API.
+#[derive(Debug)]
+pub struct Fallback(pub Route);
+
+inventory::collect!(Fallback);
+
+impl Fallback {
+    /// The program's fallback, if it has one; two are an error naming both.
+    pub(crate) fn find() -> Result<Option<&'static Route>, Vec<RouteError>> {
+        let mut all: Vec<&'static Route> = inventory::iter::<Fallback>.into_iter().map(|f| &f.0).collect();
+        all.sort_by_key(|route| (route.file, route.line));
+        match all[..] {
+            [] => Ok(None),
+            [one] => Ok(Some(one)),
+            [first, second, ..] => Err(vec![RouteError::TwoFallbacks { first, second }]),
+        }
+    }
+}
+
 impl Route {
     /// Every route linked into this program.
     pub(crate) fn all() -> impl Iterator<Item = &'static Route> {
@@ -124,6 +144,13 @@ pub enum RouteError {
         /// The name of `T`.
         type_name: &'static str,
     },
+    /// Two functions are `#[fallback]`; a program has one at most.
+    TwoFallbacks {
+        /// The one defined first (by file and line).
+        first: &'static Route,
+        /// Another one.
+        second: &'static Route,
+    },
     /// Two routes can match the same path, and only the tie-break (the pattern text)
     /// decides which answers it; an error with `strict_routes`, else a warning.
     Overlap {
@@ -159,6 +186,14 @@ impl std::fmt::Display for RouteError {
                 second.site()
             ),
             RouteError::Compile { what, error } => write!(f, "cannot compile {what}: {error}"),
+            RouteError::TwoFallbacks { first, second } => write!(
+                f,
+                "two fallbacks: {} ({}) and {} ({}); a program has one `#[fallback]` at most",
+                first.name,
+                first.site(),
+                second.name,
+                second.site()
+            ),
             RouteError::NoTokens { route } => write!(
                 f,
                 "{} ({}) takes `Bearer`, but the server has no tokens: set `auth_tokens` or `auth_tokens_file`",

@@ -1,8 +1,11 @@
 //! The route table: every route in match order, with its parameters, without serving.
 
-use super::route::{Parameter, Route, RouteError};
+use super::route::{Fallback, Parameter, Route, RouteError};
 use super::router::Router;
 use std::fmt;
+
+/// The pattern the route table shows for the fallback.
+pub(crate) const FALLBACK: &str = "(fallback: any path no route matches)";
 
 /// One route, as the route table lists it.
 #[derive(Debug, Clone)]
@@ -95,6 +98,9 @@ impl RouteTable {
                 wins: true,
             });
             table[loser].overlaps.push(Overlapping { handler: overlap.winner.name, witness, wins: false });
+        }
+        if let Some(fallback) = Fallback::find()? {
+            table.push(RouteInfo { methods: "ANY".into(), pattern: FALLBACK, ..RouteInfo::new(fallback) });
         }
         Ok(RouteTable(table))
     }

@@ -8,7 +8,7 @@ use super::tls::Tls;
 use super::tokens::LiveTokens;
 use crate::config::{Config, ErrorFormat, Settings};
 use crate::handler::{StateMap, Verifier, problem_response};
-use crate::routing::{Route, RouteError, Router};
+use crate::routing::{FALLBACK, Fallback, Route, RouteError, Router};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::any::TypeId;
 use std::io;
@@ -24,6 +24,8 @@ pub(crate) struct Boot {
     pub(crate) addr: SocketAddr,
     pub(crate) config: Config,
     pub(crate) router: Arc<Router>,
+    /// The `#[fallback]`, for the paths no route matches.
+    fallback: Option<&'static Route>,
     pub(crate) state: Arc<StateMap>,
     pub(crate) hook: Option<Hook>,
     /// TLS, when `tls_cert` and `tls_key` are set.
@@ -62,6 +64,7 @@ impl Boot {
         render: Option<Renderer>,
     ) -> Result<Self, ServeError> {
         let router = Router::new(Route::all())?;
+        let fallback = Fallback::find()?;
         let ties = router.ties().iter().map(|tie| RouteError::Overlap {
             winner: tie.winner,
             loser: tie.loser,
@@ -81,6 +84,7 @@ impl Boot {
         let required = || {
             router
                 .routes()
+                .chain(fallback)
                 .flat_map(|route| route.extractors.iter().filter_map(|required| required()).map(move |r| (route, r)))
         };
         let missing: Vec<RouteError> = required()
@@ -103,7 +107,21 @@ impl Boot {
         let addr = SocketAddr::new(config.host, config.port);
         let (router, state, layers) = (Arc::new(router), Arc::new(state), layers.into());
         let (tokens, openapi) = (LiveTokens::default(), Arc::default());
-        Ok(Boot { addr, config, router, state, hook, tls, layers, tokens, needs_tokens, openapi, render, code })
+        Ok(Boot {
+            addr,
+            config,
+            router,
+            fallback,
+            state,
+            hook,
+            tls,
+            layers,
+            tokens,
+            needs_tokens,
+            openapi,
+            render,
+            code,
+        })
     }
 
     /// Runs the `on_worker_start` hook, if any, in the process about to serve.
@@ -138,6 +156,9 @@ impl Boot {
                 "route"
             );
         }
+        if let Some(fallback) = self.fallback {
+            tracing::info!(methods = "ANY", pattern = FALLBACK, handler = fallback.name, "route");
+        }
     }
 
     /// What a process serves with `config`: its tokens join the state.
@@ -159,6 +180,7 @@ impl Boot {
         let app = App {
             render,
             router: Arc::clone(&self.router),
+            fallback: self.fallback,
             state: Arc::new(state),
             max_body_bytes: config.max_body_bytes,
             request_timeout: config.request_timeout,

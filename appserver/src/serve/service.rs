@@ -2,7 +2,7 @@
 
 use super::access::Access;
 use super::log::{Panic, catching};
-use crate::handler::{Error, ErrorMessage, Failure, IntoResponse, Request, Response, StateMap};
+use crate::handler::{Error, ErrorMessage, Failure, IntoResponse, Params, Request, Response, StateMap};
 use crate::routing::{Lookup, Reply, Route, Router, openapi_document};
 use bytes::Bytes;
 use http::header::{ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, EXPECT, HOST, HeaderValue, TRANSFER_ENCODING};
@@ -25,6 +25,8 @@ pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// Everything a request needs, shared by all connections.
 pub(crate) struct App {
     pub(crate) router: Arc<Router>,
+    /// Answers the paths no route matches, if the program has a `#[fallback]`.
+    pub(crate) fallback: Option<&'static Route>,
     pub(crate) state: Arc<StateMap>,
     pub(crate) max_body_bytes: usize,
     pub(crate) request_timeout: Duration,
@@ -144,11 +146,13 @@ impl App {
         }
         let (route, params) = match self.router.find(&parts.method, parts.uri.path()) {
             Lookup::Route(route, params) => (route, params),
-            Lookup::NotFound => {
-                return ready(
-                    Error::not_found(format!("no route for {} {}", parts.method, parts.uri.path())).into_response(),
-                );
-            }
+            Lookup::NotFound => match self.fallback {
+                Some(fallback) => (fallback, Params::new()),
+                None => {
+                    let message = format!("no route for {} {}", parts.method, parts.uri.path());
+                    return ready(Error::not_found(message).into_response());
+                }
+            },
             Lookup::NotAllowed(allow) => {
                 let allow = allow.to_string();
                 let message = format!("{} is not allowed for {}; allowed: {allow}", parts.method, parts.uri.path());
