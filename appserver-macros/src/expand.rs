@@ -56,28 +56,65 @@ fn expand(attr: &Attr, handler: &Handler<'_>, bindings: &[Binding], names: &[Str
     let methods = attr.methods.bits();
 
     let args: Vec<_> = (0..handler.params.len()).map(|i| format_ident!("__arg{}", i)).collect();
+    // An async fn's extractors may be `FromRequestAsync`: each parameter is begun from the
+    // request (a `Result`, or a future that owns what it read), then finished in order
+    // inside the handler's future. A sync fn's are `FromRequest`, extracted at once.
+    let asynchronous = handler.is_async();
     let extracts = handler.params.iter().zip(bindings).map(|(param, binding)| {
         let ty = param.ty;
+        let try_ = (!asynchronous).then(|| quote!(?));
         match binding {
             Binding::Group { slot, optional: false } => {
                 let group = &names[*slot];
-                quote_spanned!(ty.span()=> ::appserver::__private::param::<#ty>(__request, #slot, #group)?)
+                quote_spanned!(ty.span()=> ::appserver::__private::param::<#ty>(__request, #slot, #group) #try_)
             }
             Binding::Group { slot, optional: true } => {
                 let (group, inner) = (&names[*slot], option_inner(ty).unwrap_or(ty));
-                quote_spanned!(ty.span()=> ::appserver::__private::optional_param::<#inner>(__request, #slot, #group)?)
+                quote_spanned!(ty.span()=> ::appserver::__private::optional_param::<#inner>(__request, #slot, #group) #try_)
             }
+            Binding::Extractor if asynchronous => quote_spanned! {ty.span()=>
+                (&&::appserver::__private::Extract::<#ty>::new()).__appserver_extractor().extract::<#ty>(__request)
+            },
             Binding::Extractor => {
                 quote_spanned!(ty.span()=> <#ty as ::appserver::FromRequest>::from_request(__request)?)
             }
         }
     });
+    let extracts: Vec<_> = extracts.collect();
+    let finishes = args.iter().zip(bindings).map(|(arg, binding)| {
+        let wait = matches!(binding, Binding::Extractor).then(|| quote!(.await));
+        quote! {
+            let #arg = match #arg #wait {
+                ::core::result::Result::Ok(__value) => __value,
+                ::core::result::Result::Err(__error) => return ::appserver::IntoResponse::into_response(__error),
+            };
+        }
+    });
+    let finishes: Vec<_> = match asynchronous {
+        true => finishes.collect(),
+        false => Vec::new(),
+    };
 
-    let extractors =
-        handler.params.iter().zip(bindings).filter(|(_, b)| matches!(b, Binding::Extractor)).map(|(p, _)| {
-            let ty = p.ty;
-            quote_spanned!(ty.span()=> <#ty as ::appserver::FromRequest>::__required_state)
-        });
+    let state_fns: Vec<_> = (0..handler.params.len()).map(|i| format_ident!("__appserver_state{}", i)).collect();
+    let extractor_params =
+        || handler.params.iter().zip(bindings).zip(&state_fns).filter(|((_, b), _)| matches!(b, Binding::Extractor));
+    let extractors = extractor_params().map(|((p, _), state)| {
+        let ty = p.ty;
+        match asynchronous {
+            true => quote!(#state),
+            false => quote_spanned!(ty.span()=> <#ty as ::appserver::FromRequest>::__required_state),
+        }
+    });
+    let state_defs = extractor_params().filter(|_| asynchronous).map(|((p, _), state)| {
+        let ty = p.ty;
+        quote_spanned! {ty.span()=>
+            fn #state() -> ::core::option::Option<(::core::any::TypeId, &'static str)> {
+                #[allow(unused_imports)]
+                use ::appserver::__private::{ViaAsyncExtractor as _, ViaSyncExtractor as _};
+                (&&::appserver::__private::Extract::<#ty>::new()).__appserver_extractor().required::<#ty>()
+            }
+        }
+    });
 
     // Each parameter as the route table shows it: its name, its type as written, and
     // whether a group of the pattern gives it; and for the OpenAPI document, the JSON
@@ -128,6 +165,7 @@ fn expand(attr: &Attr, handler: &Handler<'_>, bindings: &[Binding], names: &[Str
     let reply = if handler.is_async() {
         quote! {
             ::appserver::__private::Reply::Pending(::std::boxed::Box::pin(async move {
+                #( #finishes )*
                 let __value = #name(#(#args),*).await;
                 #respond
             }))
@@ -179,10 +217,14 @@ fn expand(attr: &Attr, handler: &Handler<'_>, bindings: &[Binding], names: &[Str
                 #response_body
             }
 
+            #( #[allow(clippy::all)] #state_defs )*
+
             #[allow(unused_variables, clippy::all)]
             fn __appserver_handler(
                 __request: &::appserver::__private::Request,
             ) -> ::core::result::Result<::appserver::__private::Reply, ::appserver::Error> {
+                #[allow(unused_imports)]
+                use ::appserver::__private::{ViaAsyncExtractor as _, ViaSyncExtractor as _};
                 #( let #args = #extracts; )*
                 ::core::result::Result::Ok(#reply)
             }

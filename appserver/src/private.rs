@@ -9,11 +9,13 @@
 //! `(&&Returned::of(&error)).__appserver_error()` (its `IntoResponse`, else
 //! `Into<appserver::Error>`). Method resolution picks the first trait that applies.
 
-use crate::handler::{Error, IntoResponse, Json, Response, json_response};
+use crate::handler::{Error, FromRequest, FromRequestAsync, IntoResponse, Json, Response, json_response};
 use http::header::HeaderName;
 use http::{HeaderMap, StatusCode};
 use serde::Serialize;
+use std::any::TypeId;
 use std::convert::Infallible;
+use std::future::{Future, Ready, ready};
 use std::marker::PhantomData;
 
 pub use crate::handler::{FromParam, Params, Request, optional_param, param};
@@ -221,5 +223,66 @@ impl IntoErrorTag {
     /// The response.
     pub fn respond<E: IntoError>(self, error: E) -> Response {
         error.into_error().into_response()
+    }
+}
+
+/// An extractor's type, for dispatch in an `async fn` handler: `FromRequestAsync` if it
+/// implements it, else `FromRequest` (whose diagnostic then says what fits).
+pub struct Extract<T>(PhantomData<fn() -> T>);
+
+impl<T> Extract<T> {
+    /// The probe for `T`.
+    #[allow(clippy::new_without_default)]
+    pub const fn new() -> Self {
+        Extract(PhantomData)
+    }
+}
+
+/// Picked for `FromRequestAsync` types.
+pub trait ViaAsyncExtractor {
+    /// Tag: extract with `FromRequestAsync`.
+    fn __appserver_extractor(&self) -> AsyncExtractor {
+        AsyncExtractor
+    }
+}
+impl<T: FromRequestAsync> ViaAsyncExtractor for &Extract<T> {}
+
+/// Picked for every other type, which must then be `FromRequest`.
+pub trait ViaSyncExtractor {
+    /// Tag: extract with `FromRequest`.
+    fn __appserver_extractor(&self) -> SyncExtractor {
+        SyncExtractor
+    }
+}
+impl<T> ViaSyncExtractor for Extract<T> {}
+
+/// Extracts with `FromRequestAsync`.
+pub struct AsyncExtractor;
+impl AsyncExtractor {
+    /// The extraction, to await.
+    pub fn extract<T: FromRequestAsync>(
+        self,
+        request: &Request,
+    ) -> impl Future<Output = Result<T, Error>> + Send + 'static {
+        T::from_request(request)
+    }
+
+    /// The state `T` needs.
+    pub fn required<T: FromRequestAsync>(self) -> Option<(TypeId, &'static str)> {
+        T::__required_state()
+    }
+}
+
+/// Extracts with `FromRequest`, at once.
+pub struct SyncExtractor;
+impl SyncExtractor {
+    /// The extraction, done, to await.
+    pub fn extract<T: FromRequest>(self, request: &Request) -> Ready<Result<T, Error>> {
+        ready(T::from_request(request))
+    }
+
+    /// The state `T` needs.
+    pub fn required<T: FromRequest>(self) -> Option<(TypeId, &'static str)> {
+        T::__required_state()
     }
 }

@@ -5,6 +5,7 @@ use super::request::Request;
 use bytes::Bytes;
 use http::{HeaderMap, Method, Uri};
 use std::any::TypeId;
+use std::future::Future;
 
 /// A handler parameter built from the request.
 ///
@@ -30,11 +31,58 @@ use std::any::TypeId;
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is neither a route group parameter nor an extractor",
     label = "not an extractor",
-    note = "a handler parameter is named after a group of the route pattern, or has an extractor type: `Json<T>`, `Query<T>`, `Form<T>`, `State<T>`, `Bearer`, `Cookies`, `Method`, `Uri`, `HeaderMap`, `Bytes`, or a type that implements `appserver::FromRequest`"
+    note = "a handler parameter is named after a group of the route pattern, or has an extractor type: `Json<T>`, `Query<T>`, `Form<T>`, `State<T>`, `Bearer`, `Cookies`, `Method`, `Uri`, `HeaderMap`, `Bytes`, a type that implements `appserver::FromRequest`, or, in an `async fn`, `appserver::FromRequestAsync`"
 )]
 pub trait FromRequest: Sized {
     /// Builds the value, or fails the request with `Error` (sent as the JSON error).
     fn from_request(request: &Request) -> Result<Self, Error>;
+
+    /// The state this extractor needs, checked when the server starts.
+    #[doc(hidden)]
+    fn __required_state() -> Option<(TypeId, &'static str)> {
+        None
+    }
+}
+
+/// A handler parameter built from the request by work that waits: a guard that looks its
+/// caller up in a database, say. The handler must be an `async fn`.
+///
+/// `from_request` reads what it needs from the request at once and returns a future that
+/// owns it (the request is gone by the time the future runs):
+///
+/// ```
+/// use appserver::{route, Error, FromRequestAsync, Request, StatusCode};
+/// use std::future::Future;
+///
+/// struct Member(String);
+///
+/// impl FromRequestAsync for Member {
+///     fn from_request(request: &Request) -> impl Future<Output = Result<Self, Error>> + Send + 'static {
+///         let key = request.headers().get("x-api-key").and_then(|v| v.to_str().ok()).map(str::to_owned);
+///         async move {
+///             // e.g. `sqlx::query!(...).fetch_optional(&pool).await`
+///             match key.as_deref() {
+///                 Some("sesame") => Ok(Member("ali".to_owned())),
+///                 _ => Err(Error::new(StatusCode::FORBIDDEN, "members only")),
+///             }
+///         }
+///     }
+/// }
+///
+/// #[route(GET, r"/lounge/")]
+/// async fn lounge(member: Member) -> String {
+///     format!("welcome, {}", member.0)
+/// }
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an async extractor",
+    label = "not an async extractor",
+    note = "implement `appserver::FromRequestAsync` for it (or `appserver::FromRequest`, which needs no waiting)"
+)]
+pub trait FromRequestAsync: Sized + Send + 'static {
+    /// Reads what it needs from `request` now; the future builds the value, or fails the
+    /// request with `Error`.
+    fn from_request(request: &Request) -> impl Future<Output = Result<Self, Error>> + Send + 'static;
 
     /// The state this extractor needs, checked when the server starts.
     #[doc(hidden)]

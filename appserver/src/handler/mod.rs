@@ -27,7 +27,7 @@ pub use bearer::{AnyRole, Bearer, Role};
 pub(crate) use bearer::{Holder, Verifier, Verify};
 pub use cookies::Cookies;
 pub use error::{Error, Result};
-pub use extract::FromRequest;
+pub use extract::{FromRequest, FromRequestAsync};
 pub use form::Form;
 pub use json::Json;
 pub use param::{FromParam, optional_param, param};
