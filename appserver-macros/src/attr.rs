@@ -1,9 +1,10 @@
-//! The attribute's arguments: `#[route([METHOD | METHOD ,] "pattern" [, blocking])]`, and
+//! The attribute's arguments: `#[route([METHOD | METHOD ,] "pattern" [, blocking])]`, with
+//! `scope = "prefix"` and `guard = Type` as `#[scope]` adds them to the routes inside; and
 //! `#[fallback([blocking])]`.
 
 use appserver_pattern::Methods;
 use syn::parse::{Parse, ParseStream};
-use syn::{Ident, LitStr, Token};
+use syn::{Ident, LitStr, Token, Type};
 
 /// What `#[route(...)]` says.
 pub(crate) struct Attr {
@@ -14,6 +15,10 @@ pub(crate) struct Attr {
     pub(crate) blocking: Option<Ident>,
     /// `#[fallback]`: the handler answers the paths no route matches, for any method.
     pub(crate) fallback: bool,
+    /// The patterns of the scopes around the route, outermost first: joined before its own.
+    pub(crate) scopes: Vec<LitStr>,
+    /// Extractors the route's scopes require, run before the handler's own.
+    pub(crate) guards: Vec<Type>,
 }
 
 impl Attr {
@@ -28,7 +33,8 @@ impl Attr {
             blocking = Some(ident);
         }
         let all = Methods::ALL.iter().fold(Methods::default(), |all, (_, method)| all | *method);
-        Ok(Attr { methods: all, pattern: LitStr::new("", input.span()), blocking, fallback: true })
+        let pattern = LitStr::new("", input.span());
+        Ok(Attr { methods: all, pattern, blocking, fallback: true, scopes: Vec::new(), guards: Vec::new() })
     }
 }
 
@@ -39,6 +45,7 @@ impl Parse for Attr {
         let mut methods = None;
         let mut pattern: Option<LitStr> = None;
         let mut blocking = None;
+        let (mut scopes, mut guards) = (Vec::new(), Vec::new());
         let mut errors: Option<syn::Error> = None;
         let mut push = |e: syn::Error| match &mut errors {
             Some(all) => all.combine(e),
@@ -53,6 +60,19 @@ impl Parse for Attr {
                 pattern.get_or_insert(lit);
             } else if input.peek(Ident) && input.fork().parse::<Ident>()? == "blocking" {
                 blocking = Some(input.parse::<Ident>()?);
+            } else if input.peek(Ident) && input.peek2(Token![=]) {
+                let key: Ident = input.parse()?;
+                input.parse::<Token![=]>()?;
+                match key.to_string().as_str() {
+                    "scope" => scopes.push(input.parse::<LitStr>()?),
+                    "guard" => guards.push(input.parse::<Type>()?),
+                    _ => {
+                        return Err(syn::Error::new(
+                            key.span(),
+                            "unknown argument; a route takes methods, a pattern and `blocking`",
+                        ));
+                    }
+                }
             } else if input.peek(Ident) {
                 let mut named = Methods::default();
                 loop {
@@ -89,6 +109,13 @@ impl Parse for Attr {
         let Some(pattern) = pattern else {
             return Err(input.error(r#"expected a route pattern, e.g. `#[route(r"/items/(?P<id>\d+)")]`"#));
         };
-        Ok(Attr { methods: methods.unwrap_or(Methods::DEFAULT), pattern, blocking, fallback: false })
+        Ok(Attr { methods: methods.unwrap_or(Methods::DEFAULT), pattern, blocking, fallback: false, scopes, guards })
+    }
+}
+
+impl Attr {
+    /// The pattern the route serves: its scopes' patterns, then its own.
+    pub(crate) fn joined(&self) -> String {
+        self.scopes.iter().map(LitStr::value).chain([self.pattern.value()]).collect()
     }
 }

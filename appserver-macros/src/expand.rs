@@ -39,7 +39,7 @@ fn handler(attr: syn::Result<Attr>, item: TokenStream, usage: &str) -> TokenStre
 }
 
 /// The user's item as written, so later errors and the IDE stay sane, plus every error.
-fn with_errors(item: TokenStream, errors: Vec<syn::Error>) -> TokenStream {
+pub(crate) fn with_errors(item: TokenStream, errors: Vec<syn::Error>) -> TokenStream {
     let errors = errors.into_iter().reduce(|mut all, e| {
         all.combine(e);
         all
@@ -52,7 +52,8 @@ fn expand(attr: &Attr, handler: &Handler<'_>, bindings: &[Binding], names: &[Str
     let item = handler.item;
     let name = &item.sig.ident;
     let name_str = name.to_string();
-    let pattern = &attr.pattern;
+    // The pattern served: the scopes' patterns joined before the route's own.
+    let pattern = syn::LitStr::new(&attr.joined(), attr.pattern.span());
     let methods = attr.methods.bits();
 
     let args: Vec<_> = (0..handler.params.len()).map(|i| format_ident!("__arg{}", i)).collect();
@@ -95,16 +96,49 @@ fn expand(attr: &Attr, handler: &Handler<'_>, bindings: &[Binding], names: &[Str
         false => Vec::new(),
     };
 
+    // The scopes' guards: extractors run before the parameters, their values dropped.
+    let guard_names: Vec<_> = (0..attr.guards.len()).map(|i| format_ident!("__guard{}", i)).collect();
+    let guard_begins = attr.guards.iter().zip(&guard_names).map(|(ty, name)| match asynchronous {
+        true => quote_spanned! {ty.span()=>
+            let #name = (&&::appserver::__private::Extract::<#ty>::new()).__appserver_extractor().extract::<#ty>(__request);
+        },
+        false => quote_spanned!(ty.span()=> let #name = <#ty as ::appserver::FromRequest>::from_request(__request)?;),
+    });
+    let guard_begins: Vec<_> = guard_begins.collect();
+    let guard_finishes: Vec<_> = guard_names
+        .iter()
+        .filter(|_| asynchronous)
+        .map(|name| {
+            quote! {
+                if let ::core::result::Result::Err(__error) = #name.await {
+                    return ::appserver::IntoResponse::into_response(__error);
+                }
+            }
+        })
+        .collect();
+    let guard_states = attr.guards.iter().map(|ty| {
+        quote_spanned! {ty.span()=> {
+            fn __appserver_guard_state() -> ::core::option::Option<(::core::any::TypeId, &'static str)> {
+                #[allow(unused_imports)]
+                use ::appserver::__private::{ViaAsyncExtractor as _, ViaSyncExtractor as _};
+                (&&::appserver::__private::Extract::<#ty>::new()).__appserver_extractor().required::<#ty>()
+            }
+            __appserver_guard_state
+        }}
+    });
+
     let state_fns: Vec<_> = (0..handler.params.len()).map(|i| format_ident!("__appserver_state{}", i)).collect();
     let extractor_params =
         || handler.params.iter().zip(bindings).zip(&state_fns).filter(|((_, b), _)| matches!(b, Binding::Extractor));
-    let extractors = extractor_params().map(|((p, _), state)| {
-        let ty = p.ty;
-        match asynchronous {
-            true => quote!(#state),
-            false => quote_spanned!(ty.span()=> <#ty as ::appserver::FromRequest>::__required_state),
-        }
-    });
+    let extractors = extractor_params()
+        .map(|((p, _), state)| {
+            let ty = p.ty;
+            match asynchronous {
+                true => quote!(#state),
+                false => quote_spanned!(ty.span()=> <#ty as ::appserver::FromRequest>::__required_state),
+            }
+        })
+        .chain(guard_states);
     let state_defs = extractor_params().filter(|_| asynchronous).map(|((p, _), state)| {
         let ty = p.ty;
         quote_spanned! {ty.span()=>
@@ -165,6 +199,7 @@ fn expand(attr: &Attr, handler: &Handler<'_>, bindings: &[Binding], names: &[Str
     let reply = if handler.is_async() {
         quote! {
             ::appserver::__private::Reply::Pending(::std::boxed::Box::pin(async move {
+                #( #guard_finishes )*
                 #( #finishes )*
                 let __value = #name(#(#args),*).await;
                 #respond
@@ -225,6 +260,7 @@ fn expand(attr: &Attr, handler: &Handler<'_>, bindings: &[Binding], names: &[Str
             ) -> ::core::result::Result<::appserver::__private::Reply, ::appserver::Error> {
                 #[allow(unused_imports)]
                 use ::appserver::__private::{ViaAsyncExtractor as _, ViaSyncExtractor as _};
+                #( #guard_begins )*
                 #( let #args = #extracts; )*
                 ::core::result::Result::Ok(#reply)
             }

@@ -1,10 +1,11 @@
-//! The `#[route]` and `#[fallback]` attributes of [appserver](https://docs.rs/appserver).
-//! Use them through `appserver::route` and `appserver::fallback`; this crate is an
+//! The `#[route]`, `#[fallback]` and `#[scope]` attributes of [appserver](https://docs.rs/appserver).
+//! Use them through `appserver::route`, `appserver::fallback` and `appserver::scope`; this crate is an
 //! implementation detail.
 
 mod ast;
 mod attr;
 mod expand;
+mod scope;
 mod valid;
 
 use proc_macro::TokenStream;
@@ -19,4 +20,11 @@ pub fn route(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn fallback(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::fallback(args.into(), item.into()).into()
+}
+
+/// Joins a pattern before the pattern of every `#[route]` of an inline module. See
+/// `appserver::scope`.
+#[proc_macro_attribute]
+pub fn scope(args: TokenStream, item: TokenStream) -> TokenStream {
+    scope::scope(args.into(), item.into()).into()
 }

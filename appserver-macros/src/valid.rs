@@ -61,7 +61,42 @@ pub(crate) fn check(attr: &Attr, handler: &Handler<'_>, errors: &mut Vec<syn::Er
         errors.push(err);
     }
     let lit = &attr.pattern;
-    let source = lit.value();
+    let own = lit.value();
+    if own.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        errors.push(syn::Error::new(
+            lit.span(),
+            format!("a route pattern matches the whole path, which starts with `/`: write \"/{own}\""),
+        ));
+    }
+    // The groups each scope gives, by scope; a route's own group of the same name is an error.
+    let scope_groups: Vec<(&syn::LitStr, Vec<String>)> = attr
+        .scopes
+        .iter()
+        .map(|scope| {
+            let names = appserver_pattern::parse(&scope.value())
+                .map(|p| p.groups().iter().map(|g| g.name().to_owned()).collect())
+                .unwrap_or_default();
+            (scope, names)
+        })
+        .collect();
+    if let Ok(route) = appserver_pattern::parse(&own) {
+        for group in route.groups() {
+            if let Some((scope, _)) = scope_groups.iter().find(|(_, names)| names.iter().any(|n| n == group.name())) {
+                errors.push(syn::Error::new(
+                    lit.span(),
+                    format!(
+                        "group `{}` is a group of the scope {:?} too: rename the route's group",
+                        group.name(),
+                        scope.value()
+                    ),
+                ));
+            }
+        }
+        if !errors.is_empty() {
+            return (Vec::new(), Vec::new());
+        }
+    }
+    let source = attr.joined();
     let pattern = match appserver_pattern::parse(&source) {
         Ok(pattern) => pattern,
         Err(err) => {
@@ -69,12 +104,6 @@ pub(crate) fn check(attr: &Attr, handler: &Handler<'_>, errors: &mut Vec<syn::Er
             return (Vec::new(), Vec::new());
         }
     };
-    if source.starts_with(|c: char| c.is_ascii_alphanumeric()) {
-        errors.push(syn::Error::new(
-            lit.span(),
-            format!("a route pattern matches the whole path, which starts with `/`: write \"/{source}\""),
-        ));
-    }
     let groups = pattern.groups();
     let group_list = || match groups {
         [] if attr.fallback => {
@@ -88,7 +117,18 @@ pub(crate) fn check(attr: &Attr, handler: &Handler<'_>, errors: &mut Vec<syn::Er
     };
 
     for group in groups {
-        if !handler.params.iter().any(|p| p.ident.unraw() == group.name()) {
+        let scope = scope_groups.iter().find(|(_, names)| names.iter().any(|n| n == group.name()));
+        if let (Some((scope, _)), false) = (scope, handler.params.iter().any(|p| p.ident.unraw() == group.name())) {
+            errors.push(syn::Error::new(
+                scope.span(),
+                format!(
+                    "`{fn_name}` is in this scope, whose group `{name}` it does not take: every route of the scope \
+                     takes `{name}: T`; add it to `{fn_name}`",
+                    fn_name = handler.item.sig.ident,
+                    name = group.name(),
+                ),
+            ));
+        } else if !handler.params.iter().any(|p| p.ident.unraw() == group.name()) {
             errors.push(syn::Error::new(
                 lit.span(),
                 format!(

@@ -207,6 +207,35 @@ pub use appserver_macros::route;
 /// naming both. The route table lists it last.
 pub use appserver_macros::fallback;
 
+/// Joins a pattern before the pattern of every `#[route]` in an inline module, at compile
+/// time:
+///
+/// ```standalone_crate
+/// #[appserver::scope(r"/shops/(?P<shop>[a-z0-9-]+)")]
+/// mod shops {
+///     use appserver::route;
+///
+///     #[route(GET, r"/orders/(?P<order>\d+)")] // serves /shops/<shop>/orders/<order>
+///     pub fn order(shop: String, order: u64) -> serde_json::Value {
+///         serde_json::json!({ "shop": shop, "order": order })
+///     }
+/// }
+///
+/// let table = appserver::routes().unwrap();
+/// assert_eq!(table.routes()[0].pattern, r"/shops/(?P<shop>[a-z0-9-]+)/orders/(?P<order>\d+)");
+/// ```
+///
+/// The joined pattern is checked as any route's. The scope's groups are parameters that
+/// every handler inside takes, typed and checked like its own (a handler that lacks one, or
+/// a route group of the same name, is a compile error). Scopes nest, outermost first, and a
+/// plain inline module inside a scope is in it too. `guard = Type` names an extractor that
+/// every route inside requires before its own parameters, such as
+/// `guard = appserver::Bearer<crate::Admin>` (write a guard's path from the crate root: it
+/// is resolved where each route is). The route table and the OpenAPI document show the
+/// joined patterns. Routes are found by their attribute, written `route` or
+/// `appserver::route`.
+pub use appserver_macros::scope;
+
 /// The README's examples, compiled as doctests so that they stay true.
 #[doc = include_str!("../../README.md")]
 #[cfg(doctest)]
