@@ -16,7 +16,8 @@
 //! The modules, each importing only those listed before it: `settings`, `store` (what
 //! every store does, the `Store` trait, and the types it answers with), `sqlite` (the embedded store's file), `embedded` and `postgres` (the two stores),
 //! `queues` (the [`Queues`] facade the routes use), `access` (who may do what), `refusal`
-//! (a refusal as an HTTP error, for both protocols), then `v1` and `v2` (the routes).
+//! (a refusal as an HTTP error through `IntoResponse`, and the routes' error type), then `v1`
+//! and `v2` (the routes, each queue's under one `#[scope]`).
 //!
 //! Serve it with `cargo run --release -p tqueue`; in a program:
 //!

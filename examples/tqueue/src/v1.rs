@@ -1,11 +1,9 @@
 //! Protocol v1, the original TQueueSrv's, unchanged: every answer is a 200 whose
 //! `task_id` is empty when the operation could not be done.
 
-use crate::access::{Caller, Consume, Produce};
-use crate::queues::Queues;
-use crate::refusal::error;
+use crate::refusal::Failure;
 use crate::store::Refused;
-use appserver::{Error, Form, State, route};
+use appserver::Error;
 use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
@@ -32,55 +30,73 @@ static NO_TASK: LazyLock<Arc<RawValue>> =
     LazyLock::new(|| RawValue::from_string("{}".to_owned()).expect("valid JSON").into());
 
 /// What could not be done is an empty `task_id`; a store that fails is a 503.
-fn refused(queue: String, refused: Refused) -> Result<Task, Error> {
+fn refused(queue: String, refused: Refused) -> Result<Task, Failure> {
     match refused {
-        Refused::Store(_) => Err(error(refused)),
+        Refused::Store(_) => Err(refused.into()),
         _ => Ok(Task { worker: queue, task_id: String::new(), task: Arc::clone(&NO_TASK) }),
     }
 }
 
-/// Tasks waiting to be handed out.
-#[route(r"/(?P<queue>[A-Za-z0-9_.-]{1,64})/qsize/")]
-async fn qsize(queue: String, queues: State<Queues>, _caller: Caller) -> Result<Value, Error> {
-    let stats = queues.stats(&queue).await.map_err(error)?;
-    Ok(json!({"worker": queue, "qsize": stats.ready}))
-}
+/// The routes of one queue, under its name: `/{queue}/...`.
+#[appserver::scope(r"/(?P<queue>[A-Za-z0-9_.-]{1,64})")]
+mod queue {
+    use super::*;
+    use crate::access::{Caller, Consume, Produce};
+    use crate::queues::Queues;
+    use appserver::{Form, State, route};
 
-/// A task from the form's fields, all but `worker`.
-#[route(POST, r"/(?P<queue>[A-Za-z0-9_.-]{1,64})/put/")]
-async fn put(
-    queue: String,
-    form: Form<Vec<(String, String)>>,
-    queues: State<Queues>,
-    _caller: Caller<Produce>,
-) -> Result<Put, Error> {
-    let fields: Map<String, Value> =
-        form.0.into_iter().filter(|(key, _)| key != "worker").map(|(key, value)| (key, Value::String(value))).collect();
-    let data = serde_json::value::to_raw_value(&fields).map_err(|e| Error::bad_request(e.to_string()))?;
-    match queues.put(&queue, data, Duration::ZERO).await {
-        Ok(id) => Ok(Put { worker: queue, task_id: id.to_string() }),
-        Err(err) => refused(queue, err).map(|task| Put { worker: task.worker, task_id: task.task_id }),
+    /// Tasks waiting to be handed out.
+    #[route(r"/qsize/")]
+    async fn qsize(queue: String, queues: State<Queues>, _caller: Caller) -> Result<Value, Failure> {
+        let stats = queues.stats(&queue).await?;
+        Ok(json!({"worker": queue, "qsize": stats.ready}))
     }
-}
 
-/// The next task, leased for the queue's lease time; its `task_id` is the lease token.
-#[route(r"/(?P<queue>[A-Za-z0-9_.-]{1,64})/get/")]
-async fn get(queue: String, queues: State<Queues>, _caller: Caller<Consume>) -> Result<Task, Error> {
-    match queues.lease(&queue, 1, None, Duration::ZERO).await {
-        Ok(leased) => match leased.into_iter().next() {
-            Some(leased) => Ok(Task { worker: queue, task_id: leased.token(), task: leased.data }),
-            None => refused(queue, Refused::UnknownTask),
-        },
-        Err(err) => refused(queue, err),
+    /// A task from the form's fields, all but `worker`.
+    #[route(POST, r"/put/")]
+    async fn put(
+        queue: String,
+        form: Form<Vec<(String, String)>>,
+        queues: State<Queues>,
+        _caller: Caller<Produce>,
+    ) -> Result<Put, Failure> {
+        let fields: Map<String, Value> = form
+            .0
+            .into_iter()
+            .filter(|(key, _)| key != "worker")
+            .map(|(key, value)| (key, Value::String(value)))
+            .collect();
+        let data = serde_json::value::to_raw_value(&fields).map_err(|e| Error::bad_request(e.to_string()))?;
+        match queues.put(&queue, data, Duration::ZERO).await {
+            Ok(id) => Ok(Put { worker: queue, task_id: id.to_string() }),
+            Err(err) => refused(queue, err).map(|task| Put { worker: task.worker, task_id: task.task_id }),
+        }
     }
-}
 
-/// Finishes the task leased under `task_id` (the id alone finishes its current lease).
-#[route(r"/(?P<queue>[A-Za-z0-9_.-]{1,64})/done/(?P<task_id>[^/]+)/?")]
-async fn done(queue: String, task_id: String, queues: State<Queues>, _caller: Caller<Consume>) -> Result<Task, Error> {
-    let Ok(token) = task_id.parse() else { return refused(queue, Refused::UnknownTask) };
-    match queues.done(&queue, token).await {
-        Ok(data) => Ok(Task { worker: queue, task_id, task: data }),
-        Err(err) => refused(queue, err),
+    /// The next task, leased for the queue's lease time; its `task_id` is the lease token.
+    #[route(r"/get/")]
+    async fn get(queue: String, queues: State<Queues>, _caller: Caller<Consume>) -> Result<Task, Failure> {
+        match queues.lease(&queue, 1, None, Duration::ZERO).await {
+            Ok(leased) => match leased.into_iter().next() {
+                Some(leased) => Ok(Task { worker: queue, task_id: leased.token(), task: leased.data }),
+                None => refused(queue, Refused::UnknownTask),
+            },
+            Err(err) => refused(queue, err),
+        }
+    }
+
+    /// Finishes the task leased under `task_id` (the id alone finishes its current lease).
+    #[route(r"/done/(?P<task_id>[^/]+)/?")]
+    async fn done(
+        queue: String,
+        task_id: String,
+        queues: State<Queues>,
+        _caller: Caller<Consume>,
+    ) -> Result<Task, Failure> {
+        let Ok(token) = task_id.parse() else { return refused(queue, Refused::UnknownTask) };
+        match queues.done(&queue, token).await {
+            Ok(data) => Ok(Task { worker: queue, task_id, task: data }),
+            Err(err) => refused(queue, err),
+        }
     }
 }

@@ -13,12 +13,12 @@
 //! | `GET /v2/queues/{queue}/dead?limit=` | dead tasks |
 //! | `POST /v2/queues/{queue}/dead/requeue`, `.../dead/{id}/requeue` | dead tasks ready again |
 
-use crate::access::{Admin, Caller, Consume, Produce};
+use crate::access::Caller;
 use crate::queues::Queues;
-use crate::refusal::error;
+use crate::refusal::Failure;
 use crate::settings::seconds;
-use crate::store::{DeadTask, Stats, Token};
-use appserver::{Error, Json, Query, State, StatusCode, route};
+use crate::store::Token;
+use appserver::{Error, State, StatusCode, route};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
@@ -53,183 +53,192 @@ struct NewTask {
     delay: Option<f64>,
 }
 
-#[route(POST, r"/v2/queues/(?P<queue>[A-Za-z0-9_.-]{1,64})/tasks")]
-async fn put(
-    queue: String,
-    body: Json<NewTask>,
-    queues: State<Queues>,
-    _caller: Caller<Produce>,
-) -> Result<(StatusCode, Created), Error> {
-    let delay = duration("delay", body.0.delay)?.unwrap_or_default();
-    let id = queues.put(&queue, body.0.task, delay).await.map_err(error)?;
-    Ok((StatusCode::CREATED, Created { queue, id: id.to_string() }))
-}
-
-/// The answer of a put.
-#[derive(Serialize)]
-struct Created {
-    queue: String,
-    id: String,
-}
-
-/// The answer of a lease.
-#[derive(Serialize)]
-struct LeaseReply {
-    queue: String,
-    tasks: Vec<LeasedTask>,
-}
-
-#[derive(Serialize)]
-struct LeasedTask {
-    id: String,
-    lease: String,
-    attempt: u32,
-    lease_until: u64,
-    task: Arc<RawValue>,
-}
-
-/// The answer of a done or a release.
-#[derive(Serialize)]
-struct Finished {
-    queue: String,
-    id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    done: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    released: Option<bool>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LeaseParams {
-    /// The most tasks to lease, 1 to 100; default 1.
-    max: Option<usize>,
-    /// Seconds the leases run; default: the queue's.
-    lease: Option<f64>,
-    /// Seconds to wait for a task when none is ready; default 0.
-    wait: Option<f64>,
-}
-
-#[route(POST, r"/v2/queues/(?P<queue>[A-Za-z0-9_.-]{1,64})/lease")]
-async fn lease(
-    queue: String,
-    params: Query<LeaseParams>,
-    queues: State<Queues>,
-    _caller: Caller<Consume>,
-) -> Result<LeaseReply, Error> {
-    let max = params.0.max.unwrap_or(1);
-    if !(1..=100).contains(&max) {
-        return Err(Error::new(StatusCode::UNPROCESSABLE_ENTITY, "`max` must be from 1 to 100"));
-    }
-    let lease = duration("lease", params.0.lease)?.filter(|d| !d.is_zero());
-    let wait = duration("wait", params.0.wait)?.unwrap_or_default();
-    let leased = queues.lease(&queue, max, lease, wait).await.map_err(error)?;
-    let tasks = leased
-        .into_iter()
-        .map(|t| LeasedTask {
-            id: t.id.to_string(),
-            lease: t.token(),
-            attempt: t.attempt,
-            lease_until: t.until,
-            task: t.data,
-        })
-        .collect();
-    Ok(LeaseReply { queue, tasks })
-}
-
-#[route(POST, r"/v2/queues/(?P<queue>[A-Za-z0-9_.-]{1,64})/leases/(?P<lease>[^/]+)/done")]
-async fn done(
-    queue: String,
-    lease: String,
-    queues: State<Queues>,
-    _caller: Caller<Consume>,
-) -> Result<Finished, Error> {
-    let token = lease_token(&lease)?;
-    queues.done(&queue, token).await.map_err(error)?;
-    Ok(Finished { queue, id: token.id.to_string(), done: Some(true), released: None })
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Delay {
-    /// Seconds before the task is ready again; default 0.
-    delay: Option<f64>,
-}
-
-#[route(POST, r"/v2/queues/(?P<queue>[A-Za-z0-9_.-]{1,64})/leases/(?P<lease>[^/]+)/release")]
-async fn release(
-    queue: String,
-    lease: String,
-    params: Query<Delay>,
-    queues: State<Queues>,
-    _caller: Caller<Consume>,
-) -> Result<Finished, Error> {
-    let token = lease_token(&lease)?;
-    let delay = duration("delay", params.0.delay)?.unwrap_or_default();
-    queues.release(&queue, token, delay).await.map_err(error)?;
-    Ok(Finished { queue, id: token.id.to_string(), done: None, released: Some(true) })
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Extend {
-    /// Seconds from now the lease runs; default: the queue's lease.
-    lease: Option<f64>,
-}
-
-#[route(POST, r"/v2/queues/(?P<queue>[A-Za-z0-9_.-]{1,64})/leases/(?P<lease>[^/]+)/extend")]
-async fn extend(
-    queue: String,
-    lease: String,
-    params: Query<Extend>,
-    queues: State<Queues>,
-    _caller: Caller<Consume>,
-) -> Result<Value, Error> {
-    let token = lease_token(&lease)?;
-    let duration = duration("lease", params.0.lease)?.filter(|d| !d.is_zero());
-    let until = queues.extend(&queue, token, duration).await.map_err(error)?;
-    Ok(json!({"queue": queue, "id": token.id.to_string(), "lease_until": until}))
-}
-
-#[route(GET, r"/v2/queues/(?P<queue>[A-Za-z0-9_.-]{1,64})")]
-async fn stats(queue: String, queues: State<Queues>, _caller: Caller) -> Result<Stats, Error> {
-    queues.stats(&queue).await.map_err(error)
-}
-
 #[route(GET, r"/v2/queues")]
-async fn list(queues: State<Queues>, _caller: Caller) -> Result<Value, Error> {
-    Ok(json!({"queues": queues.list().await.map_err(error)?}))
+async fn list(queues: State<Queues>, _caller: Caller) -> Result<Value, Failure> {
+    Ok(json!({"queues": queues.list().await?}))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Limit {
-    /// The most dead tasks to list, 1 to 1000; default 100.
-    limit: Option<usize>,
-}
+/// The routes of one queue, under its name: `/v2/queues/{queue}/...`.
+#[appserver::scope(r"/v2/queues/(?P<queue>[A-Za-z0-9_.-]{1,64})")]
+mod queue {
+    use super::*;
+    use crate::access::{Admin, Consume, Produce};
+    use crate::store::{DeadTask, Stats};
+    use appserver::{Json, Query};
 
-#[route(GET, r"/v2/queues/(?P<queue>[A-Za-z0-9_.-]{1,64})/dead")]
-async fn dead(
-    queue: String,
-    params: Query<Limit>,
-    queues: State<Queues>,
-    _caller: Caller<Admin>,
-) -> Result<Value, Error> {
-    let limit = params.0.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(Error::new(StatusCode::UNPROCESSABLE_ENTITY, "`limit` must be from 1 to 1000"));
+    #[route(POST, r"/tasks")]
+    async fn put(
+        queue: String,
+        body: Json<NewTask>,
+        queues: State<Queues>,
+        _caller: Caller<Produce>,
+    ) -> Result<(StatusCode, Created), Failure> {
+        let delay = duration("delay", body.0.delay)?.unwrap_or_default();
+        let id = queues.put(&queue, body.0.task, delay).await?;
+        Ok((StatusCode::CREATED, Created { queue, id: id.to_string() }))
     }
-    let tasks: Vec<DeadTask> = queues.dead(&queue, limit).await.map_err(error)?;
-    Ok(json!({"queue": queue, "tasks": tasks}))
-}
 
-#[route(POST, r"/v2/queues/(?P<queue>[A-Za-z0-9_.-]{1,64})/dead(?:/(?P<id>\d+))?/requeue")]
-async fn requeue(
-    queue: String,
-    id: Option<u64>,
-    queues: State<Queues>,
-    _caller: Caller<Admin>,
-) -> Result<Value, Error> {
-    let requeued = queues.requeue(&queue, id).await.map_err(error)?;
-    Ok(json!({"queue": queue, "requeued": requeued}))
+    /// The answer of a put.
+    #[derive(Serialize)]
+    struct Created {
+        queue: String,
+        id: String,
+    }
+
+    /// The answer of a lease.
+    #[derive(Serialize)]
+    struct LeaseReply {
+        queue: String,
+        tasks: Vec<LeasedTask>,
+    }
+
+    #[derive(Serialize)]
+    struct LeasedTask {
+        id: String,
+        lease: String,
+        attempt: u32,
+        lease_until: u64,
+        task: Arc<RawValue>,
+    }
+
+    /// The answer of a done or a release.
+    #[derive(Serialize)]
+    struct Finished {
+        queue: String,
+        id: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        done: Option<bool>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        released: Option<bool>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct LeaseParams {
+        /// The most tasks to lease, 1 to 100; default 1.
+        max: Option<usize>,
+        /// Seconds the leases run; default: the queue's.
+        lease: Option<f64>,
+        /// Seconds to wait for a task when none is ready; default 0.
+        wait: Option<f64>,
+    }
+
+    #[route(POST, r"/lease")]
+    async fn lease(
+        queue: String,
+        params: Query<LeaseParams>,
+        queues: State<Queues>,
+        _caller: Caller<Consume>,
+    ) -> Result<LeaseReply, Failure> {
+        let max = params.0.max.unwrap_or(1);
+        if !(1..=100).contains(&max) {
+            return Err(Error::new(StatusCode::UNPROCESSABLE_ENTITY, "`max` must be from 1 to 100").into());
+        }
+        let lease = duration("lease", params.0.lease)?.filter(|d| !d.is_zero());
+        let wait = duration("wait", params.0.wait)?.unwrap_or_default();
+        let leased = queues.lease(&queue, max, lease, wait).await?;
+        let tasks = leased
+            .into_iter()
+            .map(|t| LeasedTask {
+                id: t.id.to_string(),
+                lease: t.token(),
+                attempt: t.attempt,
+                lease_until: t.until,
+                task: t.data,
+            })
+            .collect();
+        Ok(LeaseReply { queue, tasks })
+    }
+
+    #[route(POST, r"/leases/(?P<lease>[^/]+)/done")]
+    async fn done(
+        queue: String,
+        lease: String,
+        queues: State<Queues>,
+        _caller: Caller<Consume>,
+    ) -> Result<Finished, Failure> {
+        let token = lease_token(&lease)?;
+        queues.done(&queue, token).await?;
+        Ok(Finished { queue, id: token.id.to_string(), done: Some(true), released: None })
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Delay {
+        /// Seconds before the task is ready again; default 0.
+        delay: Option<f64>,
+    }
+
+    #[route(POST, r"/leases/(?P<lease>[^/]+)/release")]
+    async fn release(
+        queue: String,
+        lease: String,
+        params: Query<Delay>,
+        queues: State<Queues>,
+        _caller: Caller<Consume>,
+    ) -> Result<Finished, Failure> {
+        let token = lease_token(&lease)?;
+        let delay = duration("delay", params.0.delay)?.unwrap_or_default();
+        queues.release(&queue, token, delay).await?;
+        Ok(Finished { queue, id: token.id.to_string(), done: None, released: Some(true) })
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Extend {
+        /// Seconds from now the lease runs; default: the queue's lease.
+        lease: Option<f64>,
+    }
+
+    #[route(POST, r"/leases/(?P<lease>[^/]+)/extend")]
+    async fn extend(
+        queue: String,
+        lease: String,
+        params: Query<Extend>,
+        queues: State<Queues>,
+        _caller: Caller<Consume>,
+    ) -> Result<Value, Failure> {
+        let token = lease_token(&lease)?;
+        let duration = duration("lease", params.0.lease)?.filter(|d| !d.is_zero());
+        let until = queues.extend(&queue, token, duration).await?;
+        Ok(json!({"queue": queue, "id": token.id.to_string(), "lease_until": until}))
+    }
+
+    #[route(GET, r"")]
+    async fn stats(queue: String, queues: State<Queues>, _caller: Caller) -> Result<Stats, Failure> {
+        Ok(queues.stats(&queue).await?)
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Limit {
+        /// The most dead tasks to list, 1 to 1000; default 100.
+        limit: Option<usize>,
+    }
+
+    #[route(GET, r"/dead")]
+    async fn dead(
+        queue: String,
+        params: Query<Limit>,
+        queues: State<Queues>,
+        _caller: Caller<Admin>,
+    ) -> Result<Value, Failure> {
+        let limit = params.0.limit.unwrap_or(100);
+        if !(1..=1000).contains(&limit) {
+            return Err(Error::new(StatusCode::UNPROCESSABLE_ENTITY, "`limit` must be from 1 to 1000").into());
+        }
+        let tasks: Vec<DeadTask> = queues.dead(&queue, limit).await?;
+        Ok(json!({"queue": queue, "tasks": tasks}))
+    }
+
+    #[route(POST, r"/dead(?:/(?P<id>\d+))?/requeue")]
+    async fn requeue(
+        queue: String,
+        id: Option<u64>,
+        queues: State<Queues>,
+        _caller: Caller<Admin>,
+    ) -> Result<Value, Failure> {
+        let requeued = queues.requeue(&queue, id).await?;
+        Ok(json!({"queue": queue, "requeued": requeued}))
+    }
 }
