@@ -30,6 +30,11 @@ fn paths_no_route_matches_get_the_fallback() {
 #[test]
 fn a_path_a_route_matches_under_another_method_is_still_a_405() {
     let client = TestClient::new(Server::new()).unwrap();
+    let reply = client.get("/nowhere").send();
+    assert_eq!(
+        (reply.status(), reply.text()),
+        (StatusCode::NOT_FOUND, "<p>Nothing for GET at /nowhere</p>".to_owned())
+    );
     let reply = client.request(Method::PATCH, "/things/1").send();
     assert_eq!((reply.status(), reply.header("allow")), (StatusCode::METHOD_NOT_ALLOWED, Some("GET, HEAD")));
     assert_eq!(reply.json::<Value>()["error"]["status"], 405);

@@ -287,3 +287,47 @@ fn a_handler_error_type_answers_with_its_own_response() {
     assert_eq!((reply.status(), reply.json::<Value>()), (StatusCode::CREATED, json!({ "made": true })));
     assert_eq!(client.get("/created-or-not/no").send().status(), StatusCode::NOT_FOUND);
 }
+
+#[test]
+fn every_form_answers_the_same_over_a_socket_and_through_the_test_client() {
+    let _log = log();
+    let server = start(Server::new());
+    let client = TestClient::new(Server::new()).unwrap();
+    let paths = [
+        "/page/",
+        "/robots.txt",
+        "/raw-text/",
+        "/string/",
+        "/report/",
+        "/with-map/",
+        "/status-map/",
+        "/pairs/",
+        "/bad-header/",
+        "/bad-redirect/",
+        "/response/",
+        "/me/",
+        "/items/1/",
+        "/items/7/",
+        "/items/2/",
+        "/io/",
+        "/question-mark/",
+        "/created-or-not/yes",
+        "/created-or-not/no",
+    ];
+    for path in paths {
+        let socket = get(&server, path);
+        let test = client.get(path).send();
+        assert_eq!(socket.status, test.status().as_u16(), "{path}");
+        assert_eq!(socket.header("content-type"), test.header("content-type"), "{path}");
+        for name in ["cache-control", "x-served-by", "x-kind", "location"] {
+            assert_eq!(socket.header(name), test.header(name), "{path}: {name}");
+        }
+        let cookies = |headers: Vec<&str>| headers.join(" | ");
+        assert_eq!(
+            cookies(socket.headers.get_all("set-cookie").iter().map(|v| v.to_str().unwrap()).collect()),
+            cookies(test.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap()).collect()),
+            "{path}"
+        );
+        assert_eq!(socket.body, test.text(), "{path}");
+    }
+}
