@@ -58,6 +58,15 @@ impl Parse for Attr {
                     push(syn::Error::new(lit.span(), "a route has one pattern; remove this one"));
                 }
                 pattern.get_or_insert(lit);
+            } else if input.peek(Ident) && input.peek2(Token![!]) {
+                let name: Ident = input.parse()?;
+                return Err(syn::Error::new(
+                    name.span(),
+                    format!(
+                        "the pattern is a string literal: a macro such as `{name}!` is not expanded inside an attribute; \
+                         write the whole pattern, or put a common prefix on a module with `#[appserver::scope(r\"/api\")]`"
+                    ),
+                ));
             } else if input.peek(Ident) && input.fork().parse::<Ident>()? == "blocking" {
                 blocking = Some(input.parse::<Ident>()?);
             } else if input.peek(Ident) && input.peek2(Token![=]) {
