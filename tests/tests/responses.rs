@@ -10,8 +10,6 @@ use appserver::http::header::{CACHE_CONTROL, HeaderValue, SET_COOKIE};
 use appserver::{Cookies, Error, HeaderMap, Html, IntoResponse, Json, Redirect, Response, Server, StatusCode};
 use appserver::{TestClient, Text, route};
 use serde_json::{Value, json};
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
 use support::{get, raw, send, start};
 
 #[route(GET, r"/page/")]
@@ -154,38 +152,14 @@ fn created_or_not(ok: String) -> Result<(StatusCode, Value), ShopError> {
     }
 }
 
-/// What the server logs, for every test of this binary.
-fn log() -> Arc<Mutex<Vec<u8>>> {
-    static LOG: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    Arc::clone(LOG.get_or_init(|| {
-        let buffer = Arc::new(Mutex::new(Vec::new()));
-        let writer = Arc::clone(&buffer);
-        let subscriber =
-            tracing_subscriber::fmt().with_writer(move || Captured(Arc::clone(&writer))).with_ansi(false).finish();
-        tracing::subscriber::set_global_default(subscriber).unwrap();
-        buffer
-    }))
-}
-
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
+/// Whether the server logged `needle` (the first call installs the in-memory log).
 fn logged(needle: &str) -> bool {
-    String::from_utf8_lossy(&log().lock().unwrap()).contains(needle)
+    support::logged().contains(needle)
 }
 
 #[test]
 fn html_and_text_over_a_socket() {
-    let _log = log();
+    support::logged();
     let server = start(Server::new());
     let reply = get(&server, "/page/");
     assert_eq!((reply.status, reply.header("content-type")), (200, Some("text/html; charset=utf-8")));
@@ -203,7 +177,7 @@ fn html_and_text_over_a_socket() {
 
 #[test]
 fn redirects_name_their_location() {
-    let _log = log();
+    support::logged();
     let server = start(Server::new());
     let out =
         raw(server.addr(), b"POST /logout/ HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
@@ -220,16 +194,12 @@ fn redirects_name_their_location() {
     assert_eq!(reply.status(), StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(reply.header("location"), None);
     assert_eq!(reply.text(), r#"{"error":{"status":500,"message":"internal server error"}}"#);
-    assert!(
-        logged(r#"a redirect to \"/a\\nb\", which is no header value"#),
-        "{:?}",
-        String::from_utf8_lossy(&log().lock().unwrap())
-    );
+    assert!(logged(r#"a redirect to \"/a\\nb\", which is no header value"#), "{}", support::logged());
 }
 
 #[test]
 fn a_status_and_headers_go_around_any_response() {
-    let _log = log();
+    support::logged();
     let server = start(Server::new());
     let reply = get(&server, "/report/");
     assert_eq!((reply.status, reply.header("cache-control")), (202, Some("no-store")));
@@ -256,7 +226,7 @@ fn a_status_and_headers_go_around_any_response() {
 
 #[test]
 fn cookies_are_read_from_every_cookie_header() {
-    let _log = log();
+    support::logged();
     let server = start(Server::new());
     let reply = send(&server, "GET", "/me/", &[("cookie", "a=1; theme=dark"), ("cookie", "b=2; broken")], b"");
     assert_eq!(reply.json(), json!({ "theme": "dark", "count": 3 }));
@@ -268,7 +238,7 @@ fn cookies_are_read_from_every_cookie_header() {
 
 #[test]
 fn a_handler_error_type_answers_with_its_own_response() {
-    let _log = log();
+    support::logged();
     let server = start(Server::new());
     assert_eq!(get(&server, "/items/1/").json(), json!({ "id": 1 }));
     assert_eq!(get(&server, "/items/7/").error_message(404), "no item 7");
@@ -290,7 +260,7 @@ fn a_handler_error_type_answers_with_its_own_response() {
 
 #[test]
 fn every_form_answers_the_same_over_a_socket_and_through_the_test_client() {
-    let _log = log();
+    support::logged();
     let server = start(Server::new());
     let client = TestClient::new(Server::new()).unwrap();
     let paths = [
