@@ -190,7 +190,8 @@ struct Accepting {
     /// The routes in their layers, if any.
     stack: Option<Stack>,
     header_timeout: Duration,
-    error_format: ErrorFormat,
+    /// The answer to a client over its connection cap, made once.
+    too_many: Box<[u8]>,
     permits: Arc<Semaphore>,
     connections: Arc<Connections>,
     heads: Arc<HeadBudget>,
@@ -219,7 +220,7 @@ impl Accepting {
             auto,
             stack,
             header_timeout: config.header_timeout,
-            error_format: config.error_format,
+            too_many: too_many(config.error_format).into(),
             permits: Arc::new(Semaphore::new(config.max_connections)),
             connections: Arc::new(Connections::new(
                 config.header_timeout,
@@ -239,7 +240,7 @@ impl Accepting {
         let sent = socket2::SockRef::from(&stream).peek(&mut [std::mem::MaybeUninit::uninit()]).is_ok_and(|n| n > 0);
         let Some(slot) = self.connections.admit(client.ip(), sent, permit) else {
             tracing::debug!(client = %client.ip(), "refused: too many connections from this address");
-            let _ = stream.try_write(&too_many(self.error_format));
+            let _ = stream.try_write(&self.too_many);
             return;
         };
         let _ = stream.set_nodelay(true);
