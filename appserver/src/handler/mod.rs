@@ -8,6 +8,7 @@
 //! called the handler, logs it.
 
 mod bearer;
+mod body;
 mod cookies;
 mod error;
 mod extract;
@@ -25,6 +26,7 @@ mod text;
 
 pub use bearer::{AnyRole, Bearer, Role};
 pub(crate) use bearer::{Holder, Verifier, Verify};
+pub use body::Body;
 pub use cookies::Cookies;
 pub use error::{Error, Result};
 pub use extract::{FromRequest, FromRequestAsync};
@@ -34,8 +36,8 @@ pub use param::{FromParam, optional_param, param};
 pub use query::Query;
 pub use redirect::Redirect;
 pub use request::{Params, Request};
-pub use response::{Body, IntoResponse, Response};
 pub(crate) use response::{ErrorMessage, Failure, error_body, json_response, problem_body, problem_response};
+pub use response::{IntoResponse, Response};
 pub use state::State;
 pub(crate) use state_map::StateMap;
 pub use text::{Html, Text};

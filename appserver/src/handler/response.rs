@@ -1,13 +1,10 @@
 //! Responses and what converts into one.
 
+use super::body::Body;
 use bytes::Bytes;
 use http::StatusCode;
 use http::header::{CONTENT_TYPE, HeaderValue};
-use http_body_util::Full;
 use serde::Serialize;
-
-/// The body of a [`Response`]: bytes held in full.
-pub type Body = Full<Bytes>;
 
 /// A complete HTTP response, for handlers that need full control:
 ///

@@ -88,7 +88,7 @@ pub(crate) fn stack(app: Arc<App>, layers: &[AddLayer]) -> Stack {
 }
 
 fn boxed(response: Response) -> http::Response<LayerBody> {
-    response.map(|body| body.map_err(|never| match never {}).boxed_unsync())
+    response.map(|body| body.boxed_unsync())
 }
 
 /// The routes of a [`Server`](crate::Server), with its layers, as a tower `Service` over
