@@ -179,7 +179,12 @@ fn expand(attr: &Attr, handler: &Handler<'_>, bindings: &[Binding], names: &[Str
         syn::ReturnType::Default => quote!(()),
         syn::ReturnType::Type(_, ty) => ty.to_token_stream(),
     };
-    let response_body = probe(output);
+    // A return type with `impl Trait` in it (`Sse<impl Stream<..>>`) cannot be named in a
+    // probe: its answer has no schema.
+    let response_body = match has_impl(output.clone()) {
+        true => quote!(::core::option::Option::None),
+        false => probe(output),
+    };
 
     let respond = quote_spanned! {handler.output_span()=>
         #[allow(unused_imports)]
@@ -270,6 +275,15 @@ fn expand(attr: &Attr, handler: &Handler<'_>, bindings: &[Binding], names: &[Str
             }
         };
     }
+}
+
+/// Whether `tokens` have an `impl` in them, at any depth.
+fn has_impl(tokens: TokenStream) -> bool {
+    tokens.into_iter().any(|token| match token {
+        proc_macro2::TokenTree::Ident(ident) => ident == "impl",
+        proc_macro2::TokenTree::Group(group) => has_impl(group.stream()),
+        _ => false,
+    })
 }
 
 /// `ty` as a person writes it: `Option<Json<Person>>`, not `Option < Json < Person > >`.

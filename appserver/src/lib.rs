@@ -115,6 +115,12 @@ mod serve;
 #[path = "private.rs"]
 pub mod __private;
 
+/// Server-Sent Events: a handler returns [`Sse::new(stream)`](sse::Sse) of
+/// [`Event`](sse::Event)s.
+pub mod sse {
+    pub use crate::handler::{Event, Sse};
+}
+
 pub use bytes::Bytes;
 pub use config::{Config, ErrorFormat, ServerType, Tokens};
 /// The `cookie` crate, to build a `Set-Cookie` value (`HttpOnly`, `Secure`, `SameSite`):
