@@ -330,6 +330,8 @@ fn the_runtime_folders_import_only_downwards() {
         ("routing", &["handler"]),
         ("serve", &["config", "routing", "handler"]),
         ("__private", &["handler", "routing"]),
+        // The public `appserver::sse` names what `handler` defines.
+        ("sse", &["handler"]),
     ];
     let graphs = krate.graphs();
     let top = graphs.get(&Vec::new()).cloned().unwrap_or_default();
