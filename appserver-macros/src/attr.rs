@@ -36,6 +36,11 @@ impl Attr {
         let pattern = LitStr::new("", input.span());
         Ok(Attr { methods: all, pattern, blocking, fallback: true, scopes: Vec::new(), guards: Vec::new() })
     }
+
+    /// The pattern the route serves: its scopes' patterns, then its own.
+    pub(crate) fn joined(&self) -> String {
+        self.scopes.iter().map(LitStr::value).chain([self.pattern.value()]).collect()
+    }
 }
 
 const FALLBACK_ARGS: &str = "a fallback answers every method and every path no route matches: `#[fallback]`, or `#[fallback(blocking)]` for a sync fn that blocks";
@@ -119,12 +124,5 @@ impl Parse for Attr {
             return Err(input.error(r#"expected a route pattern, e.g. `#[route(r"/items/(?P<id>\d+)")]`"#));
         };
         Ok(Attr { methods: methods.unwrap_or(Methods::DEFAULT), pattern, blocking, fallback: false, scopes, guards })
-    }
-}
-
-impl Attr {
-    /// The pattern the route serves: its scopes' patterns, then its own.
-    pub(crate) fn joined(&self) -> String {
-        self.scopes.iter().map(LitStr::value).chain([self.pattern.value()]).collect()
     }
 }

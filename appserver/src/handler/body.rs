@@ -7,8 +7,8 @@ use std::fmt;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-/// An error of a streamed body.
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// An error of a streamed body, a body a layer made, or a layer.
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The body of a [`Response`](crate::Response): bytes held in full (from a `String`, a
 /// `&'static str`, a `Vec<u8>` or [`Bytes`]), or a stream of chunks

@@ -28,6 +28,7 @@ mod text;
 pub use bearer::{AnyRole, Bearer, Role};
 pub(crate) use bearer::{Holder, Verifier, Verify};
 pub use body::Body;
+pub(crate) use body::BoxError;
 pub use cookies::Cookies;
 pub use error::{Error, Result};
 pub use extract::{FromRequest, FromRequestAsync};

@@ -1,6 +1,6 @@
 //! Server-Sent Events: [`Sse`], a response of [`Event`]s as a stream yields them.
 
-use super::body::Body;
+use super::body::{Body, BoxError};
 use super::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_core::Stream;
@@ -10,9 +10,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
-
-/// An error of an event stream: it ends the response.
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// One event of an [`Sse`] stream:
 ///

@@ -77,9 +77,7 @@ impl RouteTable {
     pub fn routes(&self) -> &[RouteInfo] {
         &self.0
     }
-}
 
-impl RouteTable {
     /// The table of the routes linked into this program, checked as a server checks them
     /// at startup, each with the routes it overlaps (intended ones too).
     pub(crate) fn build() -> Result<RouteTable, Vec<RouteError>> {

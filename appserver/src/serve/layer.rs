@@ -6,8 +6,8 @@
 //! directly.
 
 use super::access::Access;
-use super::service::{App, BoxError, Renderer, rendered};
-use crate::handler::{Error, IntoResponse, Response};
+use super::service::{App, Renderer, rendered};
+use crate::handler::{BoxError, Error, IntoResponse, Response};
 use bytes::Bytes;
 use http::StatusCode;
 use http_body_util::BodyExt;

@@ -2,7 +2,7 @@
 
 use super::access::Access;
 use super::log::{Panic, catching};
-use crate::handler::{Error, ErrorMessage, Failure, IntoResponse, Params, Request, Response, StateMap};
+use crate::handler::{BoxError, Error, ErrorMessage, Failure, IntoResponse, Params, Request, Response, StateMap};
 use crate::routing::{Lookup, Reply, Route, Router, openapi_document};
 use bytes::Bytes;
 use http::header::{ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, EXPECT, HOST, HeaderValue, TRANSFER_ENCODING};
@@ -18,9 +18,6 @@ use std::time::Duration;
 /// A request body the routes can read: hyper's, or whatever a layer made of it.
 pub(crate) trait RequestBody: Body<Data = Bytes, Error: Into<BoxError>> + Send + 'static {}
 impl<B: Body<Data = Bytes, Error: Into<BoxError>> + Send + 'static> RequestBody for B {}
-
-/// An error of a body or a layer.
-pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Everything a request needs, shared by all connections.
 pub(crate) struct App {

@@ -36,6 +36,15 @@ fn duration(what: &str, value: Option<f64>) -> Result<Option<Duration>, Error> {
         .transpose()
 }
 
+/// `value` (or `default`) if it is from 1 to `max`, or a 422 naming `what`.
+fn count(what: &str, value: Option<usize>, default: usize, max: usize) -> Result<usize, Error> {
+    let value = value.unwrap_or(default);
+    match (1..=max).contains(&value) {
+        true => Ok(value),
+        false => Err(Error::new(StatusCode::UNPROCESSABLE_ENTITY, format!("`{what}` must be from 1 to {max}"))),
+    }
+}
+
 fn lease_token(text: &str) -> Result<Token, Error> {
     text.parse::<Token>()
         .ok()
@@ -130,10 +139,7 @@ mod queue {
         queues: State<Queues>,
         _caller: Caller<Consume>,
     ) -> Result<LeaseReply, Failure> {
-        let max = params.0.max.unwrap_or(1);
-        if !(1..=100).contains(&max) {
-            return Err(Error::new(StatusCode::UNPROCESSABLE_ENTITY, "`max` must be from 1 to 100").into());
-        }
+        let max = count("max", params.0.max, 1, 100)?;
         let lease = duration("lease", params.0.lease)?.filter(|d| !d.is_zero());
         let wait = duration("wait", params.0.wait)?.unwrap_or_default();
         let leased = queues.lease(&queue, max, lease, wait).await?;
@@ -223,10 +229,7 @@ mod queue {
         queues: State<Queues>,
         _caller: Caller<Admin>,
     ) -> Result<Value, Failure> {
-        let limit = params.0.limit.unwrap_or(100);
-        if !(1..=1000).contains(&limit) {
-            return Err(Error::new(StatusCode::UNPROCESSABLE_ENTITY, "`limit` must be from 1 to 1000").into());
-        }
+        let limit = count("limit", params.0.limit, 100, 1000)?;
         let tasks: Vec<DeadTask> = queues.dead(&queue, limit).await?;
         Ok(json!({"queue": queue, "tasks": tasks}))
     }
