@@ -1,4 +1,4 @@
-//! The attribute's arguments: `#[route([METHOD | METHOD ,] "pattern" [, blocking])]`, with
+//! The attribute's arguments: `#[route([METHOD | METHOD ,] "pattern" [, blocking] [, head = false])]`, with
 //! `scope = "prefix"` and `guard = Type` as `#[scope]` adds them to the routes inside; and
 //! `#[fallback([blocking])]`.
 
@@ -19,6 +19,8 @@ pub(crate) struct Attr {
     pub(crate) scopes: Vec<LitStr>,
     /// Extractors the route's scopes require, run before the handler's own.
     pub(crate) guards: Vec<Type>,
+    /// `head = false`: a GET route that does not answer HEAD (its GET changes something).
+    pub(crate) no_head: Option<syn::LitBool>,
 }
 
 impl Attr {
@@ -34,7 +36,15 @@ impl Attr {
         }
         let all = Methods::ALL.iter().fold(Methods::default(), |all, (_, method)| all | *method);
         let pattern = LitStr::new("", input.span());
-        Ok(Attr { methods: all, pattern, blocking, fallback: true, scopes: Vec::new(), guards: Vec::new() })
+        Ok(Attr {
+            methods: all,
+            pattern,
+            blocking,
+            fallback: true,
+            scopes: Vec::new(),
+            guards: Vec::new(),
+            no_head: None,
+        })
     }
 
     /// The pattern the route serves: its scopes' patterns, then its own.
@@ -51,6 +61,7 @@ impl Parse for Attr {
         let mut pattern: Option<LitStr> = None;
         let mut blocking = None;
         let (mut scopes, mut guards) = (Vec::new(), Vec::new());
+        let mut no_head = None;
         let mut errors: Option<syn::Error> = None;
         let mut push = |e: syn::Error| match &mut errors {
             Some(all) => all.combine(e),
@@ -80,10 +91,20 @@ impl Parse for Attr {
                 match key.to_string().as_str() {
                     "scope" => scopes.push(input.parse::<LitStr>()?),
                     "guard" => guards.push(input.parse::<Type>()?),
+                    "head" => {
+                        let value: syn::LitBool = input.parse()?;
+                        match value.value {
+                            false => no_head = Some(value),
+                            true => push(syn::Error::new(
+                                value.span(),
+                                "a GET route answers HEAD already; `head = false` is the one setting, for a GET that changes something",
+                            )),
+                        }
+                    }
                     _ => {
                         return Err(syn::Error::new(
                             key.span(),
-                            "unknown argument; a route takes methods, a pattern and `blocking`",
+                            "unknown argument; a route takes methods, a pattern, `blocking` and `head = false`",
                         ));
                     }
                 }
@@ -123,6 +144,13 @@ impl Parse for Attr {
         let Some(pattern) = pattern else {
             return Err(input.error(r#"expected a route pattern, e.g. `#[route(r"/items/(?P<id>\d+)")]`"#));
         };
-        Ok(Attr { methods: methods.unwrap_or(Methods::DEFAULT), pattern, blocking, fallback: false, scopes, guards })
+        let methods = methods.unwrap_or(Methods::DEFAULT);
+        if let Some(value) = no_head.as_ref().filter(|_| !methods.intersects(Methods::GET)) {
+            return Err(syn::Error::new(
+                value.span(),
+                "`head = false` only matters on a route that answers GET (HEAD runs the GET handler); remove it",
+            ));
+        }
+        Ok(Attr { methods, pattern, blocking, fallback: false, scopes, guards, no_head })
     }
 }

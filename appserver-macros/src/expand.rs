@@ -127,6 +127,20 @@ fn expand(attr: &Attr, handler: &Handler<'_>, bindings: &[Binding], names: &[Str
         }}
     });
 
+    // Extractors that read no body also run before the body is read, so that a request
+    // they refuse (a missing token) is refused without reading it.
+    let prechecks = attr
+        .guards
+        .iter()
+        .chain(handler.params.iter().zip(bindings).filter(|(_, b)| matches!(b, Binding::Extractor)).map(|(p, _)| p.ty))
+        .map(|ty| match asynchronous {
+            true => quote_spanned! {ty.span()=>
+                (&&::appserver::__private::Extract::<#ty>::new()).__appserver_extractor().precheck::<#ty>(__request)?;
+            },
+            false => quote_spanned!(ty.span()=> <#ty as ::appserver::FromRequest>::__precheck(__request)?;),
+        });
+    let head = attr.no_head.is_none();
+
     let state_fns: Vec<_> = (0..handler.params.len()).map(|i| format_ident!("__appserver_state{}", i)).collect();
     let extractor_params =
         || handler.params.iter().zip(bindings).zip(&state_fns).filter(|((_, b), _)| matches!(b, Binding::Extractor));
@@ -237,6 +251,8 @@ fn expand(attr: &Attr, handler: &Handler<'_>, bindings: &[Binding], names: &[Str
             extractors: &[#(#extractors),*],
             parameters: &[#(#parameters),*],
             response: __appserver_response,
+            head: #head,
+            precheck: __appserver_precheck,
             handler: __appserver_handler,
         }
     };
@@ -268,6 +284,16 @@ fn expand(attr: &Attr, handler: &Handler<'_>, bindings: &[Binding], names: &[Str
                 #( #guard_begins )*
                 #( let #args = #extracts; )*
                 ::core::result::Result::Ok(#reply)
+            }
+
+            #[allow(unused_variables, clippy::all)]
+            fn __appserver_precheck(
+                __request: &::appserver::__private::Request,
+            ) -> ::core::result::Result<(), ::appserver::Error> {
+                #[allow(unused_imports)]
+                use ::appserver::__private::{ViaAsyncExtractor as _, ViaSyncExtractor as _};
+                #( #prechecks )*
+                ::core::result::Result::Ok(())
             }
 
             ::appserver::__private::inventory::submit! {

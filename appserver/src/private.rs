@@ -271,6 +271,11 @@ impl AsyncExtractor {
     pub fn required<T: FromRequestAsync>(self) -> Option<(TypeId, &'static str)> {
         T::__required_state()
     }
+
+    /// Nothing: an async extractor may need to wait, so it runs with the handler.
+    pub fn precheck<T: FromRequestAsync>(self, _request: &Request) -> Result<(), Error> {
+        Ok(())
+    }
 }
 
 /// Extracts with `FromRequest`, at once.
@@ -284,5 +289,10 @@ impl SyncExtractor {
     /// The state `T` needs.
     pub fn required<T: FromRequest>(self) -> Option<(TypeId, &'static str)> {
         T::__required_state()
+    }
+
+    /// `T`'s check before the body is read.
+    pub fn precheck<T: FromRequest>(self, request: &Request) -> Result<(), Error> {
+        T::__precheck(request)
     }
 }

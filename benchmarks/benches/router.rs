@@ -54,6 +54,8 @@ fn appserver_router(templates: &[String]) -> Router {
             extractors: &[],
             parameters: &[],
             response: |_| None,
+            head: true,
+            precheck: |_| Ok(()),
             handler: never,
         }))
     });

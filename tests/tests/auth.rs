@@ -70,7 +70,7 @@ fn a_route_that_takes_bearer_on_a_server_without_tokens_stops_the_start() {
         err.contains("takes `Bearer`, but the server has no tokens: set `auth_tokens` or `auth_tokens_file`"),
         "{err}"
     );
-    assert_eq!(err.lines().count(), 2, "both routes are named: {err}");
+    assert_eq!(err.lines().count(), 3, "every such route is named: {err}");
 }
 
 #[test]
@@ -102,4 +102,50 @@ fn tokens_from_a_file_join_those_set_and_secrets_are_never_shown() {
         .to_string();
     assert!(err.starts_with("set in code: invalid value {\"a\": [\"x\"], \"b\": [\"y\"]} for `auth_tokens`"), "{err}");
     assert!(!err.contains(WORKER), "{err}");
+}
+
+#[route(POST, r"/notes")]
+fn add_note(token: Bearer, note: appserver::Json<serde_json::Value>) -> String {
+    format!("{} wrote {}", token.name(), note.0)
+}
+
+#[test]
+fn the_token_is_checked_before_the_body_is_read() {
+    use std::io::{Read, Write};
+    let server = start(Server::new().auth_tokens(tokens()));
+    // Bad JSON without a token: the 401, not the parser's 400.
+    let reply = send(&server, "POST", "/notes", &[("content-type", "application/json")], b"{bad");
+    assert_eq!(reply.error_message(401), "this route needs a bearer token: send `Authorization: Bearer <token>`");
+    assert_eq!(reply.header("connection"), Some("close"), "the body is left unread");
+    // A MiB announced and never sent: the 401 comes at once, without waiting for it.
+    let mut stream = std::net::TcpStream::connect(server.addr()).unwrap();
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+    let head = "POST /notes HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 1048576\r\n\r\n";
+    stream.write_all(head.as_bytes()).unwrap();
+    let started = std::time::Instant::now();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 401 Unauthorized\r\n"), "{answer}");
+    assert!(answer.contains("\r\nconnection: close\r\n"), "{answer}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(2), "{:?}", started.elapsed());
+    // With the token, the body is read and parsed as before.
+    let authorization = format!("Bearer {WORKER}");
+    let headers = [("authorization", authorization.as_str()), ("content-type", "application/json")];
+    let reply = send(&server, "POST", "/notes", &headers, br#"{"a":1}"#);
+    assert_eq!((reply.status, reply.body.as_str()), (200, r#""worker-1 wrote {\"a\":1}""#));
+    assert_eq!(send(&server, "POST", "/notes", &headers, b"{bad").status, 400);
+}
+
+#[test]
+fn two_authorization_headers_are_a_400() {
+    let server = start(Server::new().auth_tokens(tokens()));
+    let request = format!(
+        "GET /whoami HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {WORKER}\r\nauthorization: Bearer {OPS}\r\n\
+         connection: close\r\n\r\n"
+    );
+    let answer = support::raw(server.addr(), request.as_bytes());
+    assert!(answer.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{answer}");
+    assert!(answer.contains(r#"{"error":{"status":400,"message":"send one `Authorization` header, not several"}}"#), "{answer}");
+    assert!(answer.contains(r#"www-authenticate: Bearer realm="appserver", error="invalid_request""#), "{answer}");
 }

@@ -84,6 +84,27 @@ fn head_is_answered_for_get_routes_without_a_body() {
     assert_eq!(reply.body, "");
 }
 
+static TAKEN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// A GET with an effect: HEAD must not run it.
+#[route(GET | POST, r"/take/", head = false)]
+fn take() -> u32 {
+    TAKEN.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1
+}
+
+#[test]
+fn a_get_route_with_head_false_refuses_head_and_runs_nothing() {
+    let server = start(Server::new());
+    let reply = send(&server, "HEAD", "/take/", &[], b"");
+    assert_eq!(reply.status, 405);
+    assert_eq!(reply.header("allow"), Some("GET, POST"));
+    assert_eq!(TAKEN.load(std::sync::atomic::Ordering::SeqCst), 0, "HEAD ran the handler");
+    assert_eq!((get(&server, "/take/").status, TAKEN.load(std::sync::atomic::Ordering::SeqCst)), (200, 1));
+    let table = appserver::routes().unwrap();
+    let row = table.routes().iter().find(|r| r.pattern == "/take/").unwrap();
+    assert_eq!(row.methods, "GET, POST");
+}
+
 #[test]
 fn more_literal_routes_win() {
     let server = start(Server::new());

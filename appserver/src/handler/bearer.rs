@@ -105,11 +105,20 @@ fn refused(status: StatusCode, challenge: &'static str, message: String) -> Erro
 }
 
 impl<R: Role> FromRequest for Bearer<R> {
+    const BEFORE_BODY: bool = true;
+
     fn from_request(request: &Request) -> Result<Self, Error> {
         let unauthorized = |challenge, message: &str| refused(StatusCode::UNAUTHORIZED, challenge, message.to_owned());
-        let presented = request
-            .headers
-            .get(AUTHORIZATION)
+        let mut values = request.headers.get_all(AUTHORIZATION).iter();
+        let (first, second) = (values.next(), values.next());
+        if second.is_some() {
+            return Err(refused(
+                StatusCode::BAD_REQUEST,
+                r#"Bearer realm="appserver", error="invalid_request""#,
+                "send one `Authorization` header, not several".to_owned(),
+            ));
+        }
+        let presented = first
             .map(HeaderValue::as_bytes)
             .and_then(|value| value.get(..7).filter(|s| s.eq_ignore_ascii_case(b"bearer ")).map(|_| &value[7..]))
             .map(<[u8]>::trim_ascii)

@@ -37,10 +37,26 @@ pub trait FromRequest: Sized {
     /// Builds the value, or fails the request with `Error` (sent as the JSON error).
     fn from_request(request: &Request) -> Result<Self, Error>;
 
+    /// Whether this extractor also runs before the request's body is read, so that a
+    /// request it refuses (a missing token, say) is refused without its body being read or
+    /// parsed. Only for an extractor that reads no body and changes nothing, as it then runs
+    /// twice on a request with a body. [`Bearer`](crate::Bearer) does.
+    const BEFORE_BODY: bool = false;
+
     /// The state this extractor needs, checked when the server starts.
     #[doc(hidden)]
     fn __required_state() -> Option<(TypeId, &'static str)> {
         None
+    }
+
+    /// The check before the body is read: the extraction, its value dropped, if
+    /// [`BEFORE_BODY`](FromRequest::BEFORE_BODY).
+    #[doc(hidden)]
+    fn __precheck(request: &Request) -> Result<(), Error> {
+        match Self::BEFORE_BODY {
+            true => Self::from_request(request).map(drop),
+            false => Ok(()),
+        }
     }
 }
 

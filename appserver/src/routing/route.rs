@@ -30,6 +30,11 @@ pub struct Route {
     pub parameters: &'static [Parameter],
     /// The JSON Schema of the answer's body, for the OpenAPI document.
     pub response: SchemaFn,
+    /// Whether a GET route answers HEAD too (`head = false` says no).
+    pub head: bool,
+    /// Runs the extractors that check a request before its body is read
+    /// ([`FromRequest::BEFORE_BODY`](crate::FromRequest::BEFORE_BODY)).
+    pub precheck: fn(&Request) -> Result<(), Error>,
     /// Extracts the parameters and calls the user's function.
     pub handler: fn(&Request) -> Result<Reply, Error>,
 }
@@ -76,9 +81,12 @@ impl Route {
         inventory::iter::<Route>.into_iter()
     }
 
-    /// The methods this route answers: HEAD too for a GET route.
+    /// The methods this route answers: HEAD too for a GET route, unless `head = false`.
     pub(crate) fn answers(&self) -> Methods {
-        self.methods.with_head()
+        match self.head {
+            true => self.methods.with_head(),
+            false => self.methods,
+        }
     }
 
     /// Where the route is defined, `file:line`.

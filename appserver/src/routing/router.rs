@@ -486,6 +486,8 @@ mod tests {
                 extractors: &[],
                 parameters: &[],
                 response: |_| None,
+                head: true,
+                precheck: |_| Ok(()),
                 handler: never,
             }))
         };
@@ -578,6 +580,8 @@ mod tests {
                 extractors: &[],
                 parameters: &[],
                 response: |_| None,
+                head: true,
+                precheck: |_| Ok(()),
                 handler: never,
             }));
             let router = Router::new([route]).unwrap();

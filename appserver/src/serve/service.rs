@@ -178,6 +178,12 @@ impl App {
         if let Err(err) = check_body_headers(&request.headers) {
             return ready(close(err));
         }
+        // A request the route's checks refuse (a missing token) is refused unread.
+        match catching(|| (route.precheck)(&request)) {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => return ready(close(err)),
+            Err(panic) => return ready(closing(panicked(route, &panic))),
+        }
         let limit = self.max_body_bytes;
         Answer::Later(Box::pin(async move {
             request.body = match read_body(body, limit, timeout).await {
@@ -220,7 +226,11 @@ fn check_body_headers(headers: &http::HeaderMap) -> Result<(), Error> {
 /// `err` as a response that closes the connection (its state is unknown: say, a body was
 /// left unread).
 fn close(err: Error) -> Response {
-    let mut response = err.into_response();
+    closing(logged(err.into_response()))
+}
+
+/// `response`, closing the connection.
+fn closing(mut response: Response) -> Response {
     response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
     response
 }

@@ -38,6 +38,9 @@ pub struct Anonymous(pub bool);
 pub struct Caller<R: Role = AnyRole>(PhantomData<fn() -> R>);
 
 impl<R: Role> FromRequest for Caller<R> {
+    /// The token is checked before a body is read.
+    const BEFORE_BODY: bool = true;
+
     fn from_request(request: &Request) -> Result<Self, Error> {
         if !request.state::<Anonymous>().is_some_and(|anonymous| anonymous.0) {
             Bearer::<R>::from_request(request)?;

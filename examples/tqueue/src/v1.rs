@@ -74,7 +74,8 @@ mod queue {
     }
 
     /// The next task, leased for the queue's lease time; its `task_id` is the lease token.
-    #[route(r"/get/")]
+    /// HEAD is refused (405): it would lease a task whose token no one receives.
+    #[route(r"/get/", head = false)]
     async fn get(queue: String, queues: State<Queues>, _caller: Caller<Consume>) -> Result<Task, Failure> {
         match queues.lease(&queue, 1, None, Duration::ZERO).await {
             Ok(leased) => match leased.into_iter().next() {
@@ -86,7 +87,7 @@ mod queue {
     }
 
     /// Finishes the task leased under `task_id` (the id alone finishes its current lease).
-    #[route(r"/done/(?P<task_id>[^/]+)/?")]
+    #[route(r"/done/(?P<task_id>[^/]+)/?", head = false)]
     async fn done(
         queue: String,
         task_id: String,
