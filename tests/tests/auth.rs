@@ -146,6 +146,9 @@ fn two_authorization_headers_are_a_400() {
     );
     let answer = support::raw(server.addr(), request.as_bytes());
     assert!(answer.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{answer}");
-    assert!(answer.contains(r#"{"error":{"status":400,"message":"send one `Authorization` header, not several"}}"#), "{answer}");
+    assert!(
+        answer.contains(r#"{"error":{"status":400,"message":"send one `Authorization` header, not several"}}"#),
+        "{answer}"
+    );
     assert!(answer.contains(r#"www-authenticate: Bearer realm="appserver", error="invalid_request""#), "{answer}");
 }

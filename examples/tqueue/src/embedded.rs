@@ -203,19 +203,30 @@ impl Embedded {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Runs `f` on the queue `name` (made if missing, unless there are too many), with its
-    /// times brought up to now; then writes the changes it made, in order.
+    /// Runs `f` on the queue `name`, with its times brought up to now; then writes the
+    /// changes it made, in order. A missing queue is made only for a put (`make`), unless
+    /// `max_queues` queues have tasks; otherwise `missing` answers.
     fn with_queue<T>(
         &self,
         name: &str,
         sync: Sync,
+        make: bool,
+        missing: impl FnOnce() -> Result<T, Refused>,
         f: impl FnOnce(&mut Queue, &mut u64, &mut Vec<Change>) -> Result<T, Refused>,
     ) -> Result<(T, Option<Ticket>), Refused> {
         let mut inner = self.lock();
         let Inner { queues, next_id } = &mut *inner;
         if !queues.contains_key(name) {
-            if queues.len() >= self.settings.max_queues {
-                return Err(Refused::TooManyQueues { max_queues: self.settings.max_queues });
+            if !make {
+                return missing().map(|value| (value, None));
+            }
+            let max_queues = self.settings.max_queues;
+            if queues.len() >= max_queues {
+                // A queue with no tasks does not count: forget those nobody waits on.
+                queues.retain(|_, q| !q.tasks.is_empty() || Arc::strong_count(&q.wake) > 1);
+                if queues.values().filter(|q| !q.tasks.is_empty()).count() >= max_queues {
+                    return Err(Refused::TooManyQueues { max_queues });
+                }
             }
             queues.insert(name.into(), Queue::new(name, self.settings.limits(name)));
         }
@@ -233,6 +244,13 @@ impl Embedded {
             (false, _) => Some(self.store.write(changes, *next_id, sync)),
         };
         result.map(|value| (value, ticket))
+    }
+
+    /// What a long-poll on `name` waits on: its queue's, the queue made empty if missing.
+    fn waker(&self, name: &str) -> Arc<Notify> {
+        let mut inner = self.lock();
+        let queue = inner.queues.entry(name.into()).or_insert_with(|| Queue::new(name, self.settings.limits(name)));
+        Arc::clone(&queue.wake)
     }
 
     /// Waits until the writes of `ticket` are as safe as they asked.
@@ -256,24 +274,30 @@ impl Store for Embedded {
             return Err(Refused::TooLarge { max_task_bytes: self.settings.max_task_bytes });
         }
         let data: Arc<RawValue> = data.into();
-        let (id, ack) = self.with_queue(queue, Sync::Disk, |q, next_id, changes| {
-            if q.tasks.len() >= q.limits.max_tasks {
-                return Err(Refused::QueueFull { max_tasks: q.limits.max_tasks });
-            }
-            let id = *next_id;
-            *next_id += 1;
-            let stage = match delay.is_zero() {
-                true => Stage::Ready,
-                false => Stage::Delayed { until: now_ms().saturating_add(ms(delay)) },
-            };
-            q.tasks.insert(id, Task { data: Arc::clone(&data), stage: Stage::Ready, attempts: 0 });
-            q.ready.insert(id);
-            q.move_to(id, stage);
-            q.totals.put += 1;
-            changes.push(Change::Put { id, queue: Arc::clone(&q.name), data, stage, attempts: 0 });
-            q.wake.notify_waiters();
-            Ok(id)
-        })?;
+        let (id, ack) = self.with_queue(
+            queue,
+            Sync::Disk,
+            true,
+            || unreachable!(),
+            |q, next_id, changes| {
+                if q.tasks.len() >= q.limits.max_tasks {
+                    return Err(Refused::QueueFull { max_tasks: q.limits.max_tasks });
+                }
+                let id = *next_id;
+                *next_id += 1;
+                let stage = match delay.is_zero() {
+                    true => Stage::Ready,
+                    false => Stage::Delayed { until: now_ms().saturating_add(ms(delay)) },
+                };
+                q.tasks.insert(id, Task { data: Arc::clone(&data), stage: Stage::Ready, attempts: 0 });
+                q.ready.insert(id);
+                q.move_to(id, stage);
+                q.totals.put += 1;
+                changes.push(Change::Put { id, queue: Arc::clone(&q.name), data, stage, attempts: 0 });
+                q.wake.notify_waiters();
+                Ok(id)
+            },
+        )?;
         self.safe(ack).await?;
         Ok(id)
     }
@@ -286,26 +310,37 @@ impl Store for Embedded {
         wait: Duration,
     ) -> Result<Vec<Leased>, Refused> {
         let deadline = tokio::time::Instant::now() + wait;
-        let wake = self.with_queue(queue, Sync::Later, |q, _, _| Ok(Arc::clone(&q.wake)))?.0;
+        if wait.is_zero() && !self.lock().queues.contains_key(queue) {
+            return Ok(Vec::new());
+        }
+        // A long-poll waits on the queue, made empty if missing (it does not count against
+        // `max_queues`, and is forgotten once nobody waits on it).
+        let wake = self.waker(queue);
         loop {
             // Listening before looking: a put after the look wakes this wait.
             let notified = wake.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let ((leased, next_due), ack) = self.with_queue(queue, Sync::Written, |q, _, changes| {
-                let now = now_ms();
-                let until = now.saturating_add(ms(lease.unwrap_or(q.limits.lease)));
-                let mut leased = Vec::new();
-                while leased.len() < max {
-                    let Some(id) = q.ready.first().copied() else { break };
-                    q.move_to(id, Stage::Leased { until });
-                    let task = q.tasks.get_mut(&id).expect("a ready task exists");
-                    task.attempts += 1;
-                    changes.push(Change::Stage { id, stage: task.stage, attempts: task.attempts });
-                    leased.push(Leased { id, attempt: task.attempts, until, data: Arc::clone(&task.data) });
-                }
-                Ok((leased, q.next_due()))
-            })?;
+            let ((leased, next_due), ack) = self.with_queue(
+                queue,
+                Sync::Written,
+                false,
+                || Ok((Vec::new(), None)),
+                |q, _, changes| {
+                    let now = now_ms();
+                    let until = now.saturating_add(ms(lease.unwrap_or(q.limits.lease)));
+                    let mut leased = Vec::new();
+                    while leased.len() < max {
+                        let Some(id) = q.ready.first().copied() else { break };
+                        q.move_to(id, Stage::Leased { until });
+                        let task = q.tasks.get_mut(&id).expect("a ready task exists");
+                        task.attempts += 1;
+                        changes.push(Change::Stage { id, stage: task.stage, attempts: task.attempts });
+                        leased.push(Leased { id, attempt: task.attempts, until, data: Arc::clone(&task.data) });
+                    }
+                    Ok((leased, q.next_due()))
+                },
+            )?;
             if !leased.is_empty() || tokio::time::Instant::now() >= deadline {
                 self.safe(ack).await?;
                 return Ok(leased);
@@ -321,50 +356,66 @@ impl Store for Embedded {
     }
 
     async fn done(&self, queue: &str, token: Token) -> Result<Arc<RawValue>, Refused> {
-        let (data, ack) = self.with_queue(queue, Sync::Disk, |q, _, changes| {
-            q.leased(token)?;
-            let task = q.remove(token.id).expect("leased above");
-            q.totals.done += 1;
-            changes.push(Change::Delete { id: token.id });
-            Ok(task.data)
-        })?;
+        let (data, ack) = self.with_queue(
+            queue,
+            Sync::Disk,
+            false,
+            || Err(Refused::UnknownTask),
+            |q, _, changes| {
+                q.leased(token)?;
+                let task = q.remove(token.id).expect("leased above");
+                q.totals.done += 1;
+                changes.push(Change::Delete { id: token.id });
+                Ok(task.data)
+            },
+        )?;
         self.safe(ack).await?;
         Ok(data)
     }
 
     async fn release(&self, queue: &str, token: Token, delay: Duration) -> Result<(), Refused> {
-        let ((), ack) = self.with_queue(queue, Sync::Written, |q, _, changes| {
-            let attempts = q.leased(token)?.attempts;
-            let stage = match (q.after_lease(attempts), delay.is_zero()) {
-                (Stage::Dead, _) => Stage::Dead,
-                (_, true) => Stage::Ready,
-                (_, false) => Stage::Delayed { until: now_ms().saturating_add(ms(delay)) },
-            };
-            q.move_to(token.id, stage);
-            changes.push(Change::Stage { id: token.id, stage, attempts });
-            q.wake.notify_waiters();
-            Ok(())
-        })?;
+        let ((), ack) = self.with_queue(
+            queue,
+            Sync::Written,
+            false,
+            || Err(Refused::UnknownTask),
+            |q, _, changes| {
+                let attempts = q.leased(token)?.attempts;
+                let stage = match (q.after_lease(attempts), delay.is_zero()) {
+                    (Stage::Dead, _) => Stage::Dead,
+                    (_, true) => Stage::Ready,
+                    (_, false) => Stage::Delayed { until: now_ms().saturating_add(ms(delay)) },
+                };
+                q.move_to(token.id, stage);
+                changes.push(Change::Stage { id: token.id, stage, attempts });
+                q.wake.notify_waiters();
+                Ok(())
+            },
+        )?;
         self.safe(ack).await
     }
 
     async fn extend(&self, queue: &str, token: Token, lease: Option<Duration>) -> Result<u64, Refused> {
-        let (until, ack) = self.with_queue(queue, Sync::Written, |q, _, changes| {
-            let attempts = q.leased(token)?.attempts;
-            let until = now_ms().saturating_add(ms(lease.unwrap_or(q.limits.lease)));
-            q.move_to(token.id, Stage::Leased { until });
-            changes.push(Change::Stage { id: token.id, stage: Stage::Leased { until }, attempts });
-            Ok(until)
-        })?;
+        let (until, ack) = self.with_queue(
+            queue,
+            Sync::Written,
+            false,
+            || Err(Refused::UnknownTask),
+            |q, _, changes| {
+                let attempts = q.leased(token)?.attempts;
+                let until = now_ms().saturating_add(ms(lease.unwrap_or(q.limits.lease)));
+                q.move_to(token.id, Stage::Leased { until });
+                changes.push(Change::Stage { id: token.id, stage: Stage::Leased { until }, attempts });
+                Ok(until)
+            },
+        )?;
         self.safe(ack).await?;
         Ok(until)
     }
 
     async fn stats(&self, queue: &str) -> Result<Stats, Refused> {
-        Ok(self
-            .with_queue(queue, Sync::Later, |q, _, _| Ok(q.stats()))
-            .map(|(stats, _)| stats)
-            .unwrap_or_else(|_| Stats { queue: queue.to_owned(), ..Stats::default() }))
+        let missing = || Ok(Stats { queue: queue.to_owned(), ..Stats::default() });
+        Ok(self.with_queue(queue, Sync::Later, false, missing, |q, _, _| Ok(q.stats()))?.0)
     }
 
     async fn list(&self) -> Result<Vec<Stats>, Refused> {
@@ -374,9 +425,10 @@ impl Store for Embedded {
         let mut all: Vec<Stats> = inner
             .queues
             .values_mut()
-            .map(|q| {
+            .filter_map(|q| {
                 q.promote(now, &mut changes);
-                q.stats()
+                // A queue a long-poll made, never used: not listed.
+                (!q.tasks.is_empty() || q.totals.put > 0).then(|| q.stats())
             })
             .collect();
         if !changes.is_empty() {
@@ -388,19 +440,30 @@ impl Store for Embedded {
 
     async fn dead(&self, queue: &str, limit: usize) -> Result<Vec<DeadTask>, Refused> {
         Ok(self
-            .with_queue(queue, Sync::Later, |q, _, _| {
-                Ok(q.dead
-                    .iter()
-                    .take(limit)
-                    .map(|id| DeadTask { id: *id, attempts: q.tasks[id].attempts, data: Arc::clone(&q.tasks[id].data) })
-                    .collect())
-            })
+            .with_queue(
+                queue,
+                Sync::Later,
+                false,
+                || Ok(Vec::new()),
+                |q, _, _| {
+                    Ok(q.dead
+                        .iter()
+                        .take(limit)
+                        .map(|id| DeadTask {
+                            id: *id,
+                            attempts: q.tasks[id].attempts,
+                            data: Arc::clone(&q.tasks[id].data),
+                        })
+                        .collect())
+                },
+            )
             .map(|(dead, _)| dead)
             .unwrap_or_default())
     }
 
     async fn requeue(&self, queue: &str, id: Option<u64>) -> Result<usize, Refused> {
-        let (count, ack) = self.with_queue(queue, Sync::Disk, |q, _, changes| {
+        let missing = || if id.is_some() { Err(Refused::UnknownTask) } else { Ok(0) };
+        let (count, ack) = self.with_queue(queue, Sync::Disk, false, missing, |q, _, changes| {
             let ids: Vec<u64> = match id {
                 Some(id) if q.dead.contains(&id) => vec![id],
                 Some(id) if q.tasks.contains_key(&id) => return Ok(0),

@@ -308,7 +308,18 @@ impl Store for Postgres {
                 .map_err(store_error)?
                 .get(0);
             if queues > self.settings.max_queues as i64 {
-                return Err(Refused::TooManyQueues { max_queues: self.settings.max_queues });
+                // A queue with no tasks does not count: forget the empty ones, then count again.
+                let forget = "DELETE FROM tqueue_queues q WHERE name <> $1 \
+                              AND NOT EXISTS (SELECT 1 FROM tqueue_tasks t WHERE t.queue = q.name)";
+                txn.execute(&prepared(&txn, forget).await?, &[&queue]).await.map_err(store_error)?;
+                let queues: i64 = txn
+                    .query_one(&prepared(&txn, "SELECT count(*) FROM tqueue_queues").await?, &[])
+                    .await
+                    .map_err(store_error)?
+                    .get(0);
+                if queues > self.settings.max_queues as i64 {
+                    return Err(Refused::TooManyQueues { max_queues: self.settings.max_queues });
+                }
             }
         }
         // Stops at the bound: a short scan unless the queue is about full.

@@ -16,6 +16,7 @@ macro_rules! suite {
             release_delays_and_order_is_first_in_first_out,
             bad_requests_get_clear_errors,
             tokens_and_roles_guard_every_route,
+            reads_make_no_queue_and_empty_queues_do_not_count,
         );
     };
     (@tests $store:expr; $($name:ident,)*) => {
@@ -32,6 +33,17 @@ pub(crate) use suite;
 
 fn open(store: &Store) -> RunningServer {
     store.start(Settings::default(), Tokens::new())
+}
+
+/// The status line and head of a HEAD request on a new connection.
+fn head(server: &RunningServer, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(server.addr()).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(stream, "HEAD {path} HTTP/1.1\r\nHost: tqueue\r\nConnection: close\r\n\r\n").unwrap();
+    let mut head = String::new();
+    let _ = stream.read_to_string(&mut head);
+    head
 }
 
 pub(crate) fn v1_speaks_the_original_protocol_byte_for_byte(store: &Store) {
@@ -186,6 +198,11 @@ pub(crate) fn tokens_and_roles_guard_every_route(store: &Store) {
     let reply = anonymous.post_form("/q/put/", "a=1");
     assert_eq!(reply.error(401), "this route needs a bearer token: send `Authorization: Bearer <token>`");
     assert_eq!(reply.header("www-authenticate"), Some(r#"Bearer realm="appserver""#));
+    // The token is checked before the body is read or parsed.
+    let reply = Client::new(server.addr()).send("POST", "/v2/queues/q/tasks", "application/json", "{bad");
+    assert_eq!(reply.status, 401);
+    let reply = Client::new(server.addr()).send("POST", "/v2/queues/q/tasks", "application/json", "{}");
+    assert_eq!(reply.status, 401);
     let reply = Client::with_token(server.addr(), "wrong-secret-0123456789").get("/q/qsize/");
     assert_eq!(reply.error(401), "the bearer token is not valid");
 
@@ -204,4 +221,36 @@ pub(crate) fn tokens_and_roles_guard_every_route(store: &Store) {
     assert_eq!(consumer.get("/v2/queues/q/dead").status, 403);
     assert_eq!(admin.get("/v2/queues/q/dead").json(), json!({"queue": "q", "tasks": []}));
     assert_eq!(anonymous.get("/v2/queues").status, 401);
+}
+
+pub(crate) fn reads_make_no_queue_and_empty_queues_do_not_count(store: &Store) {
+    let server = store.start(Settings { max_queues: 2, ..Settings::default() }, Tokens::new());
+    let mut c = Client::new(server.addr());
+    // Reads of queues that do not exist: answered, and no queue is made.
+    for i in 0..50 {
+        assert_eq!(c.get(&format!("/r{i}/qsize/")).body, format!(r#"{{"worker":"r{i}","qsize":0}}"#));
+        assert_eq!(c.get(&format!("/g{i}/get/")).body, format!(r#"{{"worker":"g{i}","task_id":"","task":{{}}}}"#));
+        assert_eq!(c.get(&format!("/d{i}/done/1.1")).body, format!(r#"{{"worker":"d{i}","task_id":"","task":{{}}}}"#));
+        assert_eq!(c.get(&format!("/v2/queues/s{i}")).json()["ready"], 0);
+        assert_eq!(c.post(&format!("/v2/queues/l{i}/lease")).json()["tasks"], json!([]));
+        assert_eq!(c.get(&format!("/v2/queues/x{i}/dead")).json()["tasks"], json!([]));
+    }
+    assert_eq!(c.get("/v2/queues").json(), json!({"queues": []}));
+    assert_eq!(c.post_json("/v2/queues/a/tasks", &json!({"task": 1})).status, 201);
+    assert_eq!(c.post_json("/v2/queues/b/tasks", &json!({"task": 2})).status, 201);
+    assert_eq!(c.post_json("/v2/queues/c/tasks", &json!({"task": 3})).error(507), "there are 2 queues already");
+    // HEAD on v1 get and done is refused, and leases nothing.
+    let answer = head(&server, "/a/get/");
+    assert!(answer.starts_with("HTTP/1.1 405 Method Not Allowed\r\n"), "{answer}");
+    assert!(answer.to_ascii_lowercase().contains("\r\nallow: get, post\r\n"), "{answer}");
+    assert!(head(&server, "/a/done/1.1").starts_with("HTTP/1.1 405 "));
+    assert_eq!(c.get("/a/qsize/").body, r#"{"worker":"a","qsize":1}"#);
+    // Once `b` is empty it does not count: `c` may be made.
+    let lease = c.post("/v2/queues/b/lease").json()["tasks"][0]["lease"].as_str().unwrap().to_owned();
+    assert_eq!(c.post(&format!("/v2/queues/b/leases/{lease}/done")).status, 200);
+    assert_eq!(c.post_json("/v2/queues/c/tasks", &json!({"task": 3})).status, 201);
+    assert_eq!(c.post_json("/v2/queues/d/tasks", &json!({"task": 4})).error(507), "there are 2 queues already");
+    let listed = c.get("/v2/queues").json();
+    let names: Vec<&str> = listed["queues"].as_array().unwrap().iter().map(|q| q["queue"].as_str().unwrap()).collect();
+    assert!(names.contains(&"a") && names.contains(&"c") && names.len() <= 3, "{listed}");
 }

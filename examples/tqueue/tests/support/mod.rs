@@ -223,6 +223,10 @@ impl Client {
             .unwrap_or(0);
         let mut body = vec![0; length];
         reader.read_exact(&mut body)?;
+        if head.to_ascii_lowercase().contains("\r\nconnection: close\r\n") {
+            // The server closes it: the next request opens another.
+            self.stream = None;
+        }
         Ok(Reply { status, head, body: String::from_utf8(body).unwrap() })
     }
 }
