@@ -7,8 +7,8 @@
 //! are found when the queue is next used, and a long-poll sleeps until the next one.
 
 use crate::settings::{Limits, Settings};
-use crate::sqlite::{Change, Sqlite, Stage, Sync, Ticket};
-use crate::store::{DeadTask, Leased, OpenError, Refused, Stats, Store, Token, ms, now_ms};
+use crate::sqlite::{Change, Sqlite, Stage, Stored, Sync, Ticket};
+use crate::store::{DeadTask, Leased, OpenError, Refused, Stats, Store, StoreError, Token, ms, now_ms};
 use serde_json::value::RawValue;
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
@@ -157,6 +157,8 @@ fn task_attempts(tasks: &Tasks, id: u64) -> u32 {
 struct Inner {
     queues: HashMap<Arc<str>, Queue>,
     next_id: u64,
+    /// The store's failed commits when the queues were last read from it.
+    synced: u64,
 }
 
 /// Every queue, and the SQLite store behind them.
@@ -172,22 +174,31 @@ impl fmt::Debug for Embedded {
     }
 }
 
+impl Inner {
+    /// Puts the tasks read from the file in their queues.
+    fn fill(&mut self, tasks: Vec<Stored>, settings: &Settings) {
+        for stored in tasks {
+            let queue = self
+                .queues
+                .entry(stored.queue.as_str().into())
+                .or_insert_with(|| Queue::new(&stored.queue, settings.limits(&stored.queue)));
+            queue.tasks.insert(stored.id, Task { data: stored.data, stage: Stage::Ready, attempts: stored.attempts });
+            queue.ready.insert(stored.id);
+            queue.move_to(stored.id, stored.stage);
+        }
+    }
+}
+
 impl Embedded {
     /// Opens the store in `settings.data_dir` and loads its tasks: leases that ran out
     /// while the server was down end now.
     pub(crate) fn open(settings: Settings) -> Result<Embedded, OpenError> {
         let dir: &Path = &settings.data_dir;
-        let loaded = Sqlite::open(dir).map_err(OpenError::store(dir.display()))?;
-        let mut inner = Inner { queues: HashMap::new(), next_id: loaded.next_id };
+        let max_bytes = settings.max_store_mb.saturating_mul(1 << 20);
+        let loaded = Sqlite::open(dir, max_bytes).map_err(OpenError::store(dir.display()))?;
+        let mut inner = Inner { queues: HashMap::new(), next_id: loaded.next_id, synced: 0 };
         let mut changes = Vec::new();
-        for stored in loaded.tasks {
-            let limits = settings.limits(&stored.queue);
-            let queue =
-                inner.queues.entry(stored.queue.as_str().into()).or_insert_with(|| Queue::new(&stored.queue, limits));
-            queue.tasks.insert(stored.id, Task { data: stored.data, stage: Stage::Ready, attempts: stored.attempts });
-            queue.ready.insert(stored.id);
-            queue.move_to(stored.id, stored.stage);
-        }
+        inner.fill(loaded.tasks, &settings);
         let now = now_ms();
         for queue in inner.queues.values_mut() {
             queue.promote(now, &mut changes);
@@ -197,6 +208,31 @@ impl Embedded {
         let store = loaded.store;
         let _ = store.write(changes, inner.next_id, Sync::Later);
         Ok(Embedded { inner: Mutex::new(inner), store, settings })
+    }
+
+    /// Makes the queues in memory what the file holds again, after a commit failed with
+    /// `cause` (once per failure, whoever waited on it): every count is then the store's.
+    fn resync(&self, cause: &StoreError) {
+        let mut inner = self.lock();
+        if inner.synced == self.store.failures() {
+            return;
+        }
+        match self.store.reload(cause) {
+            Ok((tasks, next_id)) => {
+                inner.synced = self.store.failures();
+                inner.next_id = inner.next_id.max(next_id);
+                for queue in inner.queues.values_mut() {
+                    queue.tasks.clear();
+                    queue.ready.clear();
+                    queue.timed.clear();
+                    queue.dead.clear();
+                }
+                let count = tasks.len();
+                inner.fill(tasks, &self.settings);
+                tracing::warn!(tasks = count, "the queues were read from the store again after a failed write");
+            }
+            Err(error) => tracing::error!(%error, "the queues could not be read from the store again"),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -215,7 +251,7 @@ impl Embedded {
         f: impl FnOnce(&mut Queue, &mut u64, &mut Vec<Change>) -> Result<T, Refused>,
     ) -> Result<(T, Option<Ticket>), Refused> {
         let mut inner = self.lock();
-        let Inner { queues, next_id } = &mut *inner;
+        let Inner { queues, next_id, .. } = &mut *inner;
         if !queues.contains_key(name) {
             if !make {
                 return missing().map(|value| (value, None));
@@ -257,7 +293,10 @@ impl Embedded {
     async fn safe(&self, ticket: Option<Ticket>) -> Result<(), Refused> {
         match ticket {
             None => Ok(()),
-            Some(ticket) => self.store.wait(ticket).await.map_err(Refused::from),
+            Some(ticket) => self.store.wait(ticket).await.map_err(|error| {
+                self.resync(&error);
+                Refused::from(error)
+            }),
         }
     }
 }

@@ -51,6 +51,9 @@ settings! {
     store: StoreKind = r#""embedded""#, "or \"postgres\": many nodes, one database";
     /// The embedded store's directory.
     data_dir: PathBuf = r#""tqueue-data""#, "the embedded store's directory";
+    /// The most the embedded store's file may grow to, in MiB; 0: as the disk allows. Past
+    /// it, writes are refused (503) as on a full disk, until tasks are done.
+    max_store_mb: u64 = "0", "the embedded store's file, in MiB (0: as the disk allows)";
     /// Connections to PostgreSQL per process.
     pool_size: usize = "16", "connections to PostgreSQL per process";
     /// The most tasks a queue holds, whatever their stage; a put past it is refused.

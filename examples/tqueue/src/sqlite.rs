@@ -9,6 +9,10 @@
 //! Each transaction is as safe as the safest write in it asks ([`Sync`]): a put or a done
 //! waits for the fsync; a lease waits only until its commit is in the log (the operating
 //! system's cache), which survives the process being killed, at a few microseconds.
+//!
+//! A commit that fails (the disk is full, say) is rolled back whole: its writes are refused
+//! to those who wait for them, and the store goes on taking writes; the queues in memory
+//! read the tasks again ([`Sqlite::reload`]), so that they hold what the file holds.
 
 use crate::store::StoreError;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -98,8 +102,24 @@ struct Pending {
     next_id: u64,
 }
 
-/// A transaction for the store's thread, and who waits for it.
-type Job = (Pending, oneshot::Sender<Result<(), StoreError>>);
+/// Work for the store's thread.
+enum Job {
+    /// A transaction, and who waits for it.
+    Commit(Pending, oneshot::Sender<Result<(), StoreError>>),
+    /// Every task as stored, and the next id.
+    Load(mpsc::Sender<Result<(Vec<Stored>, u64), StoreError>>),
+}
+
+/// The writes of failed commits, recent ones first: `(first, last, error)`.
+#[derive(Default)]
+struct Failed {
+    ranges: std::collections::VecDeque<(u64, u64, StoreError)>,
+    /// Failed commits so far.
+    count: u64,
+}
+
+/// How many failed commits are remembered for the requests that wait on them.
+const FAILED_KEPT: usize = 64;
 
 /// The SQLite file: its thread, the pending changes, and who waits for them.
 pub(crate) struct Sqlite {
@@ -109,8 +129,10 @@ pub(crate) struct Sqlite {
     committing: AtomicBool,
     /// The number of the last write committed.
     committed: AtomicU64,
-    /// Set when a commit fails: the store takes no more writes.
-    broken: Mutex<Option<StoreError>>,
+    /// The number of the last write handed to the store's thread (or refused unsent).
+    sent: AtomicU64,
+    /// The writes refused.
+    failed: Mutex<Failed>,
     /// Woken after every commit.
     done: Notify,
 }
@@ -123,16 +145,25 @@ pub(crate) struct Loaded {
 }
 
 impl Sqlite {
-    /// Opens (or creates) the database in `dir` and starts the store's thread.
-    pub(crate) fn open(dir: &Path) -> Result<Loaded, StoreError> {
+    /// Opens (or creates) the database in `dir`, to grow to `max_bytes` at most (0: as
+    /// the disk allows), and starts the store's thread.
+    pub(crate) fn open(dir: &Path, max_bytes: u64) -> Result<Loaded, StoreError> {
         std::fs::create_dir_all(dir)?;
         let mut connection = Connection::open(dir.join("tqueue.sqlite3"))?;
         let (tasks, next_id) = load(&connection)?;
+        if max_bytes > 0 {
+            let page: u64 = connection.pragma_query_value(None, "page_size", |row| row.get(0))?;
+            let pages = i64::try_from((max_bytes / page.max(1)).max(1)).unwrap_or(i64::MAX);
+            connection.pragma_update(None, "max_page_count", pages)?;
+        }
         let (writer, jobs) = mpsc::channel::<Job>();
         std::thread::Builder::new().name("tqueue-store".into()).spawn(move || {
             let mut writer = Writer { synchronous: None, reserved: next_id };
-            for (pending, done) in jobs {
-                let _ = done.send(writer.commit(&mut connection, &pending));
+            for job in jobs {
+                match job {
+                    Job::Commit(pending, done) => drop(done.send(writer.commit(&mut connection, &pending))),
+                    Job::Load(done) => drop(done.send(read(&connection))),
+                }
             }
         })?;
         let store = Sqlite {
@@ -140,7 +171,8 @@ impl Sqlite {
             pending: Mutex::default(),
             committing: AtomicBool::new(false),
             committed: AtomicU64::new(0),
-            broken: Mutex::new(None),
+            sent: AtomicU64::new(0),
+            failed: Mutex::default(),
             done: Notify::new(),
         };
         Ok(Loaded { store, tasks, next_id })
@@ -168,10 +200,12 @@ impl Sqlite {
             let done = self.done.notified();
             tokio::pin!(done);
             done.as_mut().enable();
-            if let Some(error) = &*self.broken.lock().unwrap_or_else(PoisonError::into_inner) {
-                return Err(error.clone());
+            // Committed is read first: a write refused before a later commit is seen refused.
+            let committed = self.committed.load(Ordering::Acquire);
+            if let Some(error) = self.refused(ticket) {
+                return Err(error);
             }
-            if self.committed.load(Ordering::Acquire) >= ticket.0 {
+            if committed >= ticket.0 {
                 return Ok(());
             }
             if self.committing.swap(true, Ordering::AcqRel) {
@@ -185,22 +219,43 @@ impl Sqlite {
         }
     }
 
+    /// The error that refused the write of `ticket`, if one did.
+    fn refused(&self, ticket: Ticket) -> Option<StoreError> {
+        let failed = self.failed.lock().unwrap_or_else(PoisonError::into_inner);
+        failed.ranges.iter().find(|(first, last, _)| (*first..=*last).contains(&ticket.0)).map(|(.., e)| e.clone())
+    }
+
+    /// Notes that the writes `first..=last` are refused with `error`.
+    fn fail(&self, first: u64, last: u64, error: StoreError) {
+        let mut failed = self.failed.lock().unwrap_or_else(PoisonError::into_inner);
+        failed.ranges.push_front((first, last, error));
+        failed.ranges.truncate(FAILED_KEPT);
+        failed.count += 1;
+    }
+
+    /// Failed commits so far: when it changes, the queues in memory read the tasks again.
+    pub(crate) fn failures(&self) -> u64 {
+        self.failed.lock().unwrap_or_else(PoisonError::into_inner).count
+    }
+
     /// Commits every pending change on the store's thread.
     async fn commit_pending(&self) {
-        let pending = {
+        let (pending, first) = {
             let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+            let first = self.sent.swap(pending.last, Ordering::AcqRel) + 1;
             // The write numbers go on: only the changes are taken.
-            Pending {
+            let taken = Pending {
                 changes: std::mem::take(&mut pending.changes),
                 last: pending.last,
                 sync: pending.sync.take(),
                 next_id: pending.next_id,
-            }
+            };
+            (taken, first)
         };
         let last = pending.last;
         let (done, answer) = oneshot::channel();
         let stopped = || StoreError::Stopped;
-        let result = match self.writer.send((pending, done)) {
+        let result = match self.writer.send(Job::Commit(pending, done)) {
             Ok(()) => answer.await.unwrap_or_else(|_| Err(stopped())),
             Err(_) => Err(stopped()),
         };
@@ -209,10 +264,29 @@ impl Sqlite {
                 self.committed.fetch_max(last, Ordering::AcqRel);
             }
             Err(error) => {
-                tracing::error!(%error, "the store could not write; it takes no more writes");
-                *self.broken.lock().unwrap_or_else(PoisonError::into_inner) = Some(error);
+                tracing::error!(%error, "the store could not write: the writes of this commit are refused");
+                self.fail(first, last, error);
             }
         }
+    }
+
+    /// Every task as the file holds it, and the next id, for queues in memory that must be
+    /// what the file holds again. The changes not yet sent to the file are refused: the
+    /// caller holds the queues' lock, so that none is made meanwhile, and reads the tasks
+    /// after every commit under way.
+    pub(crate) fn reload(&self, cause: &StoreError) -> Result<(Vec<Stored>, u64), StoreError> {
+        {
+            let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+            let first = self.sent.swap(pending.last, Ordering::AcqRel) + 1;
+            pending.changes.clear();
+            pending.sync = None;
+            if first <= pending.last {
+                self.fail(first, pending.last, cause.clone());
+            }
+        }
+        let (done, answer) = mpsc::channel();
+        self.writer.send(Job::Load(done)).map_err(|_| StoreError::Stopped)?;
+        answer.recv().map_err(|_| StoreError::Stopped)?
     }
 }
 
@@ -243,6 +317,11 @@ fn load(connection: &Connection) -> Result<(Vec<Stored>, u64), StoreError> {
             return Err(StoreError::Version { found: other, expected: VERSION });
         }
     }
+    read(connection)
+}
+
+/// Reads every task, and the next id.
+fn read(connection: &Connection) -> Result<(Vec<Stored>, u64), StoreError> {
     let mut tasks = Vec::new();
     let mut statement = connection.prepare("SELECT id, queue, data, stage, until, attempts FROM tasks ORDER BY id")?;
     let mut rows = statement.query([])?;

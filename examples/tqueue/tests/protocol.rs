@@ -56,3 +56,43 @@ fn the_openapi_document_lists_every_route_and_is_valid() {
     );
     examples::validate_openapi(&document).unwrap();
 }
+
+#[test]
+fn a_full_store_refuses_writes_keeps_true_counts_and_takes_writes_again_when_space_returns() {
+    let dir = scratch_dir();
+    let settings = Settings { data_dir: dir.clone(), max_store_mb: 1, ..Settings::default() };
+    let server = start(settings, Tokens::new());
+    let mut c = Client::new(server.addr());
+    let task = json!({"task": "x".repeat(4000)});
+    let mut acknowledged = 0;
+    let refused = loop {
+        let reply = c.post_json("/v2/queues/q/tasks", &task);
+        match reply.status {
+            201 => acknowledged += 1,
+            _ => break reply,
+        }
+        assert!(acknowledged < 1000, "1 MiB holds fewer than 1000 tasks of 4 KB");
+    };
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    assert_eq!(refused.header("retry-after"), Some("1"));
+    assert!(acknowledged > 50, "{acknowledged}");
+    // Refused again while full; the counts are the acknowledged puts, nothing more.
+    for _ in 0..20 {
+        assert_eq!(c.post_json("/v2/queues/q/tasks", &task).status, 503);
+    }
+    assert_eq!(c.get("/q/qsize/").body, format!(r#"{{"worker":"q","qsize":{acknowledged}}}"#));
+    let stats = c.get("/v2/queues/q").json();
+    assert_eq!((stats["ready"].as_u64(), stats["leased"].as_u64()), (Some(acknowledged), Some(0)), "{stats}");
+    // Space returns as tasks are done: the next put succeeds, without a restart.
+    let leased = c.post("/v2/queues/q/lease?max=20").json();
+    let leases: Vec<String> =
+        leased["tasks"].as_array().unwrap().iter().map(|t| t["lease"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(leases.len(), 20, "{leased}");
+    for lease in &leases {
+        assert_eq!(c.post(&format!("/v2/queues/q/leases/{lease}/done")).status, 200);
+    }
+    assert_eq!(c.post_json("/v2/queues/q/tasks", &task).status, 201);
+    let stats = c.get("/v2/queues/q").json();
+    assert_eq!(stats["ready"].as_u64(), Some(acknowledged - 20 + 1), "{stats}");
+    assert_eq!(stats["leased"].as_u64(), Some(0), "{stats}");
+}
