@@ -218,3 +218,78 @@ fn request_heads_are_limited_and_unfinished_large_heads_stay_within_the_memory_b
     // The server still serves.
     assert!(timed_get(addr, "/library/after").0.starts_with("HTTP/1.1 200 "));
 }
+
+/// The server's open file descriptors.
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |dir| dir.count())
+}
+
+#[test]
+fn in_an_eviction_storm_sockets_stay_capped_and_a_keep_alive_client_loses_nothing() {
+    let _heavy = HEAVY.lock().unwrap_or_else(|e| e.into_inner());
+    const MAX: usize = 256;
+    let server = Process::start(&[
+        ("APPSERVER_WORKERS", "2"),
+        ("APPSERVER_MAX_CONNECTIONS", "256"),
+        ("APPSERVER_MAX_CONNECTIONS_PER_CLIENT", "1048576"),
+        ("RUST_LOG", "warn,appserver::serve::boot=info"),
+    ]);
+    let (addr, pid) = (server.addr(), server.pid());
+    // A keep-alive client, answered once before the storm.
+    let mut client = TcpStream::connect(addr).unwrap();
+    client.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let mut ask = |client: &mut TcpStream| -> bool {
+        let mut buf = [0u8; 4096];
+        client.write_all(b"GET /library/normal HTTP/1.1\r\nHost: x\r\n\r\n").is_ok()
+            && client.read(&mut buf).is_ok_and(|n| n > 0 && buf[..n].starts_with(b"HTTP/1.1 200 "))
+    };
+    assert!(ask(&mut client));
+    let base = open_fds(pid);
+    // Four addresses open connections that send half a head and never finish it, keeping
+    // 400 each and opening new ones as the server closes them.
+    let stop = Arc::new(AtomicBool::new(false));
+    let storm: Vec<_> = (0..4u8)
+        .map(|i| {
+            let stop = Arc::clone(&stop);
+            thread::spawn(move || {
+                let mut held = std::collections::VecDeque::new();
+                let mut opened = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    if let Ok(mut stream) = connect_from([127, 0, 0, 10 + i], addr) {
+                        let _ = stream.write_all(b"GET /library/normal HTTP/1.1\r\nHost: x\r\nX-Half: ");
+                        held.push_back(stream);
+                        opened += 1;
+                    }
+                    if held.len() > 400 {
+                        held.pop_front();
+                    }
+                }
+                opened
+            })
+        })
+        .collect();
+    let (mut lost, mut most, mut times) = (0, 0, Vec::new());
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(4) {
+        let asked = Instant::now();
+        if !ask(&mut client) {
+            lost += 1;
+            client = TcpStream::connect(addr).unwrap();
+            client.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        }
+        times.push(asked.elapsed());
+        most = most.max(open_fds(pid));
+        thread::sleep(Duration::from_millis(20));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let opened: usize = storm.into_iter().map(|t| t.join().unwrap()).sum();
+    let (p50, p99) = percentiles(&mut times);
+    println!(
+        "eviction storm: {opened} half-head connections from 4 addresses in 4 s at max_connections {MAX}; \
+         server fds at most {most} ({base} before); keep-alive client: {} requests, {lost} lost, p50 {p50:?}, p99 {p99:?}",
+        times.len()
+    );
+    assert!(opened > 4 * MAX, "the storm opened only {opened}");
+    assert_eq!(lost, 0, "the keep-alive client lost requests to evictions");
+    assert!(most <= base + MAX + 4, "{most} fds open, more than {base} + {MAX} + 4");
+}

@@ -96,18 +96,19 @@ pub(crate) async fn serve_connections(
         };
         let permit = match Arc::clone(&server.permits).try_acquire_owned() {
             Ok(permit) => Some(permit),
-            // Every slot is taken: this one takes the slot of the oldest idle connection, or,
-            // if all are busy, waits for one to finish (further newcomers wait in the backlog).
-            Err(_) => match server.connections.evict_oldest() {
-                Some(permit) => Some(permit),
-                None => tokio::select! {
+            // Every slot is taken: an idle connection is closed for this one, which gets its
+            // slot once that socket is closed (so that open sockets stay within the cap); if
+            // all are busy, it waits for one to finish (further newcomers wait in the backlog).
+            Err(_) => {
+                server.connections.evict();
+                tokio::select! {
                     deadline = &mut shutdown => {
                         server.serve(stream, None);
                         break deadline;
                     }
                     permit = Arc::clone(&server.permits).acquire_owned() => permit.ok(),
-                },
-            },
+                }
+            }
         };
         server.serve(stream, permit);
     };

@@ -9,9 +9,11 @@
 //! stuck in the middle of a request's headers. On shutdown every connection is shut down
 //! gracefully: requests in flight finish, idle connections close.
 //!
-//! When a newcomer finds no free slot, the oldest connection that has no request in flight
-//! (one that has sent nothing yet, or idles between requests) is closed for it, as nginx
-//! reuses idle keep-alive connections: a flood of idle sockets cannot lock clients out.
+//! When a newcomer finds no free slot, a connection that has no request in flight is closed
+//! for it at once, as nginx reuses idle keep-alive connections: a flood of idle sockets
+//! cannot lock clients out. Connections that have never been answered go first (silent
+//! ones, then those part-way through a head, dropped on the spot), the oldest first; a
+//! keep-alive connection that has been answered goes only when no such one is left.
 //!
 //! The hot path pays two relaxed atomic increments per request and one atomic load per
 //! poll of the connection.
@@ -38,8 +40,8 @@ pub(crate) struct Activity {
     finished: AtomicU64,
     close: AtomicU8,
     waker: Mutex<Option<Waker>>,
-    /// The connection's slot of `max_connections`, until it closes or is evicted.
-    permit: Mutex<Option<OwnedSemaphorePermit>>,
+    /// The connection's slot of `max_connections`, held until it has closed.
+    _permit: Option<OwnedSemaphorePermit>,
     /// Whether the client has sent bytes of a head not yet complete.
     sending: AtomicBool,
 }
@@ -202,15 +204,14 @@ struct Tracked {
 }
 
 impl Tracked {
-    /// Whether the connection may be closed for a newcomer: open, with no request in flight
-    /// (it has not sent a complete request head since its last response), and, unless
-    /// `sending` may be, silent (it has not sent part of one either).
-    fn evictable(&self, sending: bool) -> bool {
-        self.activity.upgrade().is_some_and(|a| {
-            a.close.load(Ordering::Acquire) == OPEN
-                && a.started.load(Ordering::Relaxed) == a.finished.load(Ordering::Relaxed)
-                && (sending || !a.sending.load(Ordering::Relaxed))
-        })
+    /// How readily the connection is closed for a newcomer, if it may be (open, with no
+    /// request in flight): 0 never answered and silent, 1 never answered and part-way
+    /// through a head, 2 answered and silent, 3 answered and part-way through its next head.
+    fn eviction_rank(&self) -> Option<u8> {
+        let a = self.activity.upgrade()?;
+        let finished = a.finished.load(Ordering::Relaxed);
+        let idle = a.close.load(Ordering::Acquire) == OPEN && a.started.load(Ordering::Relaxed) == finished;
+        idle.then(|| u8::from(finished > 0) * 2 + u8::from(a.sending.load(Ordering::Relaxed)))
     }
 }
 
@@ -265,8 +266,7 @@ impl Connections {
             return None;
         }
         *registry.clients.entry(client).or_insert(0) += 1;
-        let activity = Arc::new(Activity::default());
-        *activity.permit.lock().unwrap() = permit;
+        let activity = Arc::new(Activity { _permit: permit, ..Activity::default() });
         activity.sending.store(sent, Ordering::Relaxed);
         let tracked =
             Tracked { activity: Arc::downgrade(&activity), client, seen: 0, since: Instant::now(), asked: None };
@@ -275,11 +275,10 @@ impl Connections {
         Some(Slot { connections: Arc::clone(self), client, activity })
     }
 
-    /// Closes the oldest connection without a request in flight, for a newcomer, which gets
-    /// its slot at once; `None` if every connection is busy.
-    pub(crate) fn evict_oldest(&self) -> Option<OwnedSemaphorePermit> {
-        let victim = self.registry.lock().unwrap().evict(|_| true)?;
-        victim.permit.lock().unwrap().take()
+    /// Closes a connection without a request in flight for a newcomer, which gets its slot
+    /// when the connection has closed; nothing if every connection is busy.
+    pub(crate) fn evict(&self) {
+        self.registry.lock().unwrap().evict(|_| true);
     }
 
     /// How often the reaper looks: a quarter of the shortest limit, within 10 ms..1 s.
@@ -344,19 +343,28 @@ impl Connections {
 }
 
 impl Registry {
-    /// Closes the oldest tracked connection that `which` selects and has no request in
-    /// flight, a silent one first, and returns it. It closes gracefully, so that a response
-    /// just written is still sent; the reaper drops it a tick later if it is stuck.
+    /// Closes the tracked connection that `which` selects, has no request in flight and
+    /// ranks first for eviction ([`Tracked::eviction_rank`]), the oldest of its rank, and
+    /// returns it. One never answered is dropped at once (it has nothing to send); an
+    /// answered one closes gracefully, so that a response just written is still sent.
     fn evict(&mut self, which: impl Fn(&Tracked) -> bool) -> Option<Arc<Activity>> {
         while self.tracked.front().is_some_and(|t| t.activity.strong_count() == 0) {
             self.tracked.pop_front();
         }
-        let i = [false, true]
-            .into_iter()
-            .find_map(|sending| self.tracked.iter().position(|t| which(t) && t.evictable(sending)))?;
+        let mut best: Option<(u8, usize)> = None;
+        for (i, tracked) in self.tracked.iter().enumerate() {
+            let Some(rank) = tracked.eviction_rank().filter(|_| which(tracked)) else { continue };
+            if best.is_none_or(|(r, _)| rank < r) {
+                best = Some((rank, i));
+                if rank == 0 {
+                    break;
+                }
+            }
+        }
+        let (rank, i) = best?;
         let tracked = &mut self.tracked[i];
         let activity = tracked.activity.upgrade()?;
-        activity.close(GRACEFUL);
+        activity.close(if rank < 2 { DROP } else { GRACEFUL });
         tracked.asked = Some(Instant::now());
         Some(activity)
     }
