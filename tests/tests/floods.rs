@@ -293,3 +293,44 @@ fn in_an_eviction_storm_sockets_stay_capped_and_a_keep_alive_client_loses_nothin
     assert_eq!(lost, 0, "the keep-alive client lost requests to evictions");
     assert!(most <= base + MAX + 4, "{most} fds open, more than {base} + {MAX} + 4");
 }
+
+#[test]
+fn past_the_per_client_cap_each_client_is_refused_in_its_own_protocol() {
+    let _heavy = HEAVY.lock().unwrap_or_else(|e| e.into_inner());
+    let server = Process::start(&[("APPSERVER_MAX_CONNECTIONS_PER_CLIENT", "2"), ("APPSERVER_HTTP2", "true")]);
+    let addr = server.addr();
+    let busy: Vec<_> = (0..2)
+        .map(|_| {
+            thread::spawn(move || {
+                let mut stream = connect_from([127, 0, 0, 4], addr).unwrap();
+                stream.write_all(b"GET /async-sleep/1500 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+                let mut out = String::new();
+                stream.read_to_string(&mut out).unwrap();
+                out
+            })
+        })
+        .collect();
+    thread::sleep(Duration::from_millis(200));
+    let refused = |first: &[u8]| {
+        let mut stream = connect_from([127, 0, 0, 4], addr).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        stream.write_all(first).unwrap();
+        let mut out = Vec::new();
+        let _ = stream.read_to_end(&mut out);
+        out
+    };
+    // HTTP/2 with prior knowledge: the server's SETTINGS, then GOAWAY (ENHANCE_YOUR_CALM).
+    let out = refused(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0");
+    let message = b"too many connections from this address; retry later";
+    let mut goaway = vec![0, 0, 8 + message.len() as u8, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xb];
+    goaway.extend_from_slice(message);
+    assert_eq!(out, [&[0, 0, 0, 4, 0, 0, 0, 0, 0][..], &goaway].concat(), "{}", String::from_utf8_lossy(&out));
+    // HTTP/1.1: the JSON 503.
+    let out = String::from_utf8(refused(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")).unwrap();
+    assert!(out.starts_with("HTTP/1.1 503 Service Unavailable\r\n"), "{out}");
+    // Silent: closed, nothing written.
+    assert_eq!(refused(b""), b"");
+    for busy in busy {
+        assert!(busy.join().unwrap().ends_with("1500"), "the busy connections finish");
+    }
+}

@@ -40,20 +40,42 @@ const MAX_STREAMS: u32 = 128;
 /// How long connections accepted at shutdown get to deliver a request already sent.
 const DRAIN_GRACE: Duration = Duration::from_millis(20);
 
-/// The answer to a client over its address's connection cap, written without reading its
-/// request, in the `error_format` of the server (a renderer of its own does not apply here).
-fn too_many(format: ErrorFormat) -> Vec<u8> {
-    let (status, message) = (StatusCode::SERVICE_UNAVAILABLE, "too many connections from this address; retry later");
-    let (content_type, body) = match format {
-        ErrorFormat::Problem => ("application/problem+json", problem_body(status, message)),
-        _ => ("application/json", error_body(status, message)),
-    };
-    let head = format!(
-        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: {content_type}\r\nconnection: close\r\n\
-         retry-after: 1\r\ncontent-length: {}\r\n\r\n",
-        body.len()
-    );
-    [head.into_bytes(), body].concat()
+/// How long a client over its connection cap gets to show which protocol it speaks, when
+/// the server speaks both HTTP/1.1 and HTTP/2 on plain TCP.
+const REFUSAL_WAIT: Duration = Duration::from_millis(100);
+
+/// Why a client over its address's connection cap is refused.
+const TOO_MANY: &str = "too many connections from this address; retry later";
+
+/// The answers to a client over its address's connection cap, written without reading its
+/// request, each in the client's protocol.
+struct Refusals {
+    /// A 503 in the `error_format` of the server (a renderer of its own does not apply).
+    http1: Box<[u8]>,
+    /// The server's SETTINGS, then GOAWAY with no stream processed and ENHANCE_YOUR_CALM.
+    http2: Box<[u8]>,
+}
+
+impl Refusals {
+    fn new(format: ErrorFormat) -> Self {
+        let status = StatusCode::SERVICE_UNAVAILABLE;
+        let (content_type, body) = match format {
+            ErrorFormat::Problem => ("application/problem+json", problem_body(status, TOO_MANY)),
+            _ => ("application/json", error_body(status, TOO_MANY)),
+        };
+        let head = format!(
+            "HTTP/1.1 503 Service Unavailable\r\ncontent-type: {content_type}\r\nconnection: close\r\n\
+             retry-after: 1\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        );
+        // RFC 9113 §4.1 (frame header), §6.5 (SETTINGS), §6.8 (GOAWAY), §7 (0xb).
+        let goaway_len = u32::try_from(8 + TOO_MANY.len()).unwrap_or(8).to_be_bytes();
+        let mut http2 = vec![0, 0, 0, 0x4, 0, 0, 0, 0, 0];
+        http2.extend_from_slice(&[goaway_len[1], goaway_len[2], goaway_len[3], 0x7, 0, 0, 0, 0, 0]);
+        http2.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0xb]);
+        http2.extend_from_slice(TOO_MANY.as_bytes());
+        Refusals { http1: [head.into_bytes(), body].concat().into(), http2: http2.into() }
+    }
 }
 
 /// Accepts and serves connections until `shutdown`, then shuts down gracefully: requests in
@@ -192,8 +214,8 @@ struct Accepting {
     /// The routes in their layers, if any.
     stack: Option<Stack>,
     header_timeout: Duration,
-    /// The answer to a client over its connection cap, made once.
-    too_many: Box<[u8]>,
+    /// The answers to a client over its connection cap, made once.
+    refusals: Arc<Refusals>,
     permits: Arc<Semaphore>,
     connections: Arc<Connections>,
     heads: Arc<HeadBudget>,
@@ -222,7 +244,7 @@ impl Accepting {
             auto,
             stack,
             header_timeout: config.header_timeout,
-            too_many: too_many(config.error_format).into(),
+            refusals: Arc::new(Refusals::new(config.error_format)),
             permits: Arc::new(Semaphore::new(config.max_connections)),
             connections: Arc::new(Connections::new(
                 config.header_timeout,
@@ -242,7 +264,7 @@ impl Accepting {
         let sent = socket2::SockRef::from(&stream).peek(&mut [std::mem::MaybeUninit::uninit()]).is_ok_and(|n| n > 0);
         let Some(slot) = self.connections.admit(client.ip(), sent, permit) else {
             tracing::debug!(client = %client.ip(), "refused: too many connections from this address");
-            let _ = stream.try_write(&self.too_many);
+            self.refuse(stream);
             return;
         };
         let _ = stream.set_nodelay(true);
@@ -263,6 +285,30 @@ impl Accepting {
                 self.drive(stream, slot, Counted { activity, respond });
             }
         }
+    }
+
+    /// Refuses a connection over its address's cap in the protocol its client speaks: a TLS
+    /// client is closed (nothing goes out in plaintext before a handshake), an HTTP/2 client
+    /// gets GOAWAY, an HTTP/1.1 client the 503.
+    fn refuse(&self, stream: TcpStream) {
+        if self.tls.is_some() {
+            return;
+        }
+        if self.auto.is_none() {
+            let _ = stream.try_write(&self.refusals.http1);
+            return;
+        }
+        let refusals = Arc::clone(&self.refusals);
+        tokio::spawn(async move {
+            let mut first = [0; 3];
+            let answer = match tokio::time::timeout(REFUSAL_WAIT, stream.peek(&mut first)).await {
+                Ok(Ok(3)) if &first == b"PRI" => &refusals.http2,
+                Ok(Ok(n)) if n > 0 && !b"PRI".starts_with(&first[..n]) => &refusals.http1,
+                // Silent, or too little to tell: closed.
+                _ => return,
+            };
+            let _ = stream.try_write(answer);
+        });
     }
 
     /// Serves one connection with `service` on a new task: plain HTTP/1.1, or HTTP/1.1 and
