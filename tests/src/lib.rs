@@ -84,3 +84,12 @@ pub fn fail(text: String) -> Result<u8, std::io::Error> {
 pub fn panic_with(text: String) -> u8 {
     panic!("{text}")
 }
+
+/// Logs `times` warnings as a chatty dependency would.
+#[route(GET, r"/warn/(?P<times>\d+)")]
+pub fn warn(times: u32) -> u32 {
+    for i in 0..times {
+        tracing::warn!(target: "chatty_dependency", i, "a dependency warns");
+    }
+    times
+}

@@ -115,6 +115,18 @@ mod process {
     }
 
     #[test]
+    fn a_dependency_s_warnings_go_through_the_rate_limit() {
+        let server = Process::start(&[]);
+        assert!(timed_get(server.addr(), "/warn/1000").0.ends_with("\r\n\r\n1000"));
+        std::thread::sleep(Duration::from_millis(1100));
+        assert!(timed_get(server.addr(), "/warn/1000").0.ends_with("\r\n\r\n1000"));
+        std::thread::sleep(Duration::from_millis(100));
+        let log = server.log();
+        let lines = log.lines().filter(|l| l.contains("chatty_dependency")).count();
+        assert_eq!(lines, 2, "2,000 warnings, 1.1 s apart, are 2 lines:\n{log}");
+    }
+
+    #[test]
     fn a_flood_of_identical_errors_is_logged_once_a_second_with_a_count() {
         let server = Process::start(&[]);
         let addr = server.addr();

@@ -1,5 +1,6 @@
 //! Logging: the default `tracing` subscriber, handler panics and errors logged once each
-//! with client text escaped, and a limit on repeated identical errors.
+//! with client text escaped, and a limit on repeated identical errors, which every warning
+//! and error goes through, those of the dependencies (hyper, h2, rustls) included.
 //!
 //! Client-influenced text (paths, panic messages, error messages) is always logged as a
 //! `Debug` string field: quoted, with newlines and control characters escaped, so a client
@@ -12,8 +13,11 @@ use std::io::IsTerminal;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
+use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::{Context, Layer, SubscriberExt as _};
 use tracing_subscriber::reload::Handle;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 type Reload = Handle<EnvFilter, tracing_subscriber::fmt::Formatter>;
 
@@ -39,7 +43,7 @@ pub(crate) fn init_default(configured: &str) -> Result<(), ConfigError> {
     let ansi = std::io::stdout().is_terminal();
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_filter_reloading();
     let handle = builder.reload_handle();
-    if builder.try_init().is_ok() {
+    if builder.finish().with(RateLimit).try_init().is_ok() {
         let _ = RELOAD.set(handle);
         if !ansi {
             super::access::plain_subscriber();
@@ -133,6 +137,20 @@ pub(crate) fn handler_timed_out(handler: &str, timeout: Duration) {
         Some(0) => tracing::warn!(handler, timeout_ms, "handler timed out"),
         Some(repeated) => tracing::warn!(handler, timeout_ms, repeated, "handler timed out"),
         None => {}
+    }
+}
+
+/// Puts every warning and error through [`admit`], keyed by where it is made: each at most
+/// once a second, and all of them within [`LINES_PER_SECOND`]. The errors of this module,
+/// limited already with their own keys, pass.
+struct RateLimit;
+
+impl<S: Subscriber> Layer<S> for RateLimit {
+    fn event_enabled(&self, event: &Event<'_>, _: Context<'_, S>) -> bool {
+        let meta = event.metadata();
+        *meta.level() > Level::WARN
+            || meta.target() == module_path!()
+            || admit("event", meta.target(), meta.name()).is_some()
     }
 }
 
