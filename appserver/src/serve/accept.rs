@@ -37,8 +37,6 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 const DRAIN_LIMIT: usize = 4096;
 /// HTTP/2 streams one connection may have open at once.
 const MAX_STREAMS: u32 = 128;
-/// How long connections accepted at shutdown get to deliver a request already sent.
-const DRAIN_GRACE: Duration = Duration::from_millis(20);
 
 /// How long a client over its connection cap gets to show which protocol it speaks, when
 /// the server speaks both HTTP/1.1 and HTTP/2 on plain TCP.
@@ -154,8 +152,6 @@ pub(crate) async fn serve_connections(
     }
     drop(listener);
     tracing::info!(drained, "shutting down: finishing requests in flight");
-    // Let requests that already arrived on idle connections be read before those close.
-    tokio::time::sleep(DRAIN_GRACE).await;
     server.connections.close_all();
     let open = server.connections.closed(deadline).await;
     if open > 0 {
@@ -183,13 +179,15 @@ where
     type Future = Answered<A>;
 
     fn call(&self, request: hyper::Request<Incoming>) -> Answered<A> {
-        Answered { guard: Some(self.activity.request()), answer: (self.respond)(request) }
+        let version = request.version();
+        Answered { guard: Some(self.activity.request(version)), version, answer: (self.respond)(request) }
     }
 }
 
 /// A request's answer on its way, counted as in flight until it is ready.
 struct Answered<A> {
     guard: Option<RequestGuard>,
+    version: http::Version,
     answer: A,
 }
 
@@ -198,8 +196,12 @@ impl<A: Future<Output = hyper::Response<B>> + Unpin, B> Future for Answered<A> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let response = ready!(Pin::new(&mut this.answer).poll(cx));
-        this.guard = None;
+        let mut response = ready!(Pin::new(&mut this.answer).poll(cx));
+        if let Some(guard) = this.guard.take() {
+            if guard.activity().closes_after(this.version) {
+                response.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+            }
+        }
         Poll::Ready(Ok(response.map(Pieces::new)))
     }
 }

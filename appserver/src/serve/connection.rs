@@ -6,8 +6,10 @@
 //! connection with no request in flight that has seen no new request for its limit
 //! (`header_timeout` before its first request, the smaller of `keep_alive_timeout` and
 //! `header_timeout` after) is shut down gracefully, and dropped one tick later if it is
-//! stuck in the middle of a request's headers. On shutdown every connection is shut down
-//! gracefully: requests in flight finish, idle connections close.
+//! stuck in the middle of a request's headers. On shutdown (and a Forked reload) no
+//! request is lost: an HTTP/2 connection gets GOAWAY, and an HTTP/1.1 one stays open until
+//! its next request, answered with `Connection: close`, or until its idle limit, so that a
+//! client never sends a request on a connection the server is closing.
 //!
 //! When a newcomer finds no free slot, a connection that has no request in flight is closed
 //! for it at once, as nginx reuses idle keep-alive connections: a flood of idle sockets
@@ -44,14 +46,27 @@ pub(crate) struct Activity {
     _permit: Option<OwnedSemaphorePermit>,
     /// Whether the client has sent bytes of a head not yet complete.
     sending: AtomicBool,
+    /// Whether the connection has carried an HTTP/2 request.
+    http2: AtomicBool,
+    /// Whether the server is shutting down: each response closes its HTTP/1.1 connection.
+    draining: AtomicBool,
 }
 
 impl Activity {
     /// Marks a request as started; the guard marks it finished when dropped.
-    pub(crate) fn request(self: &Arc<Self>) -> RequestGuard {
+    pub(crate) fn request(self: &Arc<Self>, version: http::Version) -> RequestGuard {
         self.started.fetch_add(1, Ordering::Relaxed);
         self.sending.store(false, Ordering::Relaxed);
+        if version == http::Version::HTTP_2 {
+            self.http2.store(true, Ordering::Relaxed);
+        }
         RequestGuard(Arc::clone(self))
+    }
+
+    /// Whether the response to a request of `version` closes the connection (`Connection:
+    /// close`): the server is shutting down, and the connection is HTTP/1.
+    pub(crate) fn closes_after(&self, version: http::Version) -> bool {
+        version < http::Version::HTTP_2 && self.draining.load(Ordering::Relaxed)
     }
 
     /// `future`'s output, or `None` if the connection is asked to close first (a TLS
@@ -93,6 +108,13 @@ impl Activity {
 
 /// A request in flight on a connection.
 pub(crate) struct RequestGuard(Arc<Activity>);
+
+impl RequestGuard {
+    /// The connection's activity.
+    pub(crate) fn activity(&self) -> &Activity {
+        &self.0
+    }
+}
 
 impl Drop for RequestGuard {
     fn drop(&mut self) {
@@ -313,11 +335,16 @@ impl Connections {
         });
     }
 
-    /// Asks every connection to finish its request in flight and close.
+    /// Shuts every connection down without losing a request: HTTP/2 ones get GOAWAY (their
+    /// streams in flight finish); HTTP/1.1 ones answer their next request with `Connection:
+    /// close`, and are closed by the reaper if none comes within their idle limit.
     pub(crate) fn close_all(&self) {
         for tracked in self.registry.lock().unwrap().tracked.iter() {
             if let Some(activity) = tracked.activity.upgrade() {
-                activity.close(GRACEFUL);
+                activity.draining.store(true, Ordering::Relaxed);
+                if activity.http2.load(Ordering::Relaxed) {
+                    activity.close(GRACEFUL);
+                }
             }
         }
     }

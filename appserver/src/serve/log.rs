@@ -140,20 +140,32 @@ pub(crate) fn handler_timed_out(handler: &str, timeout: Duration) {
     }
 }
 
-/// Puts every warning and error through [`admit`], keyed by where it is made: each at most
-/// once a second, and all of them within [`LINES_PER_SECOND`]. The errors of this module,
-/// limited already with their own keys, pass.
+/// Puts every warning and error through the limit: each call site at most
+/// [`LINES_PER_SITE`] lines a second, and all of them within [`LINES_PER_SECOND`]. The
+/// errors of this module, limited already by [`admit`], pass.
 struct RateLimit;
 
 impl<S: Subscriber> Layer<S> for RateLimit {
     fn event_enabled(&self, event: &Event<'_>, _: Context<'_, S>) -> bool {
         let meta = event.metadata();
-        *meta.level() > Level::WARN
-            || meta.target() == module_path!()
-            || admit("event", meta.target(), meta.name()).is_some()
+        if *meta.level() > Level::WARN || meta.target() == module_path!() {
+            return true;
+        }
+        let mut guard = limiter();
+        let limiter = guard.get_or_insert_with(Limiter::new);
+        limiter.tick(Instant::now());
+        let site = limiter.sites.entry(meta.callsite()).or_insert(0);
+        let admitted = *site < LINES_PER_SITE && limiter.lines < LINES_PER_SECOND;
+        if admitted {
+            *site += 1;
+            limiter.lines += 1;
+        }
+        admitted
     }
 }
 
+/// Lines a second of one call site of a warning or an error.
+const LINES_PER_SITE: u32 = 5;
 /// Error lines per second, in all.
 const LINES_PER_SECOND: u32 = 50;
 /// Distinct errors remembered; past it the counts start over.
@@ -164,20 +176,39 @@ struct Limiter {
     lines: u32,
     /// Per error: when it was last logged, and how often it was left out since.
     seen: HashMap<(&'static str, String, String), (Option<Instant>, u64)>,
+    /// Lines of each call site of a warning or an error, in this second.
+    sites: HashMap<tracing::callsite::Identifier, u32>,
+}
+
+impl Limiter {
+    fn new() -> Self {
+        Limiter { window: Instant::now(), lines: 0, seen: HashMap::new(), sites: HashMap::new() }
+    }
+
+    /// Starts a new second's counts if one has passed by `now`.
+    fn tick(&mut self, now: Instant) {
+        if now - self.window >= Duration::from_secs(1) {
+            self.window = now;
+            self.lines = 0;
+            self.sites.clear();
+        }
+    }
+}
+
+/// The limiter every error line goes through.
+fn limiter() -> std::sync::MutexGuard<'static, Option<Limiter>> {
+    static LIMITER: Mutex<Option<Limiter>> = Mutex::new(None);
+    LIMITER.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Whether to log this error now: each distinct error at most once a second, all errors at
 /// most [`LINES_PER_SECOND`] lines a second. `Some(n)`: log it, saying it was left out
 /// `n` times since it was last logged.
 fn admit(kind: &'static str, handler: &str, message: &str) -> Option<u64> {
-    static LIMITER: Mutex<Option<Limiter>> = Mutex::new(None);
     let now = Instant::now();
-    let mut guard = LIMITER.lock().unwrap_or_else(|e| e.into_inner());
-    let limiter = guard.get_or_insert_with(|| Limiter { window: now, lines: 0, seen: HashMap::new() });
-    if now - limiter.window >= Duration::from_secs(1) {
-        limiter.window = now;
-        limiter.lines = 0;
-    }
+    let mut guard = limiter();
+    let limiter = guard.get_or_insert_with(Limiter::new);
+    limiter.tick(now);
     if limiter.seen.len() >= REMEMBERED {
         limiter.seen.clear();
     }
