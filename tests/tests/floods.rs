@@ -238,7 +238,7 @@ fn in_an_eviction_storm_sockets_stay_capped_and_a_keep_alive_client_loses_nothin
     // A keep-alive client, answered once before the storm.
     let mut client = TcpStream::connect(addr).unwrap();
     client.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-    let mut ask = |client: &mut TcpStream| -> bool {
+    let ask = |client: &mut TcpStream| -> bool {
         let mut buf = [0u8; 4096];
         client.write_all(b"GET /library/normal HTTP/1.1\r\nHost: x\r\n\r\n").is_ok()
             && client.read(&mut buf).is_ok_and(|n| n > 0 && buf[..n].starts_with(b"HTTP/1.1 200 "))

@@ -41,6 +41,34 @@ fn a_declared_body_over_the_limit_is_413_before_it_is_read() {
 }
 
 #[test]
+fn a_body_that_stops_arriving_is_408_after_body_timeout() {
+    use std::io::{Read, Write};
+    let server = start(Server::new().body_timeout(Duration::from_millis(300)));
+    let mut stream = std::net::TcpStream::connect(server.addr()).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    // Half the body, then a pause longer than body_timeout: a 408, long before request_timeout.
+    stream.write_all(b"POST /upload/ HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n12345").unwrap();
+    let started = Instant::now();
+    let mut out = String::new();
+    let _ = stream.read_to_string(&mut out);
+    let took = started.elapsed();
+    assert!(out.starts_with("HTTP/1.1 408 Request Timeout\r\n"), "{out}");
+    assert!(out.ends_with(r#"{"error":{"status":408,"message":"the request body did not arrive in time"}}"#), "{out}");
+    assert!(took >= Duration::from_millis(250) && took < Duration::from_secs(2), "{took:?}");
+    // A body that keeps arriving, slower than body_timeout in all, is read.
+    let mut stream = std::net::TcpStream::connect(server.addr()).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    stream.write_all(b"POST /upload/ HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nConnection: close\r\n\r\n").unwrap();
+    for byte in [b"a", b"b", b"c", b"d"] {
+        std::thread::sleep(Duration::from_millis(150));
+        stream.write_all(byte).unwrap();
+    }
+    let mut out = String::new();
+    let _ = stream.read_to_string(&mut out);
+    assert!(out.starts_with("HTTP/1.1 200 OK\r\n") && out.ends_with("\r\n\r\n4"), "{out}");
+}
+
+#[test]
 fn a_chunked_body_growing_past_the_limit_is_413() {
     let server = start(Server::new().max_body_bytes(1000));
     let chunk = format!("200\r\n{}\r\n", "y".repeat(0x200));

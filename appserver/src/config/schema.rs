@@ -44,6 +44,9 @@ macro_rules! schema {
             /// How long an async or blocking handler may run, and a body may take to
             /// arrive; then the answer is a 503 (a 408 for the body).
             request_timeout: Duration = Duration::from_secs(30), DURATION, positive;
+            /// How long a request body may pause: with no new bytes for this long, the
+            /// answer is a 408 (`request_timeout` bounds the whole body too).
+            body_timeout: Duration = Duration::from_secs(10), DURATION, positive;
             /// How long a connection may stay open without a new request
             /// (`header_timeout` bounds it too).
             keep_alive_timeout: Duration = Duration::from_secs(5), DURATION, positive;
@@ -67,6 +70,8 @@ macro_rules! schema {
             /// HTTP/2 on plain TCP too, for clients with prior knowledge (HTTP/1.1 still
             /// works); with TLS, HTTP/2 is offered anyway.
             http2: bool = false, "true or false", |_| true;
+            /// The most HTTP/2 streams (requests) one connection may have open at once.
+            http2_max_streams: u32 = 16, "a number from 1 to 1024", |n| (1..=1024).contains(n);
             /// The bearer tokens that [`Bearer`](crate::Bearer) routes accept, with their
             /// names and roles (see [`Tokens`](crate::Tokens)); never logged.
             auth_tokens: Tokens = Tokens::new(), TOKENS, Tokens::valid;

@@ -35,8 +35,6 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 /// Connections taken from the kernel's queue at shutdown, at most: they were accepted
 /// before the listening socket closed, so they are answered.
 const DRAIN_LIMIT: usize = 4096;
-/// HTTP/2 streams one connection may have open at once.
-const MAX_STREAMS: u32 = 128;
 
 /// How long a client over its connection cap gets to show which protocol it speaks, when
 /// the server speaks both HTTP/1.1 and HTTP/2 on plain TCP.
@@ -77,11 +75,14 @@ impl Refusals {
 }
 
 /// Accepts and serves connections until `shutdown`, then shuts down gracefully: requests in
-/// flight get until the deadline `shutdown` gives.
+/// flight get until the deadline `shutdown` gives. `release_memory` gives the memory the
+/// allocator holds free back to the system; it is called when half the connections open at
+/// a peak have gone (a flood that ended, say).
 pub(crate) async fn serve_connections(
     listener: std::net::TcpListener,
     served: Served,
     config: &Config,
+    release_memory: fn(),
     shutdown: impl Future<Output = Deadline>,
 ) -> io::Result<()> {
     let listener = TcpListener::from_std(listener)?;
@@ -94,8 +95,16 @@ pub(crate) async fn serve_connections(
     let reaper = std::thread::Builder::new().name("appserver-reaper".into()).spawn({
         let connections = Arc::clone(&server.connections);
         move || {
+            // The most connections open since the allocator last gave memory back.
+            let mut peak = 0;
             while let Err(RecvTimeoutError::Timeout) = reaper_stopped.recv_timeout(connections.tick()) {
                 connections.reap();
+                let open = connections.open();
+                peak = peak.max(open);
+                if open * 2 < peak {
+                    release_memory();
+                    peak = open;
+                }
             }
         }
     })?;
@@ -234,7 +243,7 @@ impl Accepting {
             auto.http1().max_buf_size(config.max_header_bytes);
             auto.http2()
                 .timer(TokioTimer::new())
-                .max_concurrent_streams(MAX_STREAMS)
+                .max_concurrent_streams(config.http2_max_streams)
                 .max_header_list_size(u32::try_from(config.max_header_bytes).unwrap_or(u32::MAX));
             auto
         });

@@ -184,6 +184,7 @@ impl Boot {
             state: Arc::new(state),
             max_body_bytes: config.max_body_bytes,
             request_timeout: config.request_timeout,
+            body_timeout: config.body_timeout,
             openapi,
         };
         Served { app: Arc::new(app), layers: Arc::clone(&self.layers), tls: self.tls.clone() }

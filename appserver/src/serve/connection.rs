@@ -335,6 +335,11 @@ impl Connections {
         });
     }
 
+    /// How many connections are open.
+    pub(crate) fn open(&self) -> usize {
+        self.live.load(Ordering::Acquire)
+    }
+
     /// Shuts every connection down without losing a request: HTTP/2 ones get GOAWAY (their
     /// streams in flight finish); HTTP/1.1 ones answer their next request with `Connection:
     /// close`, and are closed by the reaper if none comes within their idle limit.

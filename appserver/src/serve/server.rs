@@ -318,7 +318,7 @@ impl Server {
             shutdown.await;
             Deadline::after(graceful_timeout)
         };
-        super::accept::serve_connections(listener, served, &boot.config, shutdown)
+        super::accept::serve_connections(listener, served, &boot.config, super::fork::release_free_memory, shutdown)
             .await
             .map_err(|error| ServeError::new(Cause::Stopped(error)))
     }

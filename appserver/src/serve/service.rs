@@ -27,6 +27,7 @@ pub(crate) struct App {
     pub(crate) state: Arc<StateMap>,
     pub(crate) max_body_bytes: usize,
     pub(crate) request_timeout: Duration,
+    pub(crate) body_timeout: Duration,
     /// Where the OpenAPI document is served, if it is.
     pub(crate) openapi: Option<OpenApi>,
     /// How errors are rendered, unless as the JSON they are made in.
@@ -184,9 +185,9 @@ impl App {
             Ok(Err(err)) => return ready(close(err)),
             Err(panic) => return ready(closing(panicked(route, &panic))),
         }
-        let limit = self.max_body_bytes;
+        let (limit, pause) = (self.max_body_bytes, self.body_timeout);
         Answer::Later(Box::pin(async move {
-            request.body = match read_body(body, limit, timeout).await {
+            request.body = match read_body(body, limit, timeout, pause).await {
                 Ok(body) => body,
                 Err(err) => return close(err),
             };
@@ -236,19 +237,32 @@ fn closing(mut response: Response) -> Response {
 }
 
 /// The whole body, up to `limit` bytes (a 413 past it, checked before reading when the
-/// length is declared) and within `timeout` (a 408 past it).
-async fn read_body<B: RequestBody>(body: B, limit: usize, timeout: Duration) -> Result<Bytes, Error> {
+/// length is declared), within `timeout` and with no pause longer than `pause` (a 408
+/// past either: a stalled body, an HTTP/2 stream left open, holds nothing for long).
+async fn read_body<B: RequestBody>(body: B, limit: usize, timeout: Duration, pause: Duration) -> Result<Bytes, Error> {
     let too_large =
         || Error::new(StatusCode::PAYLOAD_TOO_LARGE, format!("request body is larger than the limit of {limit} bytes"));
     if body.size_hint().lower() > limit as u64 {
         return Err(too_large());
     }
-    match tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await {
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(err)) if err.is::<LengthLimitError>() => Err(too_large()),
-        Ok(Err(err)) => Err(Error::bad_request(format!("cannot read the request body: {err}"))),
-        Err(_) => Err(Error::new(StatusCode::REQUEST_TIMEOUT, "the request body did not arrive in time")),
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut body = std::pin::pin!(Limited::new(body, limit));
+    let mut chunks: Vec<Bytes> = Vec::new();
+    loop {
+        let wait = deadline.saturating_duration_since(tokio::time::Instant::now()).min(pause);
+        match tokio::time::timeout(wait, body.frame()).await {
+            Ok(None) => break,
+            Ok(Some(Ok(frame))) => chunks.extend(frame.into_data().ok().filter(|data| !data.is_empty())),
+            Ok(Some(Err(err))) if err.is::<LengthLimitError>() => return Err(too_large()),
+            Ok(Some(Err(err))) => return Err(Error::bad_request(format!("cannot read the request body: {err}"))),
+            Err(_) => return Err(Error::new(StatusCode::REQUEST_TIMEOUT, "the request body did not arrive in time")),
+        }
     }
+    Ok(match chunks.len() {
+        0 => Bytes::new(),
+        1 => chunks.pop().unwrap_or_default(),
+        _ => chunks.concat().into(),
+    })
 }
 
 /// Calls the handler: its reply, with an error or a panic (logged) as a ready response.

@@ -55,10 +55,16 @@ pub(crate) fn start(listener: std::net::TcpListener, boot: &Boot) -> Result<Runn
         .name("appserver".into())
         .spawn(move || {
             let served = catch_unwind(AssertUnwindSafe(|| {
-                runtime.block_on(serve_connections(listener, served, &config, async {
-                    // A dropped handle stops the server too.
-                    stopped.await.unwrap_or_else(|_| Deadline::after(config.graceful_timeout))
-                }))
+                runtime.block_on(serve_connections(
+                    listener,
+                    served,
+                    &config,
+                    super::fork::release_free_memory,
+                    async {
+                        // A dropped handle stops the server too.
+                        stopped.await.unwrap_or_else(|_| Deadline::after(config.graceful_timeout))
+                    },
+                ))
             }));
             // Blocking handlers and sync handlers on other threads that still run are left
             // behind: the process may exit.
