@@ -457,24 +457,30 @@ impl Store for Embedded {
         Ok(self.with_queue(queue, Sync::Later, false, missing, |q, _, _| Ok(q.stats()))?.0)
     }
 
-    async fn list(&self) -> Result<Vec<Stats>, Refused> {
+    async fn list(&self, after: Option<&str>, limit: usize) -> Result<Vec<Stats>, Refused> {
         let mut inner = self.lock();
+        // A queue a long-poll made, never used, is not listed.
+        let mut names: Vec<Arc<str>> = inner
+            .queues
+            .iter()
+            .filter(|(name, q)| after.is_none_or(|after| &***name > after) && (!q.tasks.is_empty() || q.totals.put > 0))
+            .map(|(name, _)| Arc::clone(name))
+            .collect();
+        names.sort_unstable();
+        names.truncate(limit);
         let mut changes = Vec::new();
         let now = now_ms();
-        let mut all: Vec<Stats> = inner
-            .queues
-            .values_mut()
-            .filter_map(|q| {
+        let mut page = Vec::with_capacity(names.len());
+        for name in &names {
+            if let Some(q) = inner.queues.get_mut(name) {
                 q.promote(now, &mut changes);
-                // A queue a long-poll made, never used: not listed.
-                (!q.tasks.is_empty() || q.totals.put > 0).then(|| q.stats())
-            })
-            .collect();
+                page.push(q.stats());
+            }
+        }
         if !changes.is_empty() {
             let _ = self.store.write(changes, inner.next_id, Sync::Later);
         }
-        all.sort_by(|a, b| a.queue.cmp(&b.queue));
-        Ok(all)
+        Ok(page)
     }
 
     async fn dead(&self, queue: &str, limit: usize) -> Result<Vec<DeadTask>, Refused> {

@@ -237,7 +237,8 @@ impl Postgres {
     }
 
     /// The counts of the queues `queue` names (every queue if `None`).
-    async fn counts(&self, queue: Option<&str>) -> Result<Vec<Stats>, Refused> {
+    /// The counts of `queue`, or of up to `limit` queues after `after`, by name.
+    async fn counts(&self, queue: Option<&str>, after: Option<&str>, limit: usize) -> Result<Vec<Stats>, Refused> {
         let client = self.client().await?;
         if let Some(queue) = queue {
             self.expire(&client, queue).await?;
@@ -253,11 +254,12 @@ impl Postgres {
                        count(t.id) FILTER (WHERE t.stage = {WAITING} AND t.due > {NOW}), \
                        count(t.id) FILTER (WHERE t.stage = {DEAD}) \
                      FROM tqueue_queues q LEFT JOIN tqueue_tasks t ON t.queue = q.name \
-                     WHERE $1::text IS NULL OR q.name = $1 GROUP BY q.name ORDER BY q.name"
+                     WHERE ($1::text IS NULL OR q.name = $1) AND ($2::text IS NULL OR q.name > $2) \
+                     GROUP BY q.name ORDER BY q.name LIMIT $3"
                     ),
                 )
                 .await?,
-                &[&queue],
+                &[&queue, &after, &(limit.min(i64::MAX as usize) as i64)],
             )
             .await
             .map_err(store_error)?;
@@ -439,12 +441,12 @@ impl Store for Postgres {
     }
 
     async fn stats(&self, queue: &str) -> Result<Stats, Refused> {
-        let found = self.counts(Some(queue)).await?.into_iter().next();
+        let found = self.counts(Some(queue), None, 1).await?.into_iter().next();
         Ok(found.unwrap_or_else(|| Stats { queue: queue.to_owned(), ..Stats::default() }))
     }
 
-    async fn list(&self) -> Result<Vec<Stats>, Refused> {
-        self.counts(None).await
+    async fn list(&self, after: Option<&str>, limit: usize) -> Result<Vec<Stats>, Refused> {
+        self.counts(None, after, limit).await
     }
 
     async fn dead(&self, queue: &str, limit: usize) -> Result<Vec<DeadTask>, Refused> {

@@ -72,9 +72,10 @@ impl Queues {
         self.0.stats(queue).await
     }
 
-    /// The counts of every queue, by name.
-    pub async fn list(&self) -> Result<Vec<Stats>, Refused> {
-        self.0.list().await
+    /// The counts of up to `limit` queues whose names sort after `after` (from the first if
+    /// `None`), by name: a page of the list.
+    pub async fn list(&self, after: Option<&str>, limit: usize) -> Result<Vec<Stats>, Refused> {
+        self.0.list(after, limit).await
     }
 
     /// Up to `limit` dead tasks of `queue`, oldest first.

@@ -43,8 +43,8 @@ pub(crate) trait Store: Send + Sync + fmt::Debug {
     /// The counts of `queue` (zeros for a queue never used).
     async fn stats(&self, queue: &str) -> Result<Stats, Refused>;
 
-    /// The counts of every queue, by name.
-    async fn list(&self) -> Result<Vec<Stats>, Refused>;
+    /// The counts of up to `limit` queues whose names sort after `after`, by name.
+    async fn list(&self, after: Option<&str>, limit: usize) -> Result<Vec<Stats>, Refused>;
 
     /// Up to `limit` dead tasks of `queue`, oldest first.
     async fn dead(&self, queue: &str, limit: usize) -> Result<Vec<DeadTask>, Refused>;

@@ -18,7 +18,7 @@ use crate::queues::Queues;
 use crate::refusal::Failure;
 use crate::settings::seconds;
 use crate::store::Token;
-use appserver::{Error, State, StatusCode, route};
+use appserver::{Error, Query, State, StatusCode, route};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
@@ -62,9 +62,24 @@ struct NewTask {
     delay: Option<f64>,
 }
 
+/// A page of the list of queues.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Page {
+    /// Queues per page: 1 to 1000, 100 by default.
+    limit: Option<usize>,
+    /// The page starts after this queue name: the `next` of the page before.
+    after: Option<String>,
+}
+
+/// Every queue's stats, a page at a time (`?limit=&after=`): `{"queues": [...], "next"}`,
+/// `next` naming where the next page starts, `null` on the last.
 #[route(GET, r"/v2/queues")]
-async fn list(queues: State<Queues>, _caller: Caller) -> Result<Value, Failure> {
-    Ok(json!({"queues": queues.list().await?}))
+async fn list(page: Query<Page>, queues: State<Queues>, _caller: Caller) -> Result<Value, Failure> {
+    let limit = count("limit", page.0.limit, 100, 1000)?;
+    let listed = queues.list(page.0.after.as_deref(), limit).await?;
+    let next = (listed.len() == limit).then(|| listed.last().map(|q| q.queue.clone())).flatten();
+    Ok(json!({"queues": listed, "next": next}))
 }
 
 /// The routes of one queue, under its name: `/v2/queues/{queue}/...`.
@@ -73,7 +88,7 @@ mod queue {
     use super::*;
     use crate::access::{Admin, Consume, Produce};
     use crate::store::{DeadTask, Stats};
-    use appserver::{Json, Query};
+    use appserver::Json;
 
     #[route(POST, r"/tasks")]
     async fn put(

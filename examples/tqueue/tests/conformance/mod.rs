@@ -235,7 +235,7 @@ pub(crate) fn reads_make_no_queue_and_empty_queues_do_not_count(store: &Store) {
         assert_eq!(c.post(&format!("/v2/queues/l{i}/lease")).json()["tasks"], json!([]));
         assert_eq!(c.get(&format!("/v2/queues/x{i}/dead")).json()["tasks"], json!([]));
     }
-    assert_eq!(c.get("/v2/queues").json(), json!({"queues": []}));
+    assert_eq!(c.get("/v2/queues").json(), json!({"queues": [], "next": null}));
     assert_eq!(c.post_json("/v2/queues/a/tasks", &json!({"task": 1})).status, 201);
     assert_eq!(c.post_json("/v2/queues/b/tasks", &json!({"task": 2})).status, 201);
     assert_eq!(c.post_json("/v2/queues/c/tasks", &json!({"task": 3})).error(507), "there are 2 queues already");
@@ -253,4 +253,12 @@ pub(crate) fn reads_make_no_queue_and_empty_queues_do_not_count(store: &Store) {
     let listed = c.get("/v2/queues").json();
     let names: Vec<&str> = listed["queues"].as_array().unwrap().iter().map(|q| q["queue"].as_str().unwrap()).collect();
     assert!(names.contains(&"a") && names.contains(&"c") && names.len() <= 3, "{listed}");
+    // The list comes a page at a time.
+    let first = c.get("/v2/queues?limit=1").json();
+    assert_eq!((first["queues"][0]["queue"].as_str(), first["next"].as_str()), (Some("a"), Some("a")), "{first}");
+    let next = c.get("/v2/queues?limit=1&after=a").json();
+    assert_eq!(next["queues"].as_array().unwrap().len(), 1, "{next}");
+    let last = c.get("/v2/queues?after=c").json();
+    assert_eq!(last, json!({"queues": [], "next": null}));
+    assert_eq!(c.get("/v2/queues?limit=0").error(422), "`limit` must be from 1 to 1000");
 }
