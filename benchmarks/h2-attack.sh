@@ -4,6 +4,8 @@
 # benchmarks/src/bin/h2-attack.rs:
 # - parked: 3,500 connections from 4 addresses, each with as many streams as the server
 #   allows (up to 128), every one a POST whose body never comes.
+# For slow readers, against TQueue with 10,000 queues (see BENCHMARKS.md):
+#   PROBE=/probe/qsize/ target/release/h2-attack zero-window ADDR PID 15 15 "/v2/queues?limit=1000"
 #
 # Run with: benchmarks/h2-attack.sh [SECONDS=15]
 set -euo pipefail

@@ -93,3 +93,9 @@ pub fn warn(times: u32) -> u32 {
     }
     times
 }
+
+/// `mib` MiB of `x`, held whole until sent: a large answer for a slow reader.
+#[route(GET, r"/big/(?P<mib>\d+)")]
+pub fn big(mib: usize) -> appserver::Response {
+    appserver::Response::new(appserver::Body::from(vec![b'x'; mib.min(64) << 20]))
+}

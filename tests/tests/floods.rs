@@ -334,3 +334,62 @@ fn past_the_per_client_cap_each_client_is_refused_in_its_own_protocol() {
         assert!(busy.join().unwrap().ends_with("1500"), "the busy connections finish");
     }
 }
+
+/// The server's resident memory, in MiB.
+fn rss_mib(pid: u32) -> usize {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+        / 1024
+}
+
+#[test]
+fn slow_readers_that_keep_the_server_over_its_send_budget_are_cut() {
+    let _heavy = HEAVY.lock().unwrap_or_else(|e| e.into_inner());
+    let server = Process::start(&[("APPSERVER_KEEP_ALIVE_TIMEOUT", "1"), ("APPSERVER_WORKERS", "2")]);
+    let (addr, pid) = (server.addr(), server.pid());
+    // Eight clients ask for 24 MiB each and read nothing: 192 MiB waiting, over the 64 MiB
+    // budget.
+    let readers: Vec<TcpStream> = (0..8)
+        .map(|_| {
+            let mut stream = TcpStream::connect(addr).unwrap();
+            stream.write_all(b"GET /big/24 HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+            stream
+        })
+        .collect();
+    let started = Instant::now();
+    let mut most = 0;
+    while started.elapsed() < Duration::from_secs(4) {
+        most = most.max(rss_mib(pid));
+        assert!(timed_get(addr, "/library/normal").0.starts_with("HTTP/1.1 200 "), "others are served");
+        thread::sleep(Duration::from_millis(100));
+    }
+    // Now they read: the ones cut get less than their answer.
+    let got: Vec<usize> = readers
+        .into_iter()
+        .map(|mut stream| {
+            stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut buf = vec![0; 1 << 20];
+            let mut total = 0;
+            while let Ok(n) = stream.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                total += n;
+                if total > (24 << 20) {
+                    break;
+                }
+            }
+            total
+        })
+        .collect();
+    let cut = got.iter().filter(|&&n| n < (24 << 20)).count();
+    println!(
+        "8 readers of 24 MiB that read nothing for 4 s: {cut} cut; bytes they got: {got:?}; RSS at most {most} MiB"
+    );
+    assert!(cut >= 3, "{got:?}");
+    assert!(cut < 8, "those within the budget are served in full: {got:?}");
+}

@@ -172,7 +172,7 @@ pub(crate) async fn serve_connections(
 }
 
 /// A connection's service: `respond`, each request counted in `activity` until its
-/// response is ready, the response's body handed over in [`Pieces`].
+/// response's body, handed over in [`Pieces`], is sent.
 struct Counted<R> {
     activity: Arc<Activity>,
     respond: R,
@@ -182,6 +182,7 @@ impl<R, A, B> hyper::service::Service<hyper::Request<Incoming>> for Counted<R>
 where
     R: Fn(hyper::Request<Incoming>) -> A,
     A: Future<Output = hyper::Response<B>> + Unpin,
+    B: hyper::body::Body,
 {
     type Response = hyper::Response<Pieces<B>>;
     type Error = Infallible;
@@ -193,25 +194,24 @@ where
     }
 }
 
-/// A request's answer on its way, counted as in flight until it is ready.
+/// A request's answer on its way, counted as in flight until its body is sent.
 struct Answered<A> {
     guard: Option<RequestGuard>,
     version: http::Version,
     answer: A,
 }
 
-impl<A: Future<Output = hyper::Response<B>> + Unpin, B> Future for Answered<A> {
+impl<A: Future<Output = hyper::Response<B>> + Unpin, B: hyper::body::Body> Future for Answered<A> {
     type Output = Result<hyper::Response<Pieces<B>>, Infallible>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let mut response = ready!(Pin::new(&mut this.answer).poll(cx));
-        if let Some(guard) = this.guard.take() {
-            if guard.activity().closes_after(this.version) {
-                response.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
-            }
+        let guard = this.guard.take();
+        if guard.as_ref().is_some_and(|guard| guard.activity().closes_after(this.version)) {
+            response.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
         }
-        Poll::Ready(Ok(response.map(Pieces::new)))
+        Poll::Ready(Ok(response.map(|body| Pieces::new(body, guard))))
     }
 }
 

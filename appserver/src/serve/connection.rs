@@ -50,6 +50,10 @@ pub(crate) struct Activity {
     http2: AtomicBool,
     /// Whether the server is shutting down: each response closes its HTTP/1.1 connection.
     draining: AtomicBool,
+    /// Bytes of this connection's responses its client has not taken yet (large ones).
+    held: AtomicUsize,
+    /// The same, for every connection of the process: [`Connections::backlog`].
+    backlog: Arc<AtomicUsize>,
 }
 
 impl Activity {
@@ -113,6 +117,18 @@ impl RequestGuard {
     /// The connection's activity.
     pub(crate) fn activity(&self) -> &Activity {
         &self.0
+    }
+
+    /// Counts `n` bytes of a response the client has yet to take.
+    pub(crate) fn hold(&self, n: usize) {
+        self.0.held.fetch_add(n, Ordering::Relaxed);
+        self.0.backlog.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Notes that `n` of the bytes held went out.
+    pub(crate) fn taken(&self, n: usize) {
+        self.0.held.fetch_sub(n, Ordering::Relaxed);
+        self.0.backlog.fetch_sub(n, Ordering::Relaxed);
     }
 }
 
@@ -197,10 +213,16 @@ where
     }
 }
 
+/// Bytes of responses waiting for their clients to take them that a process holds before
+/// it closes the connections that do not take theirs.
+pub(crate) const SEND_BUDGET: usize = 64 << 20;
+
 /// Every open connection of a server: for the reaper, for eviction when connections run
 /// short, and for the per-client cap.
 pub(crate) struct Connections {
     registry: Mutex<Registry>,
+    /// Bytes of large responses not yet taken by their clients, in all.
+    backlog: Arc<AtomicUsize>,
     header_timeout: Duration,
     idle_timeout: Duration,
     per_client: usize,
@@ -223,6 +245,9 @@ struct Tracked {
     since: Instant,
     /// When the connection was asked to close gracefully.
     asked: Option<Instant>,
+    /// Its bytes held when last looked at, and since when they have not gone down.
+    held: usize,
+    held_since: Instant,
 }
 
 impl Tracked {
@@ -264,6 +289,7 @@ impl Connections {
     pub(crate) fn new(header_timeout: Duration, keep_alive_timeout: Duration, per_client: usize) -> Self {
         Connections {
             registry: Mutex::default(),
+            backlog: Arc::default(),
             header_timeout,
             idle_timeout: keep_alive_timeout.min(header_timeout),
             per_client,
@@ -288,10 +314,13 @@ impl Connections {
             return None;
         }
         *registry.clients.entry(client).or_insert(0) += 1;
-        let activity = Arc::new(Activity { _permit: permit, ..Activity::default() });
+        let backlog = Arc::clone(&self.backlog);
+        let activity = Arc::new(Activity { _permit: permit, backlog, ..Activity::default() });
         activity.sending.store(sent, Ordering::Relaxed);
+        let now = Instant::now();
+        let activity_ref = Arc::downgrade(&activity);
         let tracked =
-            Tracked { activity: Arc::downgrade(&activity), client, seen: 0, since: Instant::now(), asked: None };
+            Tracked { activity: activity_ref, client, seen: 0, since: now, asked: None, held: 0, held_since: now };
         registry.tracked.push_back(tracked);
         self.live.fetch_add(1, Ordering::AcqRel);
         Some(Slot { connections: Arc::clone(self), client, activity })
@@ -309,11 +338,25 @@ impl Connections {
     }
 
     /// One look at every connection: closes the idle and the stuck ones, forgets the closed.
+    /// While the process holds more than [`SEND_BUDGET`] bytes of responses for their
+    /// clients, a connection whose client has taken none of its own for its idle limit is
+    /// dropped (a slow reader, or one that never opens its HTTP/2 window).
     pub(crate) fn reap(&self) {
         let now = Instant::now();
         let tick = self.tick();
+        let mut over = self.backlog.load(Ordering::Relaxed).saturating_sub(SEND_BUDGET);
         self.registry.lock().unwrap().tracked.retain_mut(|tracked| {
             let Some(activity) = tracked.activity.upgrade() else { return false };
+            let held = activity.held.load(Ordering::Relaxed);
+            if held == 0 || held < tracked.held {
+                tracked.held_since = now;
+            }
+            tracked.held = held;
+            if over > 0 && held > 0 && now - tracked.held_since >= self.idle_timeout {
+                activity.close(DROP);
+                over = over.saturating_sub(held);
+                return true;
+            }
             let started = activity.started.load(Ordering::Relaxed);
             if started != tracked.seen || activity.finished.load(Ordering::Relaxed) != started {
                 // A new request, or one in flight: not idle.

@@ -1,4 +1,6 @@
-//! Response bodies handed to hyper in pieces of at most [`PIECE`] bytes.
+//! Response bodies handed to hyper in pieces of at most [`PIECE`] bytes, each counted as
+//! its request in flight until it is sent, and a large one's bytes not yet taken by the
+//! client counted against the process's budget ([`RequestGuard::hold`]).
 //!
 //! A plain HTTP/1.1 connection has hyper copy each response into its write buffer
 //! (`writev(false)`) and send it with one `write`: that costs fewer instructions per
@@ -6,6 +8,7 @@
 //! to, and hyper adds to it while it holds less than `max_buf_size`; in pieces, a large
 //! body grows it to at most `max_buf_size` plus one piece, whatever the response's size.
 
+use super::connection::RequestGuard;
 use bytes::{Buf, Bytes};
 use hyper::body::{Body, Frame, SizeHint};
 use std::pin::Pin;
@@ -19,11 +22,45 @@ pub(crate) struct Pieces<B> {
     body: B,
     /// What is left of the last data frame.
     rest: Bytes,
+    /// The request this body answers, in flight until the body is sent.
+    guard: Option<RequestGuard>,
+    /// The bytes of a body larger than a piece not yet handed to hyper, held in the budget.
+    held: usize,
+}
+
+impl<B: Body> Pieces<B> {
+    pub(crate) fn new(body: B, guard: Option<RequestGuard>) -> Self {
+        let size = usize::try_from(body.size_hint().lower()).unwrap_or(usize::MAX);
+        let held = match &guard {
+            Some(guard) if size > PIECE => {
+                guard.hold(size);
+                size
+            }
+            _ => 0,
+        };
+        Pieces { body, rest: Bytes::new(), guard, held }
+    }
 }
 
 impl<B> Pieces<B> {
-    pub(crate) fn new(body: B) -> Self {
-        Pieces { body, rest: Bytes::new() }
+    /// Notes that `n` bytes went to hyper, and, at the end, that the request is answered.
+    fn sent(&mut self, n: usize, done: bool) {
+        if self.held > 0 {
+            let n = if done { self.held } else { n.min(self.held) };
+            self.held -= n;
+            if let Some(guard) = &self.guard {
+                guard.taken(n);
+            }
+        }
+        if done {
+            self.guard = None;
+        }
+    }
+}
+
+impl<B> Drop for Pieces<B> {
+    fn drop(&mut self) {
+        self.sent(0, true);
     }
 }
 
@@ -39,10 +76,14 @@ impl<B: Body<Data = Bytes> + Unpin> Body for Pieces<B> {
                     Ok(data) => this.rest = data,
                     Err(trailers) => return Poll::Ready(Some(Ok(trailers))),
                 },
-                done => return Poll::Ready(done),
+                done => {
+                    this.sent(0, true);
+                    return Poll::Ready(done);
+                }
             }
         }
         let piece = this.rest.split_to(this.rest.len().min(PIECE));
+        this.sent(piece.len(), false);
         Poll::Ready(Some(Ok(Frame::data(piece))))
     }
 
@@ -71,7 +112,7 @@ mod tests {
     #[test]
     fn a_large_body_comes_in_pieces_with_its_exact_size() {
         let data: Vec<u8> = (0..PIECE * 2 + 5).map(|i| i as u8).collect();
-        let mut body = Pieces::new(Full::new(bytes::Bytes::from(data.clone())));
+        let mut body = Pieces::new(Full::new(bytes::Bytes::from(data.clone())), None);
         assert_eq!(body.size_hint().exact(), Some(data.len() as u64));
         let mut pieces = Vec::new();
         now_or_never(async {

@@ -5,7 +5,7 @@
 //! - `zero-window`: connections that announce a flow-control window of 0 and GET `PATH` on
 //!   every stream, and never open the window (slow readers).
 //!
-//! Meanwhile a client GETs `/person/get/1/` every 20 ms on a new HTTP/1.1 connection. The
+//! Meanwhile a client GETs `/person/get/1/` (or `$PROBE`) every 20 ms on a new HTTP/1.1 connection. The
 //! server's RSS is read every second from `/proc/PID/status`, during the attack and for 10 s
 //! after it.
 //!
@@ -90,13 +90,15 @@ async fn attacker(
 }
 
 fn probe(addr: SocketAddr, stop: Arc<AtomicBool>) -> (Vec<Duration>, usize) {
+    let path = std::env::var("PROBE").unwrap_or_else(|_| "/person/get/1/".to_owned());
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     let (mut times, mut failed) = (Vec::new(), 0);
     while !stop.load(Ordering::Relaxed) {
         let started = Instant::now();
         let ok = (|| -> std::io::Result<bool> {
             let mut stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
             stream.set_read_timeout(Some(Duration::from_secs(2)))?;
-            stream.write_all(b"GET /person/get/1/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+            stream.write_all(request.as_bytes())?;
             let mut out = Vec::new();
             stream.read_to_end(&mut out)?;
             Ok(out.starts_with(b"HTTP/1.1 200 "))
