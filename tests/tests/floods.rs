@@ -393,3 +393,40 @@ fn slow_readers_that_keep_the_server_over_its_send_budget_are_cut() {
     assert!(cut >= 3, "{got:?}");
     assert!(cut < 8, "those within the budget are served in full: {got:?}");
 }
+
+#[test]
+fn connections_whose_requests_only_wait_for_bodies_that_never_come_are_evicted() {
+    let _heavy = HEAVY.lock().unwrap_or_else(|e| e.into_inner());
+    let server = Process::start(&[
+        ("APPSERVER_MAX_CONNECTIONS", "32"),
+        ("APPSERVER_MAX_CONNECTIONS_PER_CLIENT", "1048576"),
+        ("APPSERVER_WORKERS", "2"),
+    ]);
+    let addr = server.addr();
+    // A keep-alive client, answered once, then 31 connections whose POSTs never send the
+    // body they announce: every slot is taken.
+    let mut keep_alive = TcpStream::connect(addr).unwrap();
+    keep_alive.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let ask = |stream: &mut TcpStream| {
+        let mut buf = [0u8; 4096];
+        stream.write_all(b"GET /library/kept HTTP/1.1\r\nHost: x\r\n\r\n").is_ok()
+            && stream.read(&mut buf).is_ok_and(|n| buf[..n].starts_with(b"HTTP/1.1 200 "))
+    };
+    assert!(ask(&mut keep_alive));
+    let parked: Vec<TcpStream> = (0..31)
+        .map(|_| {
+            let mut stream = connect_from([127, 0, 0, 30], addr).unwrap();
+            stream.write_all(b"POST /upload/ HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n").unwrap();
+            stream
+        })
+        .collect();
+    thread::sleep(Duration::from_millis(1500));
+    // Newcomers take the parked connections' slots at once, not after body_timeout (10 s).
+    for _ in 0..5 {
+        let (out, took) = get_within(addr, "/library/newcomer", Duration::from_secs(3));
+        assert!(out.starts_with("HTTP/1.1 200 "), "after {took:?}: {out:?}");
+        assert!(took < Duration::from_millis(500), "{took:?}");
+    }
+    assert!(ask(&mut keep_alive), "the keep-alive client keeps its connection");
+    drop(parked);
+}

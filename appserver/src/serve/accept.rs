@@ -4,6 +4,7 @@
 //! requests in flight finish within `graceful_timeout`, close the rest.
 
 use super::access;
+use super::arrival::Arrival;
 use super::boot::Served;
 use super::connection::{Activity, Connections, RequestGuard, Slot, Watched};
 use super::grace::Deadline;
@@ -180,7 +181,7 @@ struct Counted<R> {
 
 impl<R, A, B> hyper::service::Service<hyper::Request<Incoming>> for Counted<R>
 where
-    R: Fn(hyper::Request<Incoming>) -> A,
+    R: Fn(hyper::Request<Arrival>) -> A,
     A: Future<Output = hyper::Response<B>> + Unpin,
     B: hyper::body::Body,
 {
@@ -190,7 +191,9 @@ where
 
     fn call(&self, request: hyper::Request<Incoming>) -> Answered<A> {
         let version = request.version();
-        Answered { guard: Some(self.activity.request(version)), version, answer: (self.respond)(request) }
+        let guard = Some(self.activity.request(version));
+        let request = request.map(|body| Arrival::new(body, &self.activity));
+        Answered { guard, version, answer: (self.respond)(request) }
     }
 }
 
@@ -289,7 +292,7 @@ impl Accepting {
             }
             Some(stack) => {
                 let (stack, render) = (stack.clone(), self.app.render.clone());
-                let respond = move |request: hyper::Request<Incoming>| {
+                let respond = move |request: hyper::Request<Arrival>| {
                     let request = request.map(|body| body.map_err(box_error).boxed_unsync());
                     Box::pin(layer::call(stack.clone(), render.clone(), request))
                 };

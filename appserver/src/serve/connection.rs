@@ -31,6 +31,16 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, OwnedSemaphorePermit};
 
+/// How long request bodies must have been waiting for bytes for their connection to count
+/// as idle for eviction.
+const PARKED: Duration = Duration::from_secs(1);
+
+/// Milliseconds since the first call: the coarse clock of body arrivals.
+fn clock() -> u64 {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_millis() as u64
+}
+
 const OPEN: u8 = 0;
 const GRACEFUL: u8 = 1;
 const DROP: u8 = 2;
@@ -52,6 +62,10 @@ pub(crate) struct Activity {
     draining: AtomicBool,
     /// Bytes of this connection's responses its client has not taken yet (large ones).
     held: AtomicUsize,
+    /// Requests in flight waiting for bytes of their bodies.
+    waiting: AtomicU64,
+    /// When body bytes last arrived (or a body was begun), in ms of [`clock`].
+    arrived: AtomicU64,
     /// The same, for every connection of the process: [`Connections::backlog`].
     backlog: Arc<AtomicUsize>,
 }
@@ -88,6 +102,19 @@ impl Activity {
             }
         })
         .await
+    }
+
+    /// Notes that a request's body waits for bytes (`true`), or no longer does.
+    pub(crate) fn body_waits(&self, waiting: bool) {
+        match waiting {
+            true => self.waiting.fetch_add(1, Ordering::Relaxed),
+            false => self.waiting.fetch_sub(1, Ordering::Relaxed),
+        };
+    }
+
+    /// Notes that bytes of a request body arrived (or that a body is begun).
+    pub(crate) fn body_arrived(&self) {
+        self.arrived.store(clock(), Ordering::Relaxed);
     }
 
     /// Notes that the client has sent part of a request head.
@@ -251,14 +278,30 @@ struct Tracked {
 }
 
 impl Tracked {
-    /// How readily the connection is closed for a newcomer, if it may be (open, with no
-    /// request in flight): 0 never answered and silent, 1 never answered and part-way
-    /// through a head, 2 answered and silent, 3 answered and part-way through its next head.
+    /// How readily the connection is closed for a newcomer, if it may be (open, and no
+    /// request in flight but those waiting for a body that does not come): 0 never answered
+    /// and silent, 1 never answered and part-way through a head, 2 never answered and every
+    /// request in flight waiting for a body that has not moved for [`PARKED`], 3 answered
+    /// and silent, 4 answered and part-way through its next head.
     fn eviction_rank(&self) -> Option<u8> {
         let a = self.activity.upgrade()?;
+        if a.close.load(Ordering::Acquire) != OPEN {
+            return None;
+        }
         let finished = a.finished.load(Ordering::Relaxed);
-        let idle = a.close.load(Ordering::Acquire) == OPEN && a.started.load(Ordering::Relaxed) == finished;
-        idle.then(|| u8::from(finished > 0) * 2 + u8::from(a.sending.load(Ordering::Relaxed)))
+        let in_flight = a.started.load(Ordering::Relaxed).saturating_sub(finished);
+        let sending = u8::from(a.sending.load(Ordering::Relaxed));
+        match in_flight {
+            0 if finished == 0 => Some(sending),
+            0 => Some(3 + sending),
+            n if finished == 0
+                && n == a.waiting.load(Ordering::Relaxed)
+                && clock().saturating_sub(a.arrived.load(Ordering::Relaxed)) >= PARKED.as_millis() as u64 =>
+            {
+                Some(2)
+            }
+            _ => None,
+        }
     }
 }
 
@@ -420,8 +463,9 @@ impl Connections {
 impl Registry {
     /// Closes the tracked connection that `which` selects, has no request in flight and
     /// ranks first for eviction ([`Tracked::eviction_rank`]), the oldest of its rank, and
-    /// returns it. One never answered is dropped at once (it has nothing to send); an
-    /// answered one closes gracefully, so that a response just written is still sent.
+    /// returns it. One never answered, or waiting only for bodies, is dropped at once (it
+    /// has nothing to send); an answered one closes gracefully, so that a response just
+    /// written is still sent.
     fn evict(&mut self, which: impl Fn(&Tracked) -> bool) -> Option<Arc<Activity>> {
         while self.tracked.front().is_some_and(|t| t.activity.strong_count() == 0) {
             self.tracked.pop_front();
@@ -439,7 +483,7 @@ impl Registry {
         let (rank, i) = best?;
         let tracked = &mut self.tracked[i];
         let activity = tracked.activity.upgrade()?;
-        activity.close(if rank < 2 { DROP } else { GRACEFUL });
+        activity.close(if rank < 3 { DROP } else { GRACEFUL });
         tracked.asked = Some(Instant::now());
         Some(activity)
     }

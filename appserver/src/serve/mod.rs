@@ -8,6 +8,7 @@
 
 mod accept;
 mod access;
+mod arrival;
 mod boot;
 mod connection;
 mod error;
