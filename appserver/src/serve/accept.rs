@@ -181,7 +181,7 @@ struct Counted<R> {
 
 impl<R, A, B> hyper::service::Service<hyper::Request<Incoming>> for Counted<R>
 where
-    R: Fn(hyper::Request<Arrival>) -> A,
+    R: Fn(hyper::Request<Incoming>, &Arc<Activity>) -> A,
     A: Future<Output = hyper::Response<B>> + Unpin,
     B: hyper::body::Body,
 {
@@ -192,8 +192,7 @@ where
     fn call(&self, request: hyper::Request<Incoming>) -> Answered<A> {
         let version = request.version();
         let guard = Some(self.activity.request(version));
-        let request = request.map(|body| Arrival::new(body, &self.activity));
-        Answered { guard, version, answer: (self.respond)(request) }
+        Answered { guard, version, answer: (self.respond)(request, &self.activity) }
     }
 }
 
@@ -288,12 +287,14 @@ impl Accepting {
             // No layers: the routes themselves.
             None => {
                 let app = Arc::clone(&self.app);
-                self.drive(stream, slot, Counted { activity, respond: move |request| app.handle(request) });
+                let respond = move |request, activity: &Arc<Activity>| app.handle(request, Some(activity));
+                self.drive(stream, slot, Counted { activity, respond });
             }
             Some(stack) => {
                 let (stack, render) = (stack.clone(), self.app.render.clone());
-                let respond = move |request: hyper::Request<Arrival>| {
-                    let request = request.map(|body| body.map_err(box_error).boxed_unsync());
+                let respond = move |request: hyper::Request<Incoming>, activity: &Arc<Activity>| {
+                    let request =
+                        request.map(|body| Arrival::new(body, Some(activity)).map_err(box_error).boxed_unsync());
                     Box::pin(layer::call(stack.clone(), render.clone(), request))
                 };
                 self.drive(stream, slot, Counted { activity, respond });

@@ -4,47 +4,59 @@
 
 use super::connection::Activity;
 use bytes::Bytes;
-use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::body::{Body, Frame, SizeHint};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-/// hyper's request body, its waits noted on the connection.
-pub(crate) struct Arrival {
-    body: Incoming,
-    /// The connection, for a body still to come.
-    activity: Option<Arc<Activity>>,
-    /// Whether the body's last poll found no bytes.
-    waiting: bool,
+pin_project_lite::pin_project! {
+    /// `body`, its waits noted on its connection's activity, if it has one.
+    pub(crate) struct Arrival<B> {
+        #[pin]
+        body: B,
+        activity: Option<Arc<Activity>>,
+        // Whether the body's last poll found no bytes.
+        waiting: bool,
+    }
+
+    impl<B> PinnedDrop for Arrival<B> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            wait(this.activity, this.waiting, false);
+        }
+    }
 }
 
-impl Arrival {
-    pub(crate) fn new(body: Incoming, activity: &Arc<Activity>) -> Self {
-        let activity = (!body.is_end_stream()).then(|| {
+impl<B: Body> Arrival<B> {
+    /// `body`, on the connection of `activity` (none for a request made in the process).
+    pub(crate) fn new(body: B, activity: Option<&Arc<Activity>>) -> Self {
+        let activity = activity.filter(|_| !body.is_end_stream()).map(|activity| {
             activity.body_arrived();
             Arc::clone(activity)
         });
         Arrival { body, activity, waiting: false }
     }
+}
 
-    fn wait(&mut self, waiting: bool) {
-        if let Some(activity) = self.activity.as_ref().filter(|_| self.waiting != waiting) {
-            activity.body_waits(waiting);
-            self.waiting = waiting;
-        }
+/// Notes on `activity` whether a body waits, if that changed.
+fn wait(activity: &Option<Arc<Activity>>, was: &mut bool, waiting: bool) {
+    if let Some(activity) = activity.as_ref().filter(|_| *was != waiting) {
+        activity.body_waits(waiting);
+        *was = waiting;
     }
 }
 
-impl Body for Arrival {
+impl<B: Body<Data = Bytes>> Body for Arrival<B> {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = B::Error;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let poll = Pin::new(&mut self.body).poll_frame(cx);
-        if let (Poll::Ready(Some(Ok(_))), Some(activity)) = (&poll, &self.activity) {
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        let this = self.project();
+        let poll = this.body.poll_frame(cx);
+        if let (Poll::Ready(Some(Ok(_))), Some(activity)) = (&poll, &*this.activity) {
             activity.body_arrived();
         }
-        self.wait(poll.is_pending());
+        wait(this.activity, this.waiting, poll.is_pending());
         poll
     }
 
@@ -54,11 +66,5 @@ impl Body for Arrival {
 
     fn size_hint(&self) -> SizeHint {
         self.body.size_hint()
-    }
-}
-
-impl Drop for Arrival {
-    fn drop(&mut self) {
-        self.wait(false);
     }
 }

@@ -81,7 +81,7 @@ pub(crate) fn box_error(err: impl Into<BoxError>) -> BoxError {
 /// The routes of `app` wrapped in `layers`, the first added innermost.
 pub(crate) fn stack(app: Arc<App>, layers: &[AddLayer]) -> Stack {
     let routes = BoxCloneSyncService::new(tower::service_fn(move |request: http::Request<LayerBody>| {
-        let answer = app.respond(request);
+        let answer = app.respond(request, None);
         async move { Ok::<_, BoxError>(boxed(answer.await)) }
     }));
     layers.iter().fold(routes, |stack, layer| layer(stack))

@@ -1,6 +1,8 @@
 //! One request: route, read the body, call the handler, log.
 
 use super::access::Access;
+use super::arrival::Arrival;
+use super::connection::Activity;
 use super::log::{Panic, catching};
 use crate::handler::{BoxError, Error, ErrorMessage, Failure, IntoResponse, Params, Request, Response, StateMap};
 use crate::routing::{Lookup, Reply, Route, Router, openapi_document};
@@ -94,12 +96,17 @@ impl Future for Answer {
 }
 
 impl App {
-    /// Answers `request` and logs its access line; never fails, never panics.
-    pub(crate) fn handle<B: RequestBody>(self: &Arc<Self>, request: http::Request<B>) -> Answer {
+    /// Answers `request`, which came on the connection of `activity`, and logs its access
+    /// line; never fails, never panics.
+    pub(crate) fn handle<B: RequestBody>(
+        self: &Arc<Self>,
+        request: http::Request<B>,
+        activity: Option<&Arc<Activity>>,
+    ) -> Answer {
         let Some(access) = Access::start(&request) else {
-            return self.respond(request);
+            return self.respond(request, activity);
         };
-        match self.respond(request) {
+        match self.respond(request, activity) {
             Answer::Ready(Some(response)) => {
                 access.log(response.status());
                 Answer::Ready(Some(response))
@@ -115,9 +122,13 @@ impl App {
 
     /// Answers `request`, its errors rendered as the server renders them; never fails, never
     /// panics.
-    pub(crate) fn respond<B: RequestBody>(self: &Arc<Self>, request: http::Request<B>) -> Answer {
-        let Some(render) = &self.render else { return self.answer(request) };
-        match self.answer(request) {
+    pub(crate) fn respond<B: RequestBody>(
+        self: &Arc<Self>,
+        request: http::Request<B>,
+        activity: Option<&Arc<Activity>>,
+    ) -> Answer {
+        let Some(render) = &self.render else { return self.answer(request, activity) };
+        match self.answer(request, activity) {
             Answer::Ready(Some(response)) => Answer::Ready(Some(rendered(response, render))),
             Answer::Later(future) => {
                 let render = Arc::clone(render);
@@ -127,8 +138,9 @@ impl App {
         }
     }
 
-    /// Answers `request` with errors in the JSON shape.
-    fn answer<B: RequestBody>(self: &Arc<Self>, request: http::Request<B>) -> Answer {
+    /// Answers `request` with errors in the JSON shape; a body to read waits on the
+    /// connection of `activity` ([`Arrival`]).
+    fn answer<B: RequestBody>(self: &Arc<Self>, request: http::Request<B>, activity: Option<&Arc<Activity>>) -> Answer {
         let ready = |response| Answer::Ready(Some(response));
         let (parts, body) = request.into_parts();
         if parts.version == Version::HTTP_11 && parts.headers.get_all(HOST).iter().count() != 1 {
@@ -186,6 +198,7 @@ impl App {
             Err(panic) => return ready(closing(panicked(route, &panic))),
         }
         let (limit, pause) = (self.max_body_bytes, self.body_timeout);
+        let body = Arrival::new(body, activity);
         Answer::Later(Box::pin(async move {
             request.body = match read_body(body, limit, timeout, pause).await {
                 Ok(body) => body,
