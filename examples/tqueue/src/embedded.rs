@@ -282,6 +282,13 @@ impl Embedded {
         result.map(|value| (value, ticket))
     }
 
+    /// Counts an operation on `queue` once the store has it: a refused write counts nothing.
+    fn count(&self, queue: &str, count: impl FnOnce(&mut Stats)) {
+        if let Some(q) = self.lock().queues.get_mut(queue) {
+            count(&mut q.totals);
+        }
+    }
+
     /// What a long-poll on `name` waits on: its queue's, the queue made empty if missing.
     fn waker(&self, name: &str) -> Arc<Notify> {
         let mut inner = self.lock();
@@ -331,13 +338,13 @@ impl Store for Embedded {
                 q.tasks.insert(id, Task { data: Arc::clone(&data), stage: Stage::Ready, attempts: 0 });
                 q.ready.insert(id);
                 q.move_to(id, stage);
-                q.totals.put += 1;
                 changes.push(Change::Put { id, queue: Arc::clone(&q.name), data, stage, attempts: 0 });
                 q.wake.notify_waiters();
                 Ok(id)
             },
         )?;
         self.safe(ack).await?;
+        self.count(queue, |totals| totals.put += 1);
         Ok(id)
     }
 
@@ -403,12 +410,12 @@ impl Store for Embedded {
             |q, _, changes| {
                 q.leased(token)?;
                 let task = q.remove(token.id).expect("leased above");
-                q.totals.done += 1;
                 changes.push(Change::Delete { id: token.id });
                 Ok(task.data)
             },
         )?;
         self.safe(ack).await?;
+        self.count(queue, |totals| totals.done += 1);
         Ok(data)
     }
 

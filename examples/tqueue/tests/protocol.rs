@@ -83,6 +83,7 @@ fn a_full_store_refuses_writes_keeps_true_counts_and_takes_writes_again_when_spa
     assert_eq!(c.get("/q/qsize/").body, format!(r#"{{"worker":"q","qsize":{acknowledged}}}"#));
     let stats = c.get("/v2/queues/q").json();
     assert_eq!((stats["ready"].as_u64(), stats["leased"].as_u64()), (Some(acknowledged), Some(0)), "{stats}");
+    assert_eq!(stats["put"].as_u64(), Some(acknowledged), "refused puts are not counted: {stats}");
     // Space returns as tasks are done: the next put succeeds, without a restart.
     let leased = c.post("/v2/queues/q/lease?max=20").json();
     let leases: Vec<String> =
