@@ -282,6 +282,16 @@ impl Embedded {
         result.map(|value| (value, ticket))
     }
 
+    /// [`Embedded::with_queue`] for an operation on a task: a missing queue has no such task.
+    fn with_task<T>(
+        &self,
+        name: &str,
+        sync: Sync,
+        f: impl FnOnce(&mut Queue, &mut u64, &mut Vec<Change>) -> Result<T, Refused>,
+    ) -> Result<(T, Option<Ticket>), Refused> {
+        self.with_queue(name, sync, false, || Err(Refused::UnknownTask), f)
+    }
+
     /// Counts an operation on `queue` once the store has it: a refused write counts nothing.
     fn count(&self, queue: &str, count: impl FnOnce(&mut Stats)) {
         if let Some(q) = self.lock().queues.get_mut(queue) {
@@ -402,59 +412,41 @@ impl Store for Embedded {
     }
 
     async fn done(&self, queue: &str, token: Token) -> Result<Arc<RawValue>, Refused> {
-        let (data, ack) = self.with_queue(
-            queue,
-            Sync::Disk,
-            false,
-            || Err(Refused::UnknownTask),
-            |q, _, changes| {
-                q.leased(token)?;
-                let task = q.remove(token.id).expect("leased above");
-                changes.push(Change::Delete { id: token.id });
-                Ok(task.data)
-            },
-        )?;
+        let (data, ack) = self.with_task(queue, Sync::Disk, |q, _, changes| {
+            q.leased(token)?;
+            let task = q.remove(token.id).expect("leased above");
+            changes.push(Change::Delete { id: token.id });
+            Ok(task.data)
+        })?;
         self.safe(ack).await?;
         self.count(queue, |totals| totals.done += 1);
         Ok(data)
     }
 
     async fn release(&self, queue: &str, token: Token, delay: Duration) -> Result<(), Refused> {
-        let ((), ack) = self.with_queue(
-            queue,
-            Sync::Written,
-            false,
-            || Err(Refused::UnknownTask),
-            |q, _, changes| {
-                let attempts = q.leased(token)?.attempts;
-                let stage = match (q.after_lease(attempts), delay.is_zero()) {
-                    (Stage::Dead, _) => Stage::Dead,
-                    (_, true) => Stage::Ready,
-                    (_, false) => Stage::Delayed { until: now_ms().saturating_add(ms(delay)) },
-                };
-                q.move_to(token.id, stage);
-                changes.push(Change::Stage { id: token.id, stage, attempts });
-                q.wake.notify_waiters();
-                Ok(())
-            },
-        )?;
+        let ((), ack) = self.with_task(queue, Sync::Written, |q, _, changes| {
+            let attempts = q.leased(token)?.attempts;
+            let stage = match (q.after_lease(attempts), delay.is_zero()) {
+                (Stage::Dead, _) => Stage::Dead,
+                (_, true) => Stage::Ready,
+                (_, false) => Stage::Delayed { until: now_ms().saturating_add(ms(delay)) },
+            };
+            q.move_to(token.id, stage);
+            changes.push(Change::Stage { id: token.id, stage, attempts });
+            q.wake.notify_waiters();
+            Ok(())
+        })?;
         self.safe(ack).await
     }
 
     async fn extend(&self, queue: &str, token: Token, lease: Option<Duration>) -> Result<u64, Refused> {
-        let (until, ack) = self.with_queue(
-            queue,
-            Sync::Written,
-            false,
-            || Err(Refused::UnknownTask),
-            |q, _, changes| {
-                let attempts = q.leased(token)?.attempts;
-                let until = now_ms().saturating_add(ms(lease.unwrap_or(q.limits.lease)));
-                q.move_to(token.id, Stage::Leased { until });
-                changes.push(Change::Stage { id: token.id, stage: Stage::Leased { until }, attempts });
-                Ok(until)
-            },
-        )?;
+        let (until, ack) = self.with_task(queue, Sync::Written, |q, _, changes| {
+            let attempts = q.leased(token)?.attempts;
+            let until = now_ms().saturating_add(ms(lease.unwrap_or(q.limits.lease)));
+            q.move_to(token.id, Stage::Leased { until });
+            changes.push(Change::Stage { id: token.id, stage: Stage::Leased { until }, attempts });
+            Ok(until)
+        })?;
         self.safe(ack).await?;
         Ok(until)
     }

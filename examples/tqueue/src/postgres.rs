@@ -303,25 +303,13 @@ impl Store for Postgres {
             )
             .await
             .map_err(store_error)?;
-        if new == 1 {
-            let queues: i64 = txn
-                .query_one(&prepared(&txn, "SELECT count(*) FROM tqueue_queues").await?, &[])
-                .await
-                .map_err(store_error)?
-                .get(0);
-            if queues > self.settings.max_queues as i64 {
-                // A queue with no tasks does not count: forget the empty ones, then count again.
-                let forget = "DELETE FROM tqueue_queues q WHERE name <> $1 \
-                              AND NOT EXISTS (SELECT 1 FROM tqueue_tasks t WHERE t.queue = q.name)";
-                txn.execute(&prepared(&txn, forget).await?, &[&queue]).await.map_err(store_error)?;
-                let queues: i64 = txn
-                    .query_one(&prepared(&txn, "SELECT count(*) FROM tqueue_queues").await?, &[])
-                    .await
-                    .map_err(store_error)?
-                    .get(0);
-                if queues > self.settings.max_queues as i64 {
-                    return Err(Refused::TooManyQueues { max_queues: self.settings.max_queues });
-                }
+        if new == 1 && queue_count(&txn).await? > self.settings.max_queues as i64 {
+            // A queue with no tasks does not count: forget the empty ones, then count again.
+            let forget = "DELETE FROM tqueue_queues q WHERE name <> $1 \
+                          AND NOT EXISTS (SELECT 1 FROM tqueue_tasks t WHERE t.queue = q.name)";
+            txn.execute(&prepared(&txn, forget).await?, &[&queue]).await.map_err(store_error)?;
+            if queue_count(&txn).await? > self.settings.max_queues as i64 {
+                return Err(Refused::TooManyQueues { max_queues: self.settings.max_queues });
             }
         }
         // Stops at the bound: a short scan unless the queue is about full.
@@ -591,6 +579,12 @@ async fn listen(url: String, wakers: Arc<Mutex<HashMap<String, Arc<Notify>>>>) {
         wake_all(&wakers);
         tokio::time::sleep(POLL).await;
     }
+}
+
+/// How many queues there are.
+async fn queue_count(txn: &deadpool_postgres::Transaction<'_>) -> Result<i64, Refused> {
+    let count = prepared(txn, "SELECT count(*) FROM tqueue_queues").await?;
+    Ok(txn.query_one(&count, &[]).await.map_err(store_error)?.get(0))
 }
 
 #[cfg(test)]
