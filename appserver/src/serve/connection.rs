@@ -14,11 +14,16 @@
 //! When a newcomer finds no free slot, a connection that has no request in flight is closed
 //! for it at once, as nginx reuses idle keep-alive connections: a flood of idle sockets
 //! cannot lock clients out. Connections that have never been answered go first (silent
-//! ones, then those part-way through a head, dropped on the spot), the oldest first; a
-//! keep-alive connection that has been answered goes only when no such one is left.
+//! ones, then those part-way through a head, then those whose requests only wait for
+//! bodies that do not come; all dropped on the spot), the oldest first; a keep-alive
+//! connection that has been answered goes only when no such one is left.
 //!
-//! The hot path pays two relaxed atomic increments per request and one atomic load per
-//! poll of the connection.
+//! A response counts as in flight until its body is sent; the bytes of large ones that
+//! clients have not taken yet are held against [`SEND_BUDGET`], which the reaper enforces
+//! on the connections that take none of theirs.
+//!
+//! The hot path pays two relaxed atomic increments and one load per request, and one
+//! atomic load per poll of the connection.
 
 use super::grace::Deadline;
 use std::collections::{HashMap, VecDeque};
