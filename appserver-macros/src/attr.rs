@@ -21,6 +21,8 @@ pub(crate) struct Attr {
     pub(crate) guards: Vec<Type>,
     /// `head = false`: a GET route that does not answer HEAD (its GET changes something).
     pub(crate) no_head: Option<syn::LitBool>,
+    /// `max_body_bytes = N`: the route's own body limit.
+    pub(crate) max_body_bytes: Option<syn::Expr>,
 }
 
 impl Attr {
@@ -44,6 +46,7 @@ impl Attr {
             scopes: Vec::new(),
             guards: Vec::new(),
             no_head: None,
+            max_body_bytes: None,
         })
     }
 
@@ -62,6 +65,7 @@ impl Parse for Attr {
         let mut blocking = None;
         let (mut scopes, mut guards) = (Vec::new(), Vec::new());
         let mut no_head = None;
+        let mut max_body_bytes = None;
         let mut errors: Option<syn::Error> = None;
         let mut push = |e: syn::Error| match &mut errors {
             Some(all) => all.combine(e),
@@ -101,10 +105,12 @@ impl Parse for Attr {
                             )),
                         }
                     }
+                    "max_body_bytes" => max_body_bytes = Some(input.parse::<syn::Expr>()?),
                     _ => {
                         return Err(syn::Error::new(
                             key.span(),
-                            "unknown argument; a route takes methods, a pattern, `blocking` and `head = false`",
+                            "unknown argument; a route takes methods, a pattern, `blocking`, `head = false` and \
+                             `max_body_bytes = N`",
                         ));
                     }
                 }
@@ -151,6 +157,6 @@ impl Parse for Attr {
                 "`head = false` only matters on a route that answers GET (HEAD runs the GET handler); remove it",
             ));
         }
-        Ok(Attr { methods, pattern, blocking, fallback: false, scopes, guards, no_head })
+        Ok(Attr { methods, pattern, blocking, fallback: false, scopes, guards, no_head, max_body_bytes })
     }
 }

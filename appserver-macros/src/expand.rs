@@ -140,6 +140,22 @@ fn expand(attr: &Attr, handler: &Handler<'_>, bindings: &[Binding], names: &[Str
             false => quote_spanned!(ty.span()=> <#ty as ::appserver::FromRequest>::__precheck(__request)?;),
         });
     let head = attr.no_head.is_none();
+    let max_body_bytes = match &attr.max_body_bytes {
+        Some(limit) => {
+            quote_spanned!(limit.span()=> ::core::option::Option::Some({ let __limit: usize = #limit; __limit }))
+        }
+        None => quote!(::core::option::Option::None),
+    };
+    // Whether an extractor takes the body as a stream.
+    let streams = handler.params.iter().zip(bindings).filter(|(_, b)| matches!(b, Binding::Extractor)).map(|(p, _)| {
+        let ty = p.ty;
+        match asynchronous {
+            true => quote_spanned! {ty.span()=>
+                (&&::appserver::__private::Extract::<#ty>::new()).__appserver_extractor().streams::<#ty>()
+            },
+            false => quote_spanned!(ty.span()=> <#ty as ::appserver::FromRequest>::__STREAMS),
+        }
+    });
 
     let state_fns: Vec<_> = (0..handler.params.len()).map(|i| format_ident!("__appserver_state{}", i)).collect();
     let extractor_params =
@@ -252,6 +268,8 @@ fn expand(attr: &Attr, handler: &Handler<'_>, bindings: &[Binding], names: &[Str
             parameters: &[#(#parameters),*],
             response: __appserver_response,
             head: #head,
+            max_body_bytes: #max_body_bytes,
+            streams: __appserver_streams,
             precheck: __appserver_precheck,
             handler: __appserver_handler,
         }
@@ -284,6 +302,13 @@ fn expand(attr: &Attr, handler: &Handler<'_>, bindings: &[Binding], names: &[Str
                 #( #guard_begins )*
                 #( let #args = #extracts; )*
                 ::core::result::Result::Ok(#reply)
+            }
+
+            #[allow(clippy::all)]
+            fn __appserver_streams() -> bool {
+                #[allow(unused_imports)]
+                use ::appserver::__private::{ViaAsyncExtractor as _, ViaSyncExtractor as _};
+                false #( || #streams )*
             }
 
             #[allow(unused_variables, clippy::all)]

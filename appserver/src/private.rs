@@ -276,6 +276,11 @@ impl AsyncExtractor {
     pub fn precheck<T: FromRequestAsync>(self, _request: &Request) -> Result<(), Error> {
         Ok(())
     }
+
+    /// No: an async extractor reads a body the server has read.
+    pub fn streams<T: FromRequestAsync>(self) -> bool {
+        false
+    }
 }
 
 /// Extracts with `FromRequest`, at once.
@@ -294,5 +299,10 @@ impl SyncExtractor {
     /// `T`'s check before the body is read.
     pub fn precheck<T: FromRequest>(self, request: &Request) -> Result<(), Error> {
         T::__precheck(request)
+    }
+
+    /// Whether `T` takes the body as a stream.
+    pub fn streams<T: FromRequest>(self) -> bool {
+        T::__STREAMS
     }
 }

@@ -55,6 +55,8 @@ fn appserver_router(templates: &[String]) -> Router {
             parameters: &[],
             response: |_| None,
             head: true,
+            max_body_bytes: None,
+            streams: || false,
             precheck: |_| Ok(()),
             handler: never,
         }))

@@ -99,3 +99,13 @@ pub fn warn(times: u32) -> u32 {
 pub fn big(mib: usize) -> appserver::Response {
     appserver::Response::new(appserver::Body::from(vec![b'x'; mib.min(64) << 20]))
 }
+
+/// Counts the bytes of a body of up to 1 GiB, read as it arrives.
+#[route(POST, r"/stream-upload/", max_body_bytes = 1_073_741_824)]
+pub async fn stream_upload(mut body: appserver::BodyStream) -> Result<u64, appserver::Error> {
+    let mut total = 0;
+    while let Some(chunk) = body.chunk().await {
+        total += chunk?.len() as u64;
+    }
+    Ok(total)
+}

@@ -49,6 +49,11 @@ pub trait FromRequest: Sized {
         None
     }
 
+    /// Whether this extractor takes the body as a stream, so that the server must not read
+    /// it first ([`BodyStream`](crate::BodyStream)).
+    #[doc(hidden)]
+    const __STREAMS: bool = false;
+
     /// The check before the body is read: the extraction, its value dropped, if
     /// [`BEFORE_BODY`](FromRequest::BEFORE_BODY).
     #[doc(hidden)]

@@ -9,6 +9,7 @@
 
 mod bearer;
 mod body;
+mod body_stream;
 mod cookies;
 mod error;
 mod extract;
@@ -29,6 +30,7 @@ pub use bearer::{AnyRole, Bearer, Role};
 pub(crate) use bearer::{Holder, Verifier, Verify};
 pub use body::Body;
 pub(crate) use body::BoxError;
+pub use body_stream::BodyStream;
 pub use cookies::Cookies;
 pub use error::{Error, Result};
 pub use extract::{FromRequest, FromRequestAsync};

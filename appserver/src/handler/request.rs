@@ -1,5 +1,6 @@
 //! The request as handlers and extractors see it.
 
+use super::body_stream::BodyStream;
 use super::state_map::StateMap;
 use bytes::Bytes;
 use http::{HeaderMap, Method, Uri};
@@ -17,6 +18,9 @@ pub struct Request {
     /// Byte ranges of the route's parameters in the path, in the route's parameter order.
     pub(crate) params: Params,
     pub(crate) state: Arc<StateMap>,
+    /// The body as it arrives, for a route that takes a [`BodyStream`] (its `body` is then
+    /// empty).
+    pub(crate) stream: std::sync::Mutex<Option<BodyStream>>,
 }
 
 impl Request {
@@ -53,6 +57,11 @@ impl Request {
     /// The state of type `T` registered with [`Server::state`](crate::Server::state).
     pub fn state<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
         self.state.get::<T>()
+    }
+
+    /// The body as a stream, once, if the route takes it so.
+    pub(crate) fn take_stream(&self) -> Option<BodyStream> {
+        self.stream.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
     }
 
     /// The raw (still percent-encoded) text of the route parameter at `slot`.

@@ -32,6 +32,11 @@ pub struct Route {
     pub response: SchemaFn,
     /// Whether a GET route answers HEAD too (`head = false` says no).
     pub head: bool,
+    /// The route's own body limit (`max_body_bytes = N`), over the server's.
+    pub max_body_bytes: Option<usize>,
+    /// Whether an extractor takes the body as a stream ([`BodyStream`](crate::BodyStream)):
+    /// the server then does not read it first.
+    pub streams: fn() -> bool,
     /// Runs the extractors that check a request before its body is read
     /// ([`FromRequest::BEFORE_BODY`](crate::FromRequest::BEFORE_BODY)).
     pub precheck: fn(&Request) -> Result<(), Error>,

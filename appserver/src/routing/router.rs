@@ -487,6 +487,8 @@ mod tests {
                 parameters: &[],
                 response: |_| None,
                 head: true,
+                max_body_bytes: None,
+                streams: || false,
                 precheck: |_| Ok(()),
                 handler: never,
             }))
@@ -581,6 +583,8 @@ mod tests {
                 parameters: &[],
                 response: |_| None,
                 head: true,
+                max_body_bytes: None,
+                streams: || false,
                 precheck: |_| Ok(()),
                 handler: never,
             }));

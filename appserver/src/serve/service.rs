@@ -4,7 +4,9 @@ use super::access::Access;
 use super::arrival::Arrival;
 use super::connection::Activity;
 use super::log::{Panic, catching};
-use crate::handler::{BoxError, Error, ErrorMessage, Failure, IntoResponse, Params, Request, Response, StateMap};
+use crate::handler::{
+    BodyStream, BoxError, Error, ErrorMessage, Failure, IntoResponse, Params, Request, Response, StateMap,
+};
 use crate::routing::{Lookup, Reply, Route, Router, openapi_document};
 use bytes::Bytes;
 use http::header::{ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, EXPECT, HOST, HeaderValue, TRANSFER_ENCODING};
@@ -13,6 +15,8 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Body;
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
+use std::sync::PoisonError;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -181,6 +185,7 @@ impl App {
             body: Bytes::new(),
             params,
             state: Arc::clone(&self.state),
+            stream: Default::default(),
         };
         if body.is_end_stream() {
             return match run(route, &request) {
@@ -197,8 +202,12 @@ impl App {
             Ok(Err(err)) => return ready(close(err)),
             Err(panic) => return ready(closing(panicked(route, &panic))),
         }
-        let (limit, pause) = (self.max_body_bytes, self.body_timeout);
+        let limit = route.max_body_bytes.unwrap_or(self.max_body_bytes);
+        let pause = self.body_timeout;
         let body = Arrival::new(body, activity);
+        if (route.streams)() {
+            return stream_body(route, request, body, limit, pause);
+        }
         Answer::Later(Box::pin(async move {
             request.body = match read_body(body, limit, timeout, pause).await {
                 Ok(body) => body,
@@ -209,6 +218,36 @@ impl App {
             finish(route, reply, timeout).await
         }))
     }
+}
+
+/// Answers a request whose route takes its body as a [`BodyStream`]: the handler reads the
+/// body as it arrives, within `limit` bytes and pauses of at most `pause`; `request_timeout`
+/// does not apply, as the body's own progress is watched. A response made before the body
+/// was read to its end closes the connection.
+fn stream_body<B: RequestBody>(
+    route: &'static Route,
+    mut request: Request,
+    body: B,
+    limit: usize,
+    pause: Duration,
+) -> Answer {
+    if body.size_hint().lower() > limit as u64 {
+        let message = format!("request body is larger than the limit of {limit} bytes");
+        return Answer::Ready(Some(close(Error::new(StatusCode::PAYLOAD_TOO_LARGE, message))));
+    }
+    let finished = Arc::new(AtomicBool::new(false));
+    let body = body.map_err(Into::into).boxed_unsync();
+    *request.stream.get_mut().unwrap_or_else(PoisonError::into_inner) =
+        Some(BodyStream::new(body, limit, pause, Arc::clone(&finished)));
+    Answer::Later(Box::pin(async move {
+        let reply = run(route, &request);
+        drop(request);
+        let response = finish(route, reply, Duration::MAX).await;
+        match finished.load(Ordering::Relaxed) {
+            true => response,
+            false => closing(response),
+        }
+    }))
 }
 
 /// What hyper leaves to the server about a request with a body: a transfer coding other
