@@ -34,6 +34,9 @@ macro_rules! schema {
                 |filter| tracing_subscriber::EnvFilter::builder().parse(filter).is_ok();
             /// The largest request body, in bytes; a larger one is a 413.
             max_body_bytes: usize = 1 << 20, "a number of bytes", |_| true;
+            /// The largest field of a multipart body ([`Multipart`](crate::Multipart)), in
+            /// bytes; a larger one is a 413. Unset, the body's limit alone applies.
+            max_field_bytes: Option<usize> = None, "a number of bytes", |_| true;
             /// The largest request head (request line and headers), in bytes; a larger one
             /// is a 431.
             max_header_bytes: usize = 64 << 10, "a number of bytes from 8192 to 16777216",

@@ -7,7 +7,7 @@ use super::service::{App, OpenApi, Renderer};
 use super::tls::Tls;
 use super::tokens::LiveTokens;
 use crate::config::{Config, ErrorFormat, Settings};
-use crate::handler::{StateMap, Verifier, problem_response};
+use crate::handler::{FieldLimit, StateMap, Verifier, problem_response};
 use crate::routing::{FALLBACK, Fallback, Route, RouteError, Router};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::any::TypeId;
@@ -166,6 +166,7 @@ impl Boot {
         let mut state = (*self.state).clone();
         self.tokens.replace(config.auth_tokens.clone());
         state.insert(Verifier(Arc::new(self.tokens.clone())));
+        state.insert(FieldLimit(config.max_field_bytes));
         let openapi = config
             .openapi_path
             .as_ref()
