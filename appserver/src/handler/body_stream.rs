@@ -2,8 +2,6 @@
 
 use super::body::BoxError;
 use super::error::Error;
-use super::extract::FromRequest;
-use super::request::Request;
 use bytes::Bytes;
 use futures_core::Stream;
 use http::StatusCode;
@@ -68,6 +66,12 @@ impl BodyStream {
         BodyStream { body, limit, read: 0, pause, idle, finished, done: false }
     }
 
+    /// A body with nothing in it.
+    pub(crate) fn empty() -> Self {
+        let empty = http_body_util::Empty::new().map_err(|never| match never {}).boxed_unsync();
+        BodyStream::new(empty, 0, Duration::from_secs(1), Arc::new(AtomicBool::new(true)))
+    }
+
     /// The next chunk, `None` at the end of the body.
     pub async fn chunk(&mut self) -> Option<Result<Bytes, Error>> {
         std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
@@ -125,16 +129,4 @@ impl Stream for BodyStream {
             }
         }
     }
-}
-
-impl FromRequest for BodyStream {
-    /// The body as it arrives; empty for a request without one (or taken already).
-    fn from_request(request: &Request) -> Result<Self, Error> {
-        Ok(request.take_stream().unwrap_or_else(|| {
-            let empty = http_body_util::Empty::new().map_err(|never| match never {}).boxed_unsync();
-            BodyStream::new(empty, 0, Duration::from_secs(1), Arc::new(AtomicBool::new(true)))
-        }))
-    }
-
-    const __STREAMS: bool = true;
 }

@@ -1,5 +1,6 @@
 //! Extractors: handler parameters whose value comes from the request, not a route group.
 
+use super::body_stream::BodyStream;
 use super::error::Error;
 use super::request::Request;
 use bytes::Bytes;
@@ -149,4 +150,13 @@ pub(crate) fn has_content_type(request: &Request, mime: &str, suffix: Option<&st
                 && essence[..ty.len() + 1].eq_ignore_ascii_case(&format!("{ty}/"))
                 && essence[essence.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
         })
+}
+
+impl FromRequest for BodyStream {
+    /// The body as it arrives; empty for a request without one (or taken already).
+    fn from_request(request: &Request) -> Result<Self, Error> {
+        Ok(request.take_stream().unwrap_or_else(BodyStream::empty))
+    }
+
+    const __STREAMS: bool = true;
 }

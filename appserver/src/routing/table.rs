@@ -102,6 +102,19 @@ impl RouteTable {
         }
         Ok(RouteTable(table))
     }
+
+    /// Adds the row of a folder served under `prefix` (`Server::serve_dir`).
+    pub(crate) fn add_dir(&mut self, prefix: &str, folder: &std::path::Path) {
+        self.0.push(RouteInfo {
+            methods: "GET, HEAD".into(),
+            pattern: Box::leak(format!("{prefix}/{{path}}").into_boxed_str()),
+            handler: Box::leak(format!("(files in {})", folder.display()).into_boxed_str()),
+            file: "",
+            line: 0,
+            parameters: &[],
+            overlaps: Vec::new(),
+        });
+    }
 }
 
 /// A table with a line per route: methods, pattern, handler, `file:line`, parameters

@@ -4,6 +4,7 @@
 use super::error::{Cause, ServeError};
 use super::layer::AddLayer;
 use super::service::{App, OpenApi, Renderer};
+use super::static_dir::StaticDir;
 use super::tls::Tls;
 use super::tokens::LiveTokens;
 use crate::config::{Config, ErrorFormat, Settings};
@@ -13,6 +14,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use std::any::TypeId;
 use std::io;
 use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 /// A hook run in every process that serves, before it serves; see
@@ -41,6 +43,8 @@ pub(crate) struct Boot {
     render: Option<Renderer>,
     /// The settings made in code, the top layer when the configuration is read again.
     code: Settings,
+    /// Folders served under URL prefixes.
+    dirs: Arc<[StaticDir]>,
 }
 
 /// What a serving process serves: the routes with what requests need, their tower layers,
@@ -62,7 +66,17 @@ impl Boot {
         hook: Option<Hook>,
         layers: Vec<AddLayer>,
         render: Option<Renderer>,
+        dirs: Vec<(String, PathBuf)>,
     ) -> Result<Self, ServeError> {
+        let dirs = dirs
+            .iter()
+            .map(|(prefix, folder)| {
+                StaticDir::new(prefix, folder).map_err(|error| {
+                    ServeError::new(Cause::StaticDir { prefix: prefix.clone(), folder: folder.clone(), error })
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?
+            .into();
         let router = Router::new(Route::all())?;
         let fallback = Fallback::find()?;
         let ties = router.ties().iter().map(|tie| RouteError::Overlap {
@@ -121,6 +135,7 @@ impl Boot {
             openapi,
             render,
             code,
+            dirs,
         })
     }
 
@@ -156,6 +171,10 @@ impl Boot {
                 "route"
             );
         }
+        for dir in self.dirs.iter() {
+            let (pattern, files) = (format!("{}/{{path}}", dir.prefix), format!("(files in {})", dir.folder.display()));
+            tracing::info!(methods = "GET, HEAD", pattern, handler = files, "route");
+        }
         if let Some(fallback) = self.fallback {
             tracing::info!(methods = "ANY", pattern = FALLBACK, handler = fallback.name, "route");
         }
@@ -187,6 +206,7 @@ impl Boot {
             request_timeout: config.request_timeout,
             body_timeout: config.body_timeout,
             openapi,
+            dirs: Arc::clone(&self.dirs),
         };
         Served { app: Arc::new(app), layers: Arc::clone(&self.layers), tls: self.tls.clone() }
     }

@@ -46,6 +46,12 @@ pub(crate) enum Cause {
     Stopped(io::Error),
     Boot(String),
     Tls(TlsError),
+    /// A folder given to `serve_dir` cannot be served.
+    StaticDir {
+        prefix: String,
+        folder: std::path::PathBuf,
+        error: io::Error,
+    },
 }
 
 impl ServeError {
@@ -74,7 +80,8 @@ impl ServeError {
             | Cause::Thread { error, .. }
             | Cause::Signals(error)
             | Cause::Master(error)
-            | Cause::Stopped(error) => Some(error),
+            | Cause::Stopped(error)
+            | Cause::StaticDir { error, .. } => Some(error),
             Cause::Config(_) | Cause::Routes(_) | Cause::Unsupported(_) | Cause::Boot(_) | Cause::Tls(_) => None,
         }
     }
@@ -117,6 +124,9 @@ impl fmt::Display for ServeError {
             Cause::Master(error) => write!(f, "the master process failed: {error}"),
             Cause::Stopped(error) => write!(f, "the server stopped: {error}"),
             Cause::Tls(error) => write!(f, "{error}"),
+            Cause::StaticDir { prefix, folder, error } => {
+                write!(f, "serve_dir({prefix:?}, {:?}): cannot serve the folder: {error}", folder.display().to_string())
+            }
         }
     }
 }

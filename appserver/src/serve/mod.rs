@@ -27,6 +27,7 @@ mod pieces;
 mod server;
 mod service;
 mod signal;
+mod static_dir;
 mod test_client;
 mod threaded;
 mod tls;

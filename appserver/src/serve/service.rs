@@ -4,6 +4,7 @@ use super::access::Access;
 use super::arrival::Arrival;
 use super::connection::Activity;
 use super::log::{Panic, catching};
+use super::static_dir::StaticDir;
 use crate::handler::{
     BodyStream, BoxError, Error, ErrorMessage, Failure, IntoResponse, Params, Request, Response, StateMap,
 };
@@ -38,6 +39,8 @@ pub(crate) struct App {
     pub(crate) openapi: Option<OpenApi>,
     /// How errors are rendered, unless as the JSON they are made in.
     pub(crate) render: Option<Renderer>,
+    /// Folders served under URL prefixes, after the routes.
+    pub(crate) dirs: Arc<[StaticDir]>,
 }
 
 /// Renders an error in the shape a server answers errors in: `error_format = "problem"`, or
@@ -160,6 +163,15 @@ impl App {
         }
         let (route, params) = match self.router.find(&parts.method, parts.uri.path()) {
             Lookup::Route(route, params) => (route, params),
+            Lookup::NotFound if self.dirs.iter().any(|dir| dir.below(parts.uri.path()).is_some()) => {
+                let (app, request) = (Arc::clone(self), http::Request::from_parts(parts, ()));
+                return Answer::Later(Box::pin(async move {
+                    let path = request.uri().path();
+                    let found = app.dirs.iter().find_map(|dir| Some((dir, dir.below(path)?.to_owned())));
+                    let (dir, rest) = found.expect("a folder is under the path");
+                    dir.serve(&request, &rest).await
+                }));
+            }
             Lookup::NotFound => match self.fallback {
                 Some(fallback) => (fallback, Params::new()),
                 None => {
