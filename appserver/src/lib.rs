@@ -121,6 +121,13 @@ pub mod sse {
     pub use crate::handler::{Event, Sse};
 }
 
+/// WebSocket: a handler takes a [`WebSocketUpgrade`](ws::WebSocketUpgrade) and answers with
+/// [`on_upgrade`](ws::WebSocketUpgrade::on_upgrade), whose callback gets the
+/// [`WebSocket`](ws::WebSocket).
+pub mod ws {
+    pub use crate::handler::ws::{CloseFrame, Error, Message, WebSocket, WebSocketUpgrade};
+}
+
 pub use bytes::Bytes;
 pub use config::{Config, ErrorFormat, ServerType, Tokens};
 /// The `cookie` crate, to build a `Set-Cookie` value (`HttpOnly`, `Secure`, `SameSite`):

@@ -332,6 +332,7 @@ fn the_runtime_folders_import_only_downwards() {
         ("__private", &["handler", "routing"]),
         // The public `appserver::sse` names what `handler` defines.
         ("sse", &["handler"]),
+        ("ws", &["handler"]),
     ];
     let graphs = krate.graphs();
     let top = graphs.get(&Vec::new()).cloned().unwrap_or_default();

@@ -56,9 +56,7 @@ fn print_routes_prints_the_table_and_exits_without_serving() {
     let line = log.lines().find(|l| l.contains("appserver_tests::get_object")).unwrap_or_else(|| panic!("{log}"));
     assert!(line.starts_with("GET, HEAD, POST  /(?P<object_type>\\w+)/get/(?P<object_id>\\d+)/"), "{line}");
     // `/fail/(?P<text>.+)` takes such paths too, and has less literal text.
-    assert!(
-        line.ends_with("object_type: String, object_id: u64  wins over appserver_tests::fail at /fail/get/0/"),
-        "{line}"
-    );
+    assert!(line.contains("  object_type: String, object_id: u64  "), "{line}");
+    assert!(line.ends_with("  wins over appserver_tests::fail at /fail/get/0/"), "{line}");
     assert!(!log.contains("appserver listening"), "{log}");
 }

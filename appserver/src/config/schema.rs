@@ -37,6 +37,9 @@ macro_rules! schema {
             /// The largest field of a multipart body ([`Multipart`](crate::Multipart)), in
             /// bytes; a larger one is a 413. Unset, the body's limit alone applies.
             max_field_bytes: Option<usize> = None, "a number of bytes", |_| true;
+            /// The largest WebSocket message ([`ws`](crate::ws)), in bytes; a larger one closes
+            /// the socket with 1009.
+            ws_max_message_bytes: usize = 16 << 20, "a number of bytes", |n| *n > 0;
             /// The largest request head (request line and headers), in bytes; a larger one
             /// is a 431.
             max_header_bytes: usize = 64 << 10, "a number of bytes from 8192 to 16777216",

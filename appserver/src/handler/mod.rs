@@ -26,6 +26,7 @@ mod sse;
 mod state;
 mod state_map;
 mod text;
+pub(crate) mod ws;
 
 pub use bearer::{AnyRole, Bearer, Role};
 pub(crate) use bearer::{Holder, Verifier, Verify};
@@ -49,3 +50,4 @@ pub use sse::{Event, Sse};
 pub use state::State;
 pub(crate) use state_map::StateMap;
 pub use text::{Html, Text};
+pub(crate) use ws::MessageLimit;

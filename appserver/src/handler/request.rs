@@ -21,6 +21,8 @@ pub struct Request {
     /// The body as it arrives, for a route that takes a [`BodyStream`] (its `body` is then
     /// empty).
     pub(crate) stream: std::sync::Mutex<Option<BodyStream>>,
+    /// The connection's upgrade, for a request that asks for one (a WebSocket handshake).
+    pub(crate) upgrade: std::sync::Mutex<Option<hyper::upgrade::OnUpgrade>>,
 }
 
 impl Request {
@@ -62,6 +64,11 @@ impl Request {
     /// The body as a stream, once, if the route takes it so.
     pub(crate) fn take_stream(&self) -> Option<BodyStream> {
         self.stream.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
+    }
+
+    /// The connection's upgrade, once, if the request asked for one.
+    pub(crate) fn take_upgrade(&self) -> Option<hyper::upgrade::OnUpgrade> {
+        self.upgrade.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
     }
 
     /// The raw (still percent-encoded) text of the route parameter at `slot`.

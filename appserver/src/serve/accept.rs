@@ -210,7 +210,8 @@ impl<A: Future<Output = hyper::Response<B>> + Unpin, B: hyper::body::Body> Futur
         let this = self.get_mut();
         let mut response = ready!(Pin::new(&mut this.answer).poll(cx));
         let guard = this.guard.take();
-        if guard.as_ref().is_some_and(|guard| guard.activity().closes_after(this.version)) {
+        let upgrades = response.status() == http::StatusCode::SWITCHING_PROTOCOLS;
+        if !upgrades && guard.as_ref().is_some_and(|guard| guard.activity().closes_after(this.version)) {
             response.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
         }
         Poll::Ready(Ok(response.map(|body| Pieces::new(body, guard))))
@@ -340,7 +341,8 @@ impl Accepting {
         let activity = Arc::clone(&slot.activity);
         let Some(auto) = self.auto.clone() else {
             // Plain HTTP/1.1: the fast path.
-            let connection = Watched::new(self.http.serve_connection(TokioIo::new(stream), service), activity);
+            let connection =
+                Watched::new(self.http.serve_connection(TokioIo::new(stream), service).with_upgrades(), activity);
             tokio::spawn(async move {
                 connection.await;
                 drop(slot);
@@ -350,12 +352,16 @@ impl Accepting {
         let (tls, handshake_timeout) = (self.tls.clone(), self.header_timeout);
         tokio::spawn(async move {
             match tls {
-                None => Watched::new(auto.serve_connection(TokioIo::new(stream), service).into_owned(), activity).await,
+                None => {
+                    let connection = auto.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+                    Watched::new(connection, activity).await
+                }
                 Some(tls) => {
                     let handshake = tokio::time::timeout(handshake_timeout, tls.acceptor().accept(stream));
                     match activity.unless_closed(handshake).await {
                         Some(Ok(Ok(stream))) => {
-                            let connection = auto.serve_connection(TokioIo::new(stream), service).into_owned();
+                            let connection =
+                                auto.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
                             Watched::new(connection, activity).await;
                         }
                         Some(Ok(Err(err))) => tracing::debug!(error = %err, "TLS handshake failed"),

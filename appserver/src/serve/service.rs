@@ -198,6 +198,10 @@ impl App {
             params,
             state: Arc::clone(&self.state),
             stream: Default::default(),
+            upgrade: std::sync::Mutex::new({
+                let mut extensions = parts.extensions;
+                extensions.remove::<hyper::upgrade::OnUpgrade>()
+            }),
         };
         if body.is_end_stream() {
             return match run(route, &request) {
