@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
-use support::{Process, timed_get};
+use support::{Process, rss_mib, timed_get};
 
 /// Held by the tests of this binary, one at a time: for the file limit, and so that none
 /// runs beside the flood while it measures.
@@ -333,17 +333,6 @@ fn past_the_per_client_cap_each_client_is_refused_in_its_own_protocol() {
     for busy in busy {
         assert!(busy.join().unwrap().ends_with("1500"), "the busy connections finish");
     }
-}
-
-/// The server's resident memory, in MiB.
-fn rss_mib(pid: u32) -> usize {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-        / 1024
 }
 
 #[test]

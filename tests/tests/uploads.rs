@@ -7,7 +7,7 @@ use appserver::{BodyStream, Bytes, Error, Server, route};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
-use support::{Process, raw, send, start};
+use support::{Process, raw, rss_mib, send, start};
 
 // The library's routes: `/upload/` takes `Bytes` within the server's limit.
 use appserver_tests as _;
@@ -76,17 +76,6 @@ fn a_streamed_body_is_read_within_its_limit_and_past_it_is_a_413_that_closes() {
     let _ = stream.read_to_string(&mut out);
     assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out}");
     assert!(out.contains("\r\nconnection: close\r\n") && out.ends_with(r#"bytes first""#), "{out}");
-}
-
-/// The server's resident memory, in MiB.
-fn rss_mib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-        / 1024
 }
 
 #[test]
