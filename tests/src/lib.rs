@@ -109,3 +109,14 @@ pub async fn stream_upload(mut body: appserver::BodyStream) -> Result<u64, appse
     }
     Ok(total)
 }
+
+/// An event every 100 ms, for ever: a live stream for the shutdown tests.
+#[route(GET, r"/ticks/")]
+pub async fn ticks()
+-> appserver::sse::Sse<impl futures_util::Stream<Item = Result<appserver::sse::Event, std::convert::Infallible>>> {
+    let ticks = futures_util::stream::unfold(0u64, |n| async move {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        Some((Ok(appserver::sse::Event::default().data(n.to_string())), n + 1))
+    });
+    appserver::sse::Sse::new(ticks)
+}

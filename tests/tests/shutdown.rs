@@ -300,3 +300,41 @@ fn the_longest_graceful_timeout_does_not_overflow_and_longer_is_refused() {
         "{log}"
     );
 }
+
+mod live_streams {
+    use super::support::Process;
+    use std::io::{Read, Write};
+    use std::time::{Duration, Instant};
+
+    /// SIGTERM while a client reads an endless event stream: the stream ends cleanly (its
+    /// last chunk sent) and the process exits with 0 long before `graceful_timeout` (5 s).
+    #[test]
+    fn an_open_event_stream_ends_at_sigterm_in_both_server_types() {
+        for server_type in ["threaded", "forked"] {
+            let mut server = Process::start(&[
+                ("APPSERVER_SERVER_TYPE", server_type),
+                ("APPSERVER_WORKERS", "2"),
+                ("APPSERVER_GRACEFUL_TIMEOUT", "5"),
+            ]);
+            let mut stream = std::net::TcpStream::connect(server.addr()).unwrap();
+            stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            stream.write_all(b"GET /ticks/ HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+            let mut first = [0u8; 512];
+            let n = stream.read(&mut first).unwrap();
+            assert!(String::from_utf8_lossy(&first[..n]).starts_with("HTTP/1.1 200 OK\r\n"));
+            std::thread::sleep(Duration::from_millis(250));
+            let started = Instant::now();
+            Process::kill(server.pid(), "TERM");
+            let mut rest = Vec::new();
+            stream.read_to_end(&mut rest).unwrap();
+            let ended = started.elapsed();
+            let status = server.wait(Duration::from_secs(10)).expect("the server exits");
+            let exited = started.elapsed();
+            let rest = String::from_utf8_lossy(&rest);
+            println!("{server_type}: event stream ended {ended:?} after SIGTERM, process exited after {exited:?}");
+            assert!(rest.ends_with("0\r\n\r\n"), "the stream ends with its last chunk: {rest:?}");
+            assert_eq!(status.code(), Some(0));
+            assert!(exited < Duration::from_millis(1500), "{server_type}: {exited:?}");
+        }
+    }
+}

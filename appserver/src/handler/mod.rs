@@ -46,6 +46,7 @@ pub use redirect::Redirect;
 pub use request::{Params, Request};
 pub(crate) use response::{ErrorMessage, Failure, error_body, json_response, problem_body, problem_response};
 pub use response::{IntoResponse, Response};
+pub(crate) use sse::EndsAtShutdown;
 pub use sse::{Event, Sse};
 pub use state::State;
 pub(crate) use state_map::StateMap;

@@ -123,9 +123,15 @@ where
         let mut response = Response::new(body);
         response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
         response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        response.extensions_mut().insert(EndsAtShutdown);
         response
     }
 }
+
+/// Marks a response whose streamed body may end when the server shuts down (an event
+/// stream: its client reconnects to another server), instead of holding the shutdown up.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct EndsAtShutdown;
 
 /// The events as bytes, with a comment after each idle interval.
 struct Events<S> {

@@ -14,7 +14,7 @@ use super::pieces::Pieces;
 use super::service::App;
 use super::tls::Tls;
 use crate::config::{Config, ErrorFormat};
-use crate::handler::BoxError;
+use crate::handler::{BoxError, EndsAtShutdown};
 use crate::handler::{error_body, problem_body};
 use http::StatusCode;
 use http_body_util::BodyExt;
@@ -214,7 +214,8 @@ impl<A: Future<Output = hyper::Response<B>> + Unpin, B: hyper::body::Body> Futur
         if !upgrades && guard.as_ref().is_some_and(|guard| guard.activity().closes_after(this.version)) {
             response.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
         }
-        Poll::Ready(Ok(response.map(|body| Pieces::new(body, guard))))
+        let ends = !response.extensions().is_empty() && response.extensions().get::<EndsAtShutdown>().is_some();
+        Poll::Ready(Ok(response.map(|body| Pieces::new(body, guard, ends))))
     }
 }
 

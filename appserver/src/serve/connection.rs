@@ -86,6 +86,16 @@ impl Activity {
         RequestGuard(Arc::clone(self))
     }
 
+    /// Whether the server is shutting down.
+    pub(crate) fn draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+
+    /// Asks the connection to close once its response is sent.
+    pub(crate) fn close_gracefully(&self) {
+        self.close(GRACEFUL);
+    }
+
     /// Whether the response to a request of `version` closes the connection (`Connection:
     /// close`): the server is shutting down, and the connection is HTTP/1.
     pub(crate) fn closes_after(&self, version: http::Version) -> bool {
@@ -440,6 +450,9 @@ impl Connections {
                 activity.draining.store(true, Ordering::Relaxed);
                 if activity.http2.load(Ordering::Relaxed) {
                     activity.close(GRACEFUL);
+                } else if let Some(waker) = activity.waker.lock().unwrap().as_ref() {
+                    // An event stream on it ends now ([`EndsAtShutdown`]).
+                    waker.wake_by_ref();
                 }
             }
         }

@@ -9,6 +9,8 @@
 //! body grows it to at most `max_buf_size` plus one piece, whatever the response's size.
 
 use super::connection::RequestGuard;
+#[cfg(doc)]
+use crate::handler::EndsAtShutdown;
 use bytes::{Buf, Bytes};
 use hyper::body::{Body, Frame, SizeHint};
 use std::pin::Pin;
@@ -26,10 +28,14 @@ pub(crate) struct Pieces<B> {
     guard: Option<RequestGuard>,
     /// The bytes of a body larger than a piece not yet handed to hyper, held in the budget.
     held: usize,
+    /// Whether the body ends when the server shuts down ([`EndsAtShutdown`]).
+    ends_at_shutdown: bool,
 }
 
 impl<B: Body> Pieces<B> {
-    pub(crate) fn new(body: B, guard: Option<RequestGuard>) -> Self {
+    /// `body`, answering the request of `guard`; it ends when the server shuts down if
+    /// `ends_at_shutdown`.
+    pub(crate) fn new(body: B, guard: Option<RequestGuard>, ends_at_shutdown: bool) -> Self {
         let size = usize::try_from(body.size_hint().lower()).unwrap_or(usize::MAX);
         let held = match &guard {
             Some(guard) if size > PIECE => {
@@ -38,7 +44,7 @@ impl<B: Body> Pieces<B> {
             }
             _ => 0,
         };
-        Pieces { body, rest: Bytes::new(), guard, held }
+        Pieces { body, rest: Bytes::new(), guard, held, ends_at_shutdown }
     }
 }
 
@@ -70,6 +76,11 @@ impl<B: Body<Data = Bytes> + Unpin> Body for Pieces<B> {
 
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
         let this = self.get_mut();
+        if let Some(guard) = this.guard.as_ref().filter(|guard| this.ends_at_shutdown && guard.activity().draining()) {
+            guard.activity().close_gracefully();
+            this.sent(0, true);
+            return Poll::Ready(None);
+        }
         if !this.rest.has_remaining() {
             match ready!(Pin::new(&mut this.body).poll_frame(cx)) {
                 Some(Ok(frame)) => match frame.into_data() {
@@ -112,7 +123,7 @@ mod tests {
     #[test]
     fn a_large_body_comes_in_pieces_with_its_exact_size() {
         let data: Vec<u8> = (0..PIECE * 2 + 5).map(|i| i as u8).collect();
-        let mut body = Pieces::new(Full::new(bytes::Bytes::from(data.clone())), None);
+        let mut body = Pieces::new(Full::new(bytes::Bytes::from(data.clone())), None, false);
         assert_eq!(body.size_hint().exact(), Some(data.len() as u64));
         let mut pieces = Vec::new();
         now_or_never(async {
