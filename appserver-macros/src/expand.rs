@@ -146,14 +146,14 @@ fn expand(attr: &Attr, handler: &Handler<'_>, bindings: &[Binding], names: &[Str
         }
         None => quote!(::core::option::Option::None),
     };
-    // Whether an extractor takes the body as a stream.
-    let streams = handler.params.iter().zip(bindings).filter(|(_, b)| matches!(b, Binding::Extractor)).map(|(p, _)| {
+    // What the extractors take beyond the request, the most of them.
+    let takes = handler.params.iter().zip(bindings).filter(|(_, b)| matches!(b, Binding::Extractor)).map(|(p, _)| {
         let ty = p.ty;
         match asynchronous {
             true => quote_spanned! {ty.span()=>
-                (&&::appserver::__private::Extract::<#ty>::new()).__appserver_extractor().streams::<#ty>()
+                (&&::appserver::__private::Extract::<#ty>::new()).__appserver_extractor().takes::<#ty>()
             },
-            false => quote_spanned!(ty.span()=> <#ty as ::appserver::FromRequest>::__STREAMS),
+            false => quote_spanned!(ty.span()=> <#ty as ::appserver::FromRequest>::__TAKES),
         }
     });
 
@@ -269,7 +269,7 @@ fn expand(attr: &Attr, handler: &Handler<'_>, bindings: &[Binding], names: &[Str
             response: __appserver_response,
             head: #head,
             max_body_bytes: #max_body_bytes,
-            streams: __appserver_streams,
+            takes: __appserver_takes,
             precheck: __appserver_precheck,
             handler: __appserver_handler,
         }
@@ -305,10 +305,10 @@ fn expand(attr: &Attr, handler: &Handler<'_>, bindings: &[Binding], names: &[Str
             }
 
             #[allow(clippy::all)]
-            fn __appserver_streams() -> bool {
+            fn __appserver_takes() -> ::appserver::__private::Takes {
                 #[allow(unused_imports)]
                 use ::appserver::__private::{ViaAsyncExtractor as _, ViaSyncExtractor as _};
-                false #( || #streams )*
+                ::appserver::__private::Takes::Request #( .max(#takes) )*
             }
 
             #[allow(unused_variables, clippy::all)]

@@ -18,7 +18,7 @@ use std::convert::Infallible;
 use std::future::{Future, Ready, ready};
 use std::marker::PhantomData;
 
-pub use crate::handler::{FromParam, Params, Request, optional_param, param};
+pub use crate::handler::{FromParam, Params, Request, Takes, optional_param, param};
 pub use crate::routing::{
     Fallback, Lookup, Parameter, Reply, RequiredState, Route, RouteError, Router, SchemaFn, SchemaNone, SchemaOf,
     SchemaOfValue, SchemaOfWrapped,
@@ -277,9 +277,9 @@ impl AsyncExtractor {
         Ok(())
     }
 
-    /// No: an async extractor reads a body the server has read.
-    pub fn streams<T: FromRequestAsync>(self) -> bool {
-        false
+    /// The request: an async extractor reads a body the server has read.
+    pub fn takes<T: FromRequestAsync>(self) -> Takes {
+        Takes::Request
     }
 }
 
@@ -301,8 +301,8 @@ impl SyncExtractor {
         T::__precheck(request)
     }
 
-    /// Whether `T` takes the body as a stream.
-    pub fn streams<T: FromRequest>(self) -> bool {
-        T::__STREAMS
+    /// What `T` takes beyond the request.
+    pub fn takes<T: FromRequest>(self) -> Takes {
+        T::__TAKES
     }
 }

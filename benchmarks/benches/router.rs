@@ -56,7 +56,7 @@ fn appserver_router(templates: &[String]) -> Router {
             response: |_| None,
             head: true,
             max_body_bytes: None,
-            streams: || false,
+            takes: || appserver::__private::Takes::Request,
             precheck: |_| Ok(()),
             handler: never,
         }))

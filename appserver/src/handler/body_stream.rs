@@ -4,7 +4,6 @@ use super::body::BoxError;
 use super::error::Error;
 use bytes::Bytes;
 use futures_core::Stream;
-use http::StatusCode;
 use http_body_util::BodyExt as _;
 use http_body_util::combinators::UnsyncBoxBody;
 use hyper::body::Body as _;
@@ -100,8 +99,7 @@ impl Stream for BodyStream {
             let frame = match Pin::new(&mut this.body).poll_frame(cx) {
                 Poll::Pending => {
                     ready!(this.idle.as_mut().poll(cx));
-                    return this
-                        .fail(Error::new(StatusCode::REQUEST_TIMEOUT, "the request body did not arrive in time"));
+                    return this.fail(Error::body_too_slow());
                 }
                 Poll::Ready(frame) => frame,
             };
@@ -119,8 +117,7 @@ impl Stream for BodyStream {
                     let Ok(data) = frame.into_data() else { continue };
                     this.read += data.len();
                     if this.read > this.limit {
-                        let message = format!("request body is larger than the limit of {} bytes", this.limit);
-                        return this.fail(Error::new(StatusCode::PAYLOAD_TOO_LARGE, message));
+                        return this.fail(Error::body_too_large(this.limit));
                     }
                     if !data.is_empty() {
                         return Poll::Ready(Some(Ok(data)));

@@ -63,6 +63,26 @@ impl Error {
         Self::new(StatusCode::NOT_FOUND, message)
     }
 
+    /// `413 Payload Too Large`: a request body over `limit` bytes.
+    pub(crate) fn body_too_large(limit: impl fmt::Display) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, format!("request body is larger than the limit of {limit} bytes"))
+    }
+
+    /// `408 Request Timeout`: a request body that stopped arriving.
+    pub(crate) fn body_too_slow() -> Self {
+        Self::new(StatusCode::REQUEST_TIMEOUT, "the request body did not arrive in time")
+    }
+
+    /// `405 Method Not Allowed` for `method` on `path`, with `Allow: allow`.
+    pub(crate) fn method_not_allowed(method: &http::Method, path: &str, allow: &str) -> Self {
+        let error =
+            Self::new(StatusCode::METHOD_NOT_ALLOWED, format!("{method} is not allowed for {path}; allowed: {allow}"));
+        match HeaderValue::from_str(allow) {
+            Ok(allow) => error.with_header(http::header::ALLOW, allow),
+            Err(_) => error,
+        }
+    }
+
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         self.status

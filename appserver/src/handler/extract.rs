@@ -50,10 +50,11 @@ pub trait FromRequest: Sized {
         None
     }
 
-    /// Whether this extractor takes the body as a stream, so that the server must not read
-    /// it first ([`BodyStream`](crate::BodyStream)).
+    /// What of the connection this extractor takes beyond the request: the body as a
+    /// stream, so that the server must not read it first ([`BodyStream`](crate::BodyStream)),
+    /// or the connection itself ([`WebSocketUpgrade`](crate::ws::WebSocketUpgrade)).
     #[doc(hidden)]
-    const __STREAMS: bool = false;
+    const __TAKES: Takes = Takes::Request;
 
     /// The check before the body is read: the extraction, its value dropped, if
     /// [`BEFORE_BODY`](FromRequest::BEFORE_BODY).
@@ -64,6 +65,19 @@ pub trait FromRequest: Sized {
             false => Ok(()),
         }
     }
+}
+
+/// What a route's extractors take beyond the request, the most of them: known at startup,
+/// it decides how the server reads the body and serves the connection. Not a public API.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Takes {
+    /// The request, its body read in full.
+    Request,
+    /// The body as it arrives.
+    Stream,
+    /// The connection, upgraded (WebSocket).
+    Upgrade,
 }
 
 /// A handler parameter built from the request by work that waits: a guard that looks its
@@ -158,5 +172,5 @@ impl FromRequest for BodyStream {
         Ok(request.take_stream().unwrap_or_else(BodyStream::empty))
     }
 
-    const __STREAMS: bool = true;
+    const __TAKES: Takes = Takes::Stream;
 }

@@ -35,7 +35,7 @@ pub(crate) use body::BoxError;
 pub use body_stream::BodyStream;
 pub use cookies::Cookies;
 pub use error::{Error, Result};
-pub use extract::{FromRequest, FromRequestAsync};
+pub use extract::{FromRequest, FromRequestAsync, Takes};
 pub use form::Form;
 pub use json::Json;
 pub(crate) use multipart::FieldLimit;

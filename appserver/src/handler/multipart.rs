@@ -3,7 +3,7 @@
 
 use super::body_stream::BodyStream;
 use super::error::Error;
-use super::extract::FromRequest;
+use super::extract::{FromRequest, Takes};
 use super::request::Request;
 use bytes::Bytes;
 use futures_core::Stream;
@@ -111,9 +111,7 @@ fn failed(err: multer::Error) -> Error {
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("the field `{}` is larger than the limit of {limit} bytes", field_name.as_deref().unwrap_or("")),
         ),
-        multer::Error::StreamSizeExceeded { limit } => {
-            Error::new(StatusCode::PAYLOAD_TOO_LARGE, format!("request body is larger than the limit of {limit} bytes"))
-        }
+        multer::Error::StreamSizeExceeded { limit } => Error::body_too_large(limit),
         multer::Error::StreamReadFailed(cause) => match cause.downcast::<Carried>() {
             Ok(carried) => carried.0,
             Err(cause) => Error::bad_request(format!("cannot read the request body: {cause}")),
@@ -166,5 +164,5 @@ impl FromRequest for Multipart {
         Ok(Multipart { inner: multer::Multipart::with_constraints(body, boundary, constraints) })
     }
 
-    const __STREAMS: bool = true;
+    const __TAKES: Takes = Takes::Stream;
 }

@@ -4,7 +4,7 @@
 
 use super::body::Body;
 use super::error::Error as HttpError;
-use super::extract::FromRequest;
+use super::extract::{FromRequest, Takes};
 use super::request::Request;
 use super::response::Response;
 use bytes::Bytes;
@@ -92,6 +92,8 @@ impl FromRequest for WebSocketUpgrade {
         let limit = request.state::<MessageLimit>().map_or(16 << 20, |limit| limit.0);
         Ok(WebSocketUpgrade { accept, on_upgrade, limit })
     }
+
+    const __TAKES: Takes = Takes::Upgrade;
 }
 
 impl WebSocketUpgrade {
@@ -189,8 +191,11 @@ impl WebSocket {
     pub async fn recv(&mut self) -> Option<Result<Message, Error>> {
         loop {
             return match self.stream.next().await? {
-                Ok(tungstenite::Message::Frame(_)) => continue,
-                Ok(message) => Some(Ok(from_tungstenite(message))),
+                Ok(message) => match from_tungstenite(message) {
+                    Some(message) => Some(Ok(message)),
+                    // A raw frame, which reading never gives.
+                    None => continue,
+                },
                 Err(tungstenite::Error::Capacity(CapacityError::MessageTooLong { .. })) => {
                     let close =
                         tungstenite::protocol::CloseFrame { code: CloseCode::Size, reason: "message too big".into() };
@@ -217,8 +222,8 @@ impl WebSocket {
     }
 }
 
-fn from_tungstenite(message: tungstenite::Message) -> Message {
-    match message {
+fn from_tungstenite(message: tungstenite::Message) -> Option<Message> {
+    Some(match message {
         tungstenite::Message::Text(text) => Message::Text(text.as_str().to_owned()),
         tungstenite::Message::Binary(bytes) => Message::Binary(bytes),
         tungstenite::Message::Ping(bytes) => Message::Ping(bytes),
@@ -226,8 +231,8 @@ fn from_tungstenite(message: tungstenite::Message) -> Message {
         tungstenite::Message::Close(frame) => {
             Message::Close(frame.map(|f| CloseFrame { code: f.code.into(), reason: f.reason.as_str().to_owned() }))
         }
-        tungstenite::Message::Frame(_) => Message::Binary(Bytes::new()),
-    }
+        tungstenite::Message::Frame(_) => return None,
+    })
 }
 
 fn into_tungstenite(message: Message) -> tungstenite::Message {

@@ -1,7 +1,7 @@
 //! A registered route, as the `#[route]` attribute submits it.
 
 use super::schema::SchemaFn;
-use crate::handler::{Error, Request, Response};
+use crate::handler::{Error, Request, Response, Takes};
 use appserver_pattern::Methods;
 use std::future::Future;
 use std::pin::Pin;
@@ -34,9 +34,9 @@ pub struct Route {
     pub head: bool,
     /// The route's own body limit (`max_body_bytes = N`), over the server's.
     pub max_body_bytes: Option<usize>,
-    /// Whether an extractor takes the body as a stream ([`BodyStream`](crate::BodyStream)):
-    /// the server then does not read it first.
-    pub streams: fn() -> bool,
+    /// What the route's extractors take beyond the request, the most of them: the body as a
+    /// stream (the server then does not read it first), or the connection.
+    pub takes: fn() -> Takes,
     /// Runs the extractors that check a request before its body is read
     /// ([`FromRequest::BEFORE_BODY`](crate::FromRequest::BEFORE_BODY)).
     pub precheck: fn(&Request) -> Result<(), Error>,

@@ -488,7 +488,7 @@ mod tests {
                 response: |_| None,
                 head: true,
                 max_body_bytes: None,
-                streams: || false,
+                takes: || crate::handler::Takes::Request,
                 precheck: |_| Ok(()),
                 handler: never,
             }))
@@ -584,7 +584,7 @@ mod tests {
                 response: |_| None,
                 head: true,
                 max_body_bytes: None,
-                streams: || false,
+                takes: || crate::handler::Takes::Request,
                 precheck: |_| Ok(()),
                 handler: never,
             }));

@@ -162,3 +162,17 @@ impl fmt::Display for RouteTable {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::RouteTable;
+
+    #[test]
+    fn a_served_folder_has_its_row() {
+        let mut table = RouteTable(Vec::new());
+        table.add_dir("/static", std::path::Path::new("public"));
+        let text = table.to_string();
+        let row = text.lines().find(|l| l.contains("/static/{path}")).unwrap_or_else(|| panic!("{text}"));
+        assert!(row.starts_with("GET, HEAD  /static/{path}  (files in public)"), "{row}");
+    }
+}

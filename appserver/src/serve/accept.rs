@@ -339,31 +339,25 @@ impl Accepting {
         B::Data: Send,
         B::Error: Into<BoxError>,
     {
-        let activity = Arc::clone(&slot.activity);
+        let (activity, upgrades) = (Arc::clone(&slot.activity), self.app.upgrades);
         let Some(auto) = self.auto.clone() else {
-            // Plain HTTP/1.1: the fast path.
-            let connection =
-                Watched::new(self.http.serve_connection(TokioIo::new(stream), service).with_upgrades(), activity);
-            tokio::spawn(async move {
-                connection.await;
-                drop(slot);
-            });
+            // Plain HTTP/1.1: the fast path, with upgrades only if a route takes them.
+            let connection = self.http.serve_connection(TokioIo::new(stream), service);
+            match upgrades {
+                true => spawn_until_closed(Watched::new(connection.with_upgrades(), activity), slot),
+                false => spawn_until_closed(Watched::new(connection, activity), slot),
+            }
             return;
         };
         let (tls, handshake_timeout) = (self.tls.clone(), self.header_timeout);
         tokio::spawn(async move {
             match tls {
-                None => {
-                    let connection = auto.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
-                    Watched::new(connection, activity).await
-                }
+                None => serve_auto(&auto, TokioIo::new(stream), service, activity, upgrades).await,
                 Some(tls) => {
                     let handshake = tokio::time::timeout(handshake_timeout, tls.acceptor().accept(stream));
                     match activity.unless_closed(handshake).await {
                         Some(Ok(Ok(stream))) => {
-                            let connection =
-                                auto.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
-                            Watched::new(connection, activity).await;
+                            serve_auto(&auto, TokioIo::new(stream), service, activity, upgrades).await;
                         }
                         Some(Ok(Err(err))) => tracing::debug!(error = %err, "TLS handshake failed"),
                         Some(Err(_)) => tracing::debug!("TLS handshake timed out"),
@@ -373,5 +367,35 @@ impl Accepting {
             }
             drop(slot);
         });
+    }
+}
+
+/// Runs `connection` on a new task; its slot is freed when it ends.
+fn spawn_until_closed(connection: impl Future<Output = ()> + Send + 'static, slot: Slot) {
+    tokio::spawn(async move {
+        connection.await;
+        drop(slot);
+    });
+}
+
+/// Serves `io` with HTTP/1.1 or HTTP/2 until it closes, with upgrades if `upgrades`.
+async fn serve_auto<I, S, B>(
+    auto: &auto::Builder<TokioExecutor>,
+    io: I,
+    service: S,
+    activity: Arc<Activity>,
+    upgrades: bool,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    S: hyper::service::Service<hyper::Request<Incoming>, Response = hyper::Response<B>> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    match upgrades {
+        true => Watched::new(auto.serve_connection_with_upgrades(io, service).into_owned(), activity).await,
+        false => Watched::new(auto.serve_connection(io, service).into_owned(), activity).await,
     }
 }

@@ -8,7 +8,7 @@ use super::static_dir::StaticDir;
 use super::tls::Tls;
 use super::tokens::LiveTokens;
 use crate::config::{Config, ErrorFormat, Settings};
-use crate::handler::{FieldLimit, MessageLimit, StateMap, Verifier, problem_response};
+use crate::handler::{FieldLimit, MessageLimit, StateMap, Takes, Verifier, problem_response};
 use crate::routing::{FALLBACK, Fallback, Route, RouteError, Router};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::any::TypeId;
@@ -45,6 +45,8 @@ pub(crate) struct Boot {
     code: Settings,
     /// Folders served under URL prefixes.
     dirs: Arc<[StaticDir]>,
+    /// Whether a route takes the connection (WebSocket).
+    upgrades: bool,
 }
 
 /// What a serving process serves: the routes with what requests need, their tower layers,
@@ -109,6 +111,7 @@ impl Boot {
             })
             .collect();
         let needs_tokens = required().any(|(_, (id, _))| id == tokens);
+        let upgrades = router.routes().chain(fallback).any(|route| (route.takes)() == Takes::Upgrade);
         if !missing.is_empty() {
             return Err(missing.into());
         }
@@ -132,6 +135,7 @@ impl Boot {
             layers,
             tokens,
             needs_tokens,
+            upgrades,
             openapi,
             render,
             code,
@@ -208,6 +212,7 @@ impl Boot {
             body_timeout: config.body_timeout,
             openapi,
             dirs: Arc::clone(&self.dirs),
+            upgrades: self.upgrades,
         };
         Served { app: Arc::new(app), layers: Arc::clone(&self.layers), tls: self.tls.clone() }
     }

@@ -6,11 +6,11 @@ use super::connection::Activity;
 use super::log::{Panic, catching};
 use super::static_dir::StaticDir;
 use crate::handler::{
-    BodyStream, BoxError, Error, ErrorMessage, Failure, IntoResponse, Params, Request, Response, StateMap,
+    BodyStream, BoxError, Error, ErrorMessage, Failure, IntoResponse, Params, Request, Response, StateMap, Takes,
 };
 use crate::routing::{Lookup, Reply, Route, Router, openapi_document};
 use bytes::Bytes;
-use http::header::{ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, EXPECT, HOST, HeaderValue, TRANSFER_ENCODING};
+use http::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, EXPECT, HOST, HeaderValue, TRANSFER_ENCODING};
 use http::{StatusCode, Version};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Body;
@@ -41,6 +41,9 @@ pub(crate) struct App {
     pub(crate) render: Option<Renderer>,
     /// Folders served under URL prefixes, after the routes.
     pub(crate) dirs: Arc<[StaticDir]>,
+    /// Whether a route takes the connection (WebSocket): only then are connections served
+    /// with upgrades, which costs every request a little.
+    pub(crate) upgrades: bool,
 }
 
 /// Renders an error in the shape a server answers errors in: `error_format = "problem"`, or
@@ -149,7 +152,7 @@ impl App {
     /// connection of `activity` ([`Arrival`]).
     fn answer<B: RequestBody>(self: &Arc<Self>, request: http::Request<B>, activity: Option<&Arc<Activity>>) -> Answer {
         let ready = |response| Answer::Ready(Some(response));
-        let (parts, body) = request.into_parts();
+        let (mut parts, body) = request.into_parts();
         if parts.version == Version::HTTP_11 && parts.headers.get_all(HOST).iter().count() != 1 {
             // RFC 9112 §3.2; hyper leaves this check to the server.
             return ready(close(Error::bad_request("an HTTP/1.1 request needs exactly one Host header")));
@@ -163,30 +166,22 @@ impl App {
         }
         let (route, params) = match self.router.find(&parts.method, parts.uri.path()) {
             Lookup::Route(route, params) => (route, params),
-            Lookup::NotFound if self.dirs.iter().any(|dir| dir.below(parts.uri.path()).is_some()) => {
-                let (app, request) = (Arc::clone(self), http::Request::from_parts(parts, ()));
-                return Answer::Later(Box::pin(async move {
-                    let path = request.uri().path();
-                    let found = app.dirs.iter().find_map(|dir| Some((dir, dir.below(path)?.to_owned())));
-                    let (dir, rest) = found.expect("a folder is under the path");
-                    dir.serve(&request, &rest).await
-                }));
+            Lookup::NotFound => {
+                if let Some(i) = self.dirs.iter().position(|dir| dir.below(parts.uri.path()).is_some()) {
+                    let (app, request) = (Arc::clone(self), http::Request::from_parts(parts, ()));
+                    return Answer::Later(Box::pin(async move { app.dirs[i].serve(&request).await }));
+                }
+                match self.fallback {
+                    Some(fallback) => (fallback, Params::new()),
+                    None => {
+                        let message = format!("no route for {} {}", parts.method, parts.uri.path());
+                        return ready(Error::not_found(message).into_response());
+                    }
+                }
             }
-            Lookup::NotFound => match self.fallback {
-                Some(fallback) => (fallback, Params::new()),
-                None => {
-                    let message = format!("no route for {} {}", parts.method, parts.uri.path());
-                    return ready(Error::not_found(message).into_response());
-                }
-            },
             Lookup::NotAllowed(allow) => {
-                let allow = allow.to_string();
-                let message = format!("{} is not allowed for {}; allowed: {allow}", parts.method, parts.uri.path());
-                let mut response = Error::new(StatusCode::METHOD_NOT_ALLOWED, message).into_response();
-                if let Ok(allow) = HeaderValue::from_str(&allow) {
-                    response.headers_mut().insert(ALLOW, allow);
-                }
-                return ready(response);
+                let error = Error::method_not_allowed(&parts.method, parts.uri.path(), &allow.to_string());
+                return ready(error.into_response());
             }
         };
         let timeout = self.request_timeout;
@@ -198,9 +193,9 @@ impl App {
             params,
             state: Arc::clone(&self.state),
             stream: Default::default(),
-            upgrade: std::sync::Mutex::new({
-                let mut extensions = parts.extensions;
-                extensions.remove::<hyper::upgrade::OnUpgrade>()
+            upgrade: std::sync::Mutex::new(match self.upgrades {
+                true => parts.extensions.remove::<hyper::upgrade::OnUpgrade>(),
+                false => None,
             }),
         };
         if body.is_end_stream() {
@@ -221,7 +216,7 @@ impl App {
         let limit = route.max_body_bytes.unwrap_or(self.max_body_bytes);
         let pause = self.body_timeout;
         let body = Arrival::new(body, activity);
-        if (route.streams)() {
+        if (route.takes)() == Takes::Stream {
             return stream_body(route, request, body, limit, pause);
         }
         Answer::Later(Box::pin(async move {
@@ -248,8 +243,7 @@ fn stream_body<B: RequestBody>(
     pause: Duration,
 ) -> Answer {
     if body.size_hint().lower() > limit as u64 {
-        let message = format!("request body is larger than the limit of {limit} bytes");
-        return Answer::Ready(Some(close(Error::new(StatusCode::PAYLOAD_TOO_LARGE, message))));
+        return Answer::Ready(Some(close(Error::body_too_large(limit))));
     }
     let finished = Arc::new(AtomicBool::new(false));
     let body = body.map_err(Into::into).boxed_unsync();
@@ -308,10 +302,8 @@ fn closing(mut response: Response) -> Response {
 /// length is declared), within `timeout` and with no pause longer than `pause` (a 408
 /// past either: a stalled body, an HTTP/2 stream left open, holds nothing for long).
 async fn read_body<B: RequestBody>(body: B, limit: usize, timeout: Duration, pause: Duration) -> Result<Bytes, Error> {
-    let too_large =
-        || Error::new(StatusCode::PAYLOAD_TOO_LARGE, format!("request body is larger than the limit of {limit} bytes"));
     if body.size_hint().lower() > limit as u64 {
-        return Err(too_large());
+        return Err(Error::body_too_large(limit));
     }
     let deadline = tokio::time::Instant::now() + timeout;
     let mut body = std::pin::pin!(Limited::new(body, limit));
@@ -321,9 +313,9 @@ async fn read_body<B: RequestBody>(body: B, limit: usize, timeout: Duration, pau
         match tokio::time::timeout(wait, body.frame()).await {
             Ok(None) => break,
             Ok(Some(Ok(frame))) => chunks.extend(frame.into_data().ok().filter(|data| !data.is_empty())),
-            Ok(Some(Err(err))) if err.is::<LengthLimitError>() => return Err(too_large()),
+            Ok(Some(Err(err))) if err.is::<LengthLimitError>() => return Err(Error::body_too_large(limit)),
             Ok(Some(Err(err))) => return Err(Error::bad_request(format!("cannot read the request body: {err}"))),
-            Err(_) => return Err(Error::new(StatusCode::REQUEST_TIMEOUT, "the request body did not arrive in time")),
+            Err(_) => return Err(Error::body_too_slow()),
         }
     }
     Ok(match chunks.len() {

@@ -6,7 +6,7 @@
 //! symlinks) lies outside the folder is a 404, the JSON one.
 
 use crate::handler::{Body, Error, IntoResponse as _, Response};
-use http::header::{ALLOW, ETAG, IF_NONE_MATCH};
+use http::header::{ETAG, IF_NONE_MATCH};
 use http::{HeaderValue, Method, StatusCode};
 use http_body_util::BodyDataStream;
 use std::path::{Component, Path, PathBuf};
@@ -40,14 +40,11 @@ impl StaticDir {
         path.strip_prefix(self.prefix.as_str())?.strip_prefix('/')
     }
 
-    /// Answers a request for `rest`, the part of its path below the prefix.
-    pub(crate) async fn serve(&self, request: &http::Request<()>, rest: &str) -> Response {
+    /// Answers `request`, whose path is below the prefix.
+    pub(crate) async fn serve(&self, request: &http::Request<()>) -> Response {
+        let rest = self.below(request.uri().path()).unwrap_or_default();
         if request.method() != Method::GET && request.method() != Method::HEAD {
-            let message =
-                format!("{} is not allowed for {}; allowed: GET, HEAD", request.method(), request.uri().path());
-            let mut response = Error::new(StatusCode::METHOD_NOT_ALLOWED, message).into_response();
-            response.headers_mut().insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
-            return response;
+            return Error::method_not_allowed(request.method(), request.uri().path(), "GET, HEAD").into_response();
         }
         let not_found = || Error::not_found(format!("no file at {}", request.uri().path())).into_response();
         let Some(relative) = safe_relative(rest) else { return not_found() };
