@@ -135,7 +135,7 @@ pub use config::{Config, ErrorFormat, ServerType, Tokens};
 pub use cookie;
 pub use handler::{
     AnyRole, Bearer, Body, BodyStream, Cookies, Error, Field, Form, FromRequest, FromRequestAsync, Html, IntoResponse,
-    Json, Multipart, Query, Redirect, Request, Response, Result, Role, State, Text,
+    Json, Multipart, Query, Redirect, Request, Response, Result, Role, Shutdown, State, Text,
 };
 pub use http::{self, HeaderMap, Method, StatusCode, Uri};
 pub use routing::{Overlapping, Parameter, RouteInfo, RouteTable};

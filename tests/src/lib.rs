@@ -120,3 +120,58 @@ pub async fn ticks()
     });
     appserver::sse::Sse::new(ticks)
 }
+
+/// The same, with a last event when the server shuts down.
+#[route(GET, r"/ticks-farewell/")]
+pub async fn ticks_farewell(
+    shutdown: appserver::Shutdown,
+) -> appserver::sse::Sse<impl futures_util::Stream<Item = Result<appserver::sse::Event, std::convert::Infallible>>> {
+    use futures_util::StreamExt as _;
+    let every = tokio::time::interval(Duration::from_millis(100));
+    let ticks = futures_util::stream::unfold((every, 0u64), |(mut every, n)| async move {
+        every.tick().await;
+        Some((Ok(appserver::sse::Event::default().data(n.to_string())), (every, n + 1)))
+    });
+    let farewell =
+        futures_util::stream::once(async { Ok(appserver::sse::Event::default().event("bye").data("shutting down")) });
+    appserver::sse::Sse::new(ticks.take_until(shutdown.wait()).chain(farewell))
+}
+
+/// Echoes WebSocket messages; when the socket stops giving messages (the client closed it,
+/// or the server shuts down), says goodbye.
+#[route(GET, r"/ws/echo")]
+pub fn ws_echo(ws: appserver::ws::WebSocketUpgrade) -> appserver::Response {
+    use appserver::ws::Message;
+    ws.on_upgrade(|mut socket| async move {
+        while let Some(Ok(message)) = socket.recv().await {
+            if let Message::Text(_) | Message::Binary(_) = message {
+                if socket.send(message).await.is_err() {
+                    return;
+                }
+            }
+        }
+        let _ = socket.send(Message::Text("goodbye".into())).await;
+    })
+}
+
+/// Sends `tick` every 100 ms and reads nothing; at shutdown, says so and returns.
+#[route(GET, r"/ws/ticks")]
+pub fn ws_ticks(ws: appserver::ws::WebSocketUpgrade, shutdown: appserver::Shutdown) -> appserver::Response {
+    use appserver::ws::Message;
+    ws.on_upgrade(|mut socket| async move {
+        let mut every = tokio::time::interval(Duration::from_millis(100));
+        loop {
+            tokio::select! {
+                _ = every.tick() => {
+                    if socket.send(Message::Text("tick".into())).await.is_err() {
+                        return;
+                    }
+                }
+                () = shutdown.wait() => {
+                    let _ = socket.send(Message::Text("the server is shutting down".into())).await;
+                    return;
+                }
+            }
+        }
+    })
+}

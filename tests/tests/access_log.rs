@@ -189,3 +189,55 @@ fn a_log_output_that_does_not_keep_up_slows_no_request_and_drops_are_counted() {
     assert_eq!(written + dropped, REQUESTS, "every line is written or counted");
     assert!(log.contains("path=\"/library/after\" status=200"));
 }
+
+/// The line of a stream is written when it ends, with its duration and the bytes it sent:
+/// an event stream the client leaves, and a WebSocket.
+#[test]
+fn the_line_of_a_stream_is_written_when_it_ends_with_the_bytes_it_sent() {
+    use futures_util::{SinkExt as _, StreamExt as _};
+    use tokio_tungstenite::tungstenite::Message;
+    for own in [false, true] {
+        let env: &[(&str, &str)] = if own { &[("SERVE_OWN_SUBSCRIBER", "1")] } else { &[] };
+        let server = Process::start(env);
+        let mut stream = TcpStream::connect(server.addr()).unwrap();
+        stream.write_all(b"GET /ticks/ HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut buf = [0u8; 4096];
+        let mut seen = String::new();
+        while !seen.contains("data: 2\n\n") {
+            let n = stream.read(&mut buf).unwrap();
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(!server.log().contains("path=\"/ticks/\""), "a line before the stream ended");
+        drop(stream);
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let tcp = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+            let (mut client, _) =
+                tokio_tungstenite::client_async(format!("ws://{}/ws/echo", server.addr()), tcp).await.unwrap();
+            client.send(Message::text("twelve bytes")).await.unwrap();
+            assert_eq!(client.next().await.unwrap().unwrap(), Message::text("twelve bytes"));
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            client.close(None).await.unwrap();
+            while client.next().await.is_some() {}
+        });
+        support::wait_for(|| server.log().contains("path=\"/ws/echo\""), "the WebSocket's line");
+        support::wait_for(|| server.log().contains("path=\"/ticks/\""), "the event stream's line");
+        let log = server.log();
+        let line = |path: &str| log.lines().find(|l| l.contains(&format!("path=\"{path}\""))).unwrap().to_owned();
+        let fields = |line: &str| -> (String, u64, u64) {
+            let (head, bytes) = line.rsplit_once(" bytes=").unwrap_or_else(|| panic!("no bytes: {line}"));
+            let (head, micros) = head.rsplit_once(" micros=").unwrap();
+            (head[27..].to_owned(), micros.parse().unwrap(), bytes.parse().unwrap())
+        };
+        let (head, micros, bytes) = fields(&line("/ws/echo"));
+        assert_eq!(head, "  INFO appserver::access: method=GET path=\"/ws/echo\" status=101", "own: {own}");
+        assert_eq!(bytes, 12, "own: {own}");
+        assert!(micros >= 200_000, "the socket's whole life: {micros} µs");
+        let (head, micros, bytes) = fields(&line("/ticks/"));
+        assert_eq!(head, "  INFO appserver::access: method=GET path=\"/ticks/\" status=200", "own: {own}");
+        // Three events of `data: N\n\n` at least.
+        assert!(bytes >= 27, "{bytes}");
+        assert!(micros >= 300_000, "{micros} µs");
+    }
+}

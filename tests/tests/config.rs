@@ -68,7 +68,7 @@ fn file_errors_are_one_line_each_naming_file_line_key_value_and_form() {
         error_lines(&log),
         [
             "appserver.toml:2: unknown key `prot`; the keys are host, port, server_type, workers, log, max_body_bytes, \
-             max_field_bytes, ws_max_message_bytes, max_header_bytes, header_timeout, request_timeout, body_timeout, keep_alive_timeout, max_connections, \
+             max_field_bytes, ws_max_message_bytes, ws_idle_timeout, max_header_bytes, header_timeout, request_timeout, body_timeout, keep_alive_timeout, max_connections, \
              max_connections_per_client, backlog, tls_cert, tls_key, http2, http2_max_streams, auth_tokens, auth_tokens_file, \
              graceful_timeout, openapi_path, strict_routes, print_routes, error_format",
             "appserver.toml:3: invalid value \"many\" for `workers`: expected a number from 1 to 1024",

@@ -337,4 +337,110 @@ mod live_streams {
             assert!(exited < Duration::from_millis(1500), "{server_type}: {exited:?}");
         }
     }
+
+    /// The same with a stream that watches for the shutdown: its last event is sent before
+    /// the stream ends.
+    #[test]
+    fn an_event_stream_that_awaits_the_shutdown_sends_its_last_event() {
+        let mut server = Process::start(&[("APPSERVER_GRACEFUL_TIMEOUT", "5")]);
+        let mut stream = std::net::TcpStream::connect(server.addr()).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        stream.write_all(b"GET /ticks-farewell/ HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut first = [0u8; 512];
+        let n = stream.read(&mut first).unwrap();
+        assert!(String::from_utf8_lossy(&first[..n]).starts_with("HTTP/1.1 200 OK\r\n"));
+        std::thread::sleep(Duration::from_millis(250));
+        Process::kill(server.pid(), "TERM");
+        let mut rest = Vec::new();
+        stream.read_to_end(&mut rest).unwrap();
+        let rest = String::from_utf8_lossy(&rest);
+        assert!(rest.contains("event: bye\ndata: shutting down\n\n"), "{rest:?}");
+        assert!(rest.ends_with("0\r\n\r\n"), "{rest:?}");
+        assert_eq!(server.wait(Duration::from_secs(10)).and_then(|s| s.code()), Some(0));
+    }
+
+    /// Over HTTP/2 (curl, prior knowledge): the stream ends cleanly at SIGTERM, curl exits 0.
+    #[test]
+    fn an_http2_event_stream_ends_at_sigterm() {
+        let mut server = Process::start(&[("APPSERVER_HTTP2", "true"), ("APPSERVER_GRACEFUL_TIMEOUT", "5")]);
+        let curl = std::process::Command::new("curl")
+            .args(["-sN", "--http2-prior-knowledge", "--max-time", "10"])
+            .arg(format!("http://{}/ticks-farewell/", server.addr()))
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("curl runs");
+        std::thread::sleep(Duration::from_millis(500));
+        let started = Instant::now();
+        Process::kill(server.pid(), "TERM");
+        let out = curl.wait_with_output().unwrap();
+        let ended = started.elapsed();
+        let text = String::from_utf8_lossy(&out.stdout);
+        println!("HTTP/2 event stream ended {ended:?} after SIGTERM");
+        assert!(out.status.success(), "curl: {:?}, {text:?}", out.status);
+        assert!(text.starts_with("data: 0\n\n") && text.ends_with("event: bye\ndata: shutting down\n\n"), "{text:?}");
+        assert!(ended < Duration::from_millis(1500), "{ended:?}");
+        assert_eq!(server.wait(Duration::from_secs(10)).and_then(|s| s.code()), Some(0));
+    }
+
+    type Client = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+
+    async fn websocket(addr: std::net::SocketAddr, path: &str) -> Client {
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        tokio_tungstenite::client_async(format!("ws://{addr}{path}"), tcp).await.unwrap().0
+    }
+
+    /// The texts `client` receives, up to its close frame, whose code it returns.
+    async fn until_closed(client: &mut Client) -> (Vec<String>, Option<u16>) {
+        use futures_util::StreamExt as _;
+        use tokio_tungstenite::tungstenite::Message;
+        let mut texts = Vec::new();
+        while let Some(message) = client.next().await {
+            match message.expect("a clean close") {
+                Message::Text(text) => texts.push(text.as_str().to_owned()),
+                Message::Close(frame) => return (texts, frame.map(|f| f.code.into())),
+                _ => {}
+            }
+        }
+        (texts, None)
+    }
+
+    /// SIGTERM with two WebSockets open: one whose handler reads (its `recv` gives `None`,
+    /// it says goodbye) and one whose handler only sends and awaits the shutdown. Each
+    /// client gets its last message, then a close frame 1001; the process exits with 0 long
+    /// before `graceful_timeout` (5 s).
+    #[test]
+    fn open_websockets_get_their_last_message_and_close_1001_at_sigterm_in_both_server_types() {
+        use futures_util::{SinkExt as _, StreamExt as _};
+        use tokio_tungstenite::tungstenite::Message;
+        for server_type in ["threaded", "forked"] {
+            let mut server = Process::start(&[
+                ("APPSERVER_SERVER_TYPE", server_type),
+                ("APPSERVER_WORKERS", "2"),
+                ("APPSERVER_GRACEFUL_TIMEOUT", "5"),
+            ]);
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let (echo, ticks, closed) = runtime.block_on(async {
+                let mut echo = websocket(server.addr(), "/ws/echo").await;
+                echo.send(Message::text("hello")).await.unwrap();
+                assert_eq!(echo.next().await.unwrap().unwrap(), Message::text("hello"));
+                let mut ticks = websocket(server.addr(), "/ws/ticks").await;
+                assert_eq!(ticks.next().await.unwrap().unwrap(), Message::text("tick"));
+                let started = Instant::now();
+                Process::kill(server.pid(), "TERM");
+                let (echo, ticks) = tokio::join!(until_closed(&mut echo), until_closed(&mut ticks));
+                (echo, ticks, started.elapsed())
+            });
+            let started = Instant::now() - closed;
+            let status = server.wait(Duration::from_secs(10)).expect("the server exits");
+            let exited = started.elapsed();
+            println!("{server_type}: WebSockets closed {closed:?} after SIGTERM, process exited after {exited:?}");
+            assert_eq!(echo, (vec!["goodbye".to_owned()], Some(1001)), "{server_type}");
+            let (texts, code) = ticks;
+            assert_eq!(texts.last().map(String::as_str), Some("the server is shutting down"), "{server_type}");
+            assert!(texts[..texts.len() - 1].iter().all(|t| t == "tick"), "{texts:?}");
+            assert_eq!(code, Some(1001), "{server_type}");
+            assert_eq!(status.code(), Some(0));
+            assert!(exited < Duration::from_millis(1500), "{server_type}: {exited:?}");
+        }
+    }
 }

@@ -40,6 +40,9 @@ macro_rules! schema {
             /// The largest WebSocket message ([`ws`](crate::ws)), in bytes; a larger one closes
             /// the socket with 1009.
             ws_max_message_bytes: usize = 16 << 20, "a number of bytes", |n| *n > 0;
+            /// How long a WebSocket may carry no message either way: then, while its handler
+            /// waits for a message, it is closed with 1001.
+            ws_idle_timeout: Duration = Duration::from_secs(60), DURATION, positive;
             /// The largest request head (request line and headers), in bytes; a larger one
             /// is a 431.
             max_header_bytes: usize = 64 << 10, "a number of bytes from 8192 to 16777216",

@@ -1,10 +1,12 @@
 //! [`Body`]: a response's body, held in full or streamed.
 
+use super::ending::Ending;
 use bytes::Bytes;
 use futures_core::Stream;
 use hyper::body::{Frame, SizeHint};
 use std::fmt;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 /// An error of a streamed body, a body a layer made, or a layer.
@@ -18,8 +20,8 @@ pub struct Body(Content);
 enum Content {
     /// The whole body, until it is sent.
     Full(Option<Bytes>),
-    /// Chunks as the stream yields them.
-    Stream(Pin<Box<dyn Stream<Item = Result<Bytes, BoxError>> + Send>>),
+    /// Chunks as the stream yields them, counted in the [`Ending`] if the server asked.
+    Stream(Pin<Box<dyn Stream<Item = Result<Bytes, BoxError>> + Send>>, Option<Arc<Ending>>),
 }
 
 impl Body {
@@ -47,7 +49,13 @@ impl Body {
         S: Stream<Item = Result<Bytes, E>> + Send + 'static,
         E: Into<BoxError>,
     {
-        Body(Content::Stream(Box::pin(ErrInto(Box::pin(stream)))))
+        Body(Content::Stream(Box::pin(ErrInto(Box::pin(stream))), None))
+    }
+
+    /// For a streamed body: the [`Ending`] its chunks are counted in from now on.
+    pub(crate) fn ending(&mut self) -> Option<Arc<Ending>> {
+        let Content::Stream(_, ending) = &mut self.0 else { return None };
+        Some(Arc::clone(ending.get_or_insert_default()))
     }
 }
 
@@ -71,9 +79,16 @@ impl hyper::body::Body for Body {
             Content::Full(data) => {
                 Poll::Ready(data.take().filter(|data| !data.is_empty()).map(|data| Ok(Frame::data(data))))
             }
-            Content::Stream(stream) => {
-                stream.as_mut().poll_next(cx).map(|item| item.map(|chunk| chunk.map(Frame::data)))
-            }
+            Content::Stream(stream, ending) => stream.as_mut().poll_next(cx).map(|item| {
+                item.map(|chunk| {
+                    chunk.map(|data| {
+                        if let Some(ending) = ending {
+                            ending.sent(data.len());
+                        }
+                        Frame::data(data)
+                    })
+                })
+            }),
         }
     }
 
@@ -84,7 +99,7 @@ impl hyper::body::Body for Body {
     fn size_hint(&self) -> SizeHint {
         match &self.0 {
             Content::Full(data) => SizeHint::with_exact(data.as_ref().map_or(0, |data| data.len() as u64)),
-            Content::Stream(_) => SizeHint::default(),
+            Content::Stream(..) => SizeHint::default(),
         }
     }
 }
@@ -99,7 +114,7 @@ impl fmt::Debug for Body {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {
             Content::Full(data) => f.debug_tuple("Body").field(data).finish(),
-            Content::Stream(_) => f.write_str("Body(stream)"),
+            Content::Stream(..) => f.write_str("Body(stream)"),
         }
     }
 }

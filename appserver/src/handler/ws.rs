@@ -1,12 +1,19 @@
 //! WebSocket: [`WebSocketUpgrade`] takes a handshake request, and its
 //! [`on_upgrade`](WebSocketUpgrade::on_upgrade) answers 101 and runs the handler's code with
 //! the [`WebSocket`], on the well-kept `tokio-tungstenite`.
+//!
+//! A socket ends well in every case: when the handler returns, it is closed (1000, or 1001
+//! at shutdown); at shutdown [`WebSocket::recv`] returns `None`, so that a handler's loop
+//! ends; a socket idle for `ws_idle_timeout` is closed with 1001 while its handler waits
+//! for a message.
 
 use super::body::Body;
+use super::ending::Ending;
 use super::error::Error as HttpError;
 use super::extract::{FromRequest, Takes};
 use super::request::Request;
 use super::response::Response;
+use super::shutdown::Shutdown;
 use bytes::Bytes;
 use futures_util::{SinkExt as _, StreamExt as _};
 use http::header::{CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION, UPGRADE};
@@ -15,15 +22,30 @@ use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
 use std::fmt;
 use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{self, error::CapacityError};
 
-/// The largest WebSocket message, from the `ws_max_message_bytes` setting; the server
-/// registers it as state.
+/// How long a close frame may take to go out when a socket ends.
+const CLOSE_WAIT: Duration = Duration::from_secs(1);
+
+/// The limits of a WebSocket, from the settings `ws_max_message_bytes` and
+/// `ws_idle_timeout`; the server registers them as state.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct MessageLimit(pub(crate) usize);
+pub(crate) struct Limits {
+    pub(crate) max_message_bytes: usize,
+    pub(crate) idle_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_message_bytes: 16 << 20, idle_timeout: Duration::from_secs(60) }
+    }
+}
 
 /// A WebSocket handshake: a handler takes it and answers with
 /// [`on_upgrade`](WebSocketUpgrade::on_upgrade). A request that is no handshake is a 426
@@ -49,12 +71,13 @@ pub(crate) struct MessageLimit(pub(crate) usize);
 pub struct WebSocketUpgrade {
     accept: HeaderValue,
     on_upgrade: OnUpgrade,
-    limit: usize,
+    limits: Limits,
+    shutdown: Shutdown,
 }
 
 impl fmt::Debug for WebSocketUpgrade {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WebSocketUpgrade").field("limit", &self.limit).finish_non_exhaustive()
+        f.debug_struct("WebSocketUpgrade").field("limits", &self.limits).finish_non_exhaustive()
     }
 }
 
@@ -89,8 +112,9 @@ impl FromRequest for WebSocketUpgrade {
         };
         let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
         let accept = HeaderValue::from_str(&accept).map_err(|_| HttpError::bad_request("bad Sec-WebSocket-Key"))?;
-        let limit = request.state::<MessageLimit>().map_or(16 << 20, |limit| limit.0);
-        Ok(WebSocketUpgrade { accept, on_upgrade, limit })
+        let limits = request.state::<Limits>().map(|limits| *limits).unwrap_or_default();
+        let shutdown = Shutdown::from_request(request)?;
+        Ok(WebSocketUpgrade { accept, on_upgrade, limits, shutdown })
     }
 
     const __TAKES: Takes = Takes::Upgrade;
@@ -98,20 +122,26 @@ impl FromRequest for WebSocketUpgrade {
 
 impl WebSocketUpgrade {
     /// The 101 that completes the handshake; once it is sent, `callback` runs with the
-    /// [`WebSocket`] on a task of its own.
+    /// [`WebSocket`] on a task of its own. The request's access line is written when the
+    /// socket ends, with the bytes of the messages sent.
     pub fn on_upgrade<F, Fut>(self, callback: F) -> Response
     where
         F: FnOnce(WebSocket) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let WebSocketUpgrade { accept, on_upgrade, limit } = self;
+        let WebSocketUpgrade { accept, on_upgrade, limits, shutdown } = self;
+        let ending = Arc::new(Ending::default());
+        let sent = Arc::clone(&ending);
         tokio::spawn(async move {
             let Ok(upgraded) = on_upgrade.await else { return };
-            let config = WebSocketConfig::default().max_message_size(Some(limit)).max_frame_size(Some(limit));
+            let limit = Some(limits.max_message_bytes);
+            let config = WebSocketConfig::default().max_message_size(limit).max_frame_size(limit);
             let stream = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
-            callback(WebSocket { stream, limit }).await;
+            let last = Instant::now();
+            callback(WebSocket { stream: Some(stream), limits, shutdown, ending: sent, last }).await;
         });
         let mut response = Response::new(Body::empty());
+        response.extensions_mut().insert(ending);
         *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
         let headers = response.headers_mut();
         headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
@@ -123,15 +153,22 @@ impl WebSocketUpgrade {
 
 /// An open WebSocket: [`recv`](WebSocket::recv) the client's messages, [`send`](WebSocket::send)
 /// yours. Pings are answered with pongs as they are read; a message larger than
-/// `ws_max_message_bytes` closes the socket with 1009.
+/// `ws_max_message_bytes` closes the socket with 1009. Dropped (the handler returned), it
+/// closes with 1000, or 1001 at shutdown.
 pub struct WebSocket {
-    stream: WebSocketStream<TokioIo<Upgraded>>,
-    limit: usize,
+    /// `None` once it is closed.
+    stream: Option<WebSocketStream<TokioIo<Upgraded>>>,
+    limits: Limits,
+    shutdown: Shutdown,
+    /// The bytes of the messages sent, for the access line.
+    ending: Arc<Ending>,
+    /// When a message last went either way.
+    last: Instant,
 }
 
 impl fmt::Debug for WebSocket {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WebSocket").field("limit", &self.limit).finish_non_exhaustive()
+        f.debug_struct("WebSocket").field("limits", &self.limits).finish_non_exhaustive()
     }
 }
 
@@ -170,6 +207,11 @@ pub enum Error {
         /// The limit, in bytes.
         limit: usize,
     },
+    /// No message went either way for `ws_idle_timeout`; the socket was closed with 1001.
+    Idle {
+        /// The limit.
+        timeout: Duration,
+    },
     /// The client broke the protocol, or the connection failed.
     Protocol(tungstenite::Error),
 }
@@ -179,6 +221,7 @@ impl fmt::Display for Error {
         match self {
             Error::Closed => f.write_str("the WebSocket is closed"),
             Error::TooLarge { limit } => write!(f, "a message was larger than the limit of {limit} bytes"),
+            Error::Idle { timeout } => write!(f, "no message went either way for {} s", timeout.as_secs_f64()),
             Error::Protocol(error) => write!(f, "WebSocket: {error}"),
         }
     }
@@ -187,22 +230,39 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 impl WebSocket {
-    /// The client's next message; `None` once the socket is closed.
+    /// The client's next message; `None` once the socket is closed, and from the moment the
+    /// server begins to shut down (the socket may still send a last message, then closes
+    /// with 1001 when the handler returns).
     pub async fn recv(&mut self) -> Option<Result<Message, Error>> {
+        let shutdown = self.shutdown.wait();
+        let mut shutdown = std::pin::pin!(shutdown);
         loop {
-            return match self.stream.next().await? {
+            let stream = self.stream.as_mut()?;
+            let idle = self.last + self.limits.idle_timeout;
+            let next = tokio::select! {
+                biased;
+                () = &mut shutdown => return None,
+                () = tokio::time::sleep_until(idle) => {
+                    self.close_with(CloseCode::Away, "idle").await;
+                    return Some(Err(Error::Idle { timeout: self.limits.idle_timeout }));
+                }
+                next = stream.next() => next,
+            };
+            self.last = Instant::now();
+            return match next? {
                 Ok(message) => match from_tungstenite(message) {
                     Some(message) => Some(Ok(message)),
                     // A raw frame, which reading never gives.
                     None => continue,
                 },
                 Err(tungstenite::Error::Capacity(CapacityError::MessageTooLong { .. })) => {
-                    let close =
-                        tungstenite::protocol::CloseFrame { code: CloseCode::Size, reason: "message too big".into() };
-                    let _ = self.stream.close(Some(close)).await;
-                    Some(Err(Error::TooLarge { limit: self.limit }))
+                    self.close_with(CloseCode::Size, "message too big").await;
+                    Some(Err(Error::TooLarge { limit: self.limits.max_message_bytes }))
                 }
-                Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => None,
+                Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
+                    self.stream = None;
+                    None
+                }
                 Err(error) => Some(Err(Error::Protocol(error))),
             };
         }
@@ -210,15 +270,49 @@ impl WebSocket {
 
     /// Sends `message`.
     pub async fn send(&mut self, message: Message) -> Result<(), Error> {
-        self.stream.send(into_tungstenite(message)).await.map_err(|error| match error {
+        let stream = self.stream.as_mut().ok_or(Error::Closed)?;
+        let message = into_tungstenite(message);
+        let len = message.len();
+        stream.send(message).await.map_err(|error| match error {
             tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => Error::Closed,
             error => Error::Protocol(error),
-        })
+        })?;
+        self.ending.sent(len);
+        self.last = Instant::now();
+        Ok(())
     }
 
     /// Closes the socket with `code` and `reason`.
     pub async fn close(mut self, code: u16, reason: &str) -> Result<(), Error> {
-        self.send(Message::Close(Some(CloseFrame { code, reason: reason.to_owned() }))).await
+        let sent = self.send(Message::Close(Some(CloseFrame { code, reason: reason.to_owned() }))).await;
+        self.stream = None;
+        sent
+    }
+
+    /// Closes the socket with `code` and `reason`, within [`CLOSE_WAIT`].
+    async fn close_with(&mut self, code: CloseCode, reason: &str) {
+        if let Some(stream) = self.stream.take() {
+            close(stream, code, reason).await;
+        }
+    }
+}
+
+/// Sends the close frame of `code` and `reason` on `stream`, within [`CLOSE_WAIT`].
+async fn close(mut stream: WebSocketStream<TokioIo<Upgraded>>, code: CloseCode, reason: &str) {
+    let frame = tungstenite::protocol::CloseFrame { code, reason: reason.to_owned().into() };
+    let _ = tokio::time::timeout(CLOSE_WAIT, stream.close(Some(frame))).await;
+}
+
+impl Drop for WebSocket {
+    fn drop(&mut self) {
+        let Some(stream) = self.stream.take() else { return };
+        let (code, reason) = match self.shutdown.is_requested() {
+            true => (CloseCode::Away, "the server is shutting down"),
+            false => (CloseCode::Normal, ""),
+        };
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(close(stream, code, reason));
+        }
     }
 }
 

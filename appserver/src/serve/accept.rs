@@ -6,7 +6,7 @@
 use super::access;
 use super::arrival::Arrival;
 use super::boot::Served;
-use super::connection::{Activity, Connections, RequestGuard, Slot, Watched};
+use super::connection::{Activity, Connections, RequestGuard, Watched};
 use super::grace::Deadline;
 use super::head_budget::{HeadBudget, Metered};
 use super::layer::{self, Stack, box_error};
@@ -14,7 +14,7 @@ use super::pieces::Pieces;
 use super::service::App;
 use super::tls::Tls;
 use crate::config::{Config, ErrorFormat};
-use crate::handler::{BoxError, EndsAtShutdown};
+use crate::handler::{BoxError, EndsAtShutdown, Shutdown};
 use crate::handler::{error_body, problem_body};
 use http::StatusCode;
 use http_body_util::BodyExt;
@@ -142,6 +142,8 @@ pub(crate) async fn serve_connections(
         };
         server.serve(stream, permit);
     };
+    // Streams that end at shutdown end, handlers waiting for it are told.
+    server.connections.shutdown.begin();
     // Stop accepting; take what the kernel already accepted, then close the socket so that
     // new connections are refused at once.
     let listener = listener.into_std()?;
@@ -211,6 +213,9 @@ impl<A: Future<Output = hyper::Response<B>> + Unpin, B: hyper::body::Body> Futur
         let mut response = ready!(Pin::new(&mut this.answer).poll(cx));
         let guard = this.guard.take();
         let upgrades = response.status() == http::StatusCode::SWITCHING_PROTOCOLS;
+        if let Some(guard) = guard.as_ref().filter(|_| upgrades) {
+            guard.activity().upgraded();
+        }
         if !upgrades && guard.as_ref().is_some_and(|guard| guard.activity().closes_after(this.version)) {
             response.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
         }
@@ -239,6 +244,7 @@ struct Accepting {
 impl Accepting {
     fn new(served: Served, config: &Config) -> Self {
         let Served { app, layers, tls } = served;
+        let shutdown = app.state.get::<Shutdown>().map(|shutdown| (*shutdown).clone()).unwrap_or_default();
         let mut http = http1::Builder::new();
         // The exact head limit (431), and the read buffer bounded by it.
         http.max_header_size(config.max_header_bytes).max_buf_size(config.max_header_bytes).writev(false);
@@ -265,6 +271,7 @@ impl Accepting {
                 config.header_timeout,
                 config.keep_alive_timeout,
                 config.max_connections_per_client,
+                shutdown,
             )),
             heads: Arc::default(),
         }
@@ -284,13 +291,13 @@ impl Accepting {
         };
         let _ = stream.set_nodelay(true);
         let activity = Arc::clone(&slot.activity);
-        let stream = Metered::new(stream, Arc::clone(&activity), Arc::clone(&self.heads));
+        let stream = Metered::new(stream, slot, Arc::clone(&self.heads));
         match &self.stack {
             // No layers: the routes themselves.
             None => {
                 let app = Arc::clone(&self.app);
                 let respond = move |request, activity: &Arc<Activity>| app.handle(request, Some(activity));
-                self.drive(stream, slot, Counted { activity, respond });
+                self.drive(stream, Counted { activity, respond });
             }
             Some(stack) => {
                 let (stack, render) = (stack.clone(), self.app.render.clone());
@@ -299,7 +306,7 @@ impl Accepting {
                         request.map(|body| Arrival::new(body, Some(activity)).map_err(box_error).boxed_unsync());
                     Box::pin(layer::call(stack.clone(), render.clone(), request))
                 };
-                self.drive(stream, slot, Counted { activity, respond });
+                self.drive(stream, Counted { activity, respond });
             }
         }
     }
@@ -330,7 +337,7 @@ impl Accepting {
 
     /// Serves one connection with `service` on a new task: plain HTTP/1.1, or HTTP/1.1 and
     /// HTTP/2 (after the TLS handshake, if any).
-    fn drive<S, B>(&self, stream: Metered, slot: Slot, service: S)
+    fn drive<S, B>(&self, stream: Metered, service: S)
     where
         S: hyper::service::Service<hyper::Request<Incoming>, Response = hyper::Response<B>> + Send + 'static,
         S::Future: Send + 'static,
@@ -339,14 +346,14 @@ impl Accepting {
         B::Data: Send,
         B::Error: Into<BoxError>,
     {
-        let (activity, upgrades) = (Arc::clone(&slot.activity), self.app.upgrades);
+        let (activity, upgrades) = (Arc::clone(stream.activity()), self.app.upgrades);
         let Some(auto) = self.auto.clone() else {
             // Plain HTTP/1.1: the fast path, with upgrades only if a route takes them.
             let connection = self.http.serve_connection(TokioIo::new(stream), service);
             match upgrades {
-                true => spawn_until_closed(Watched::new(connection.with_upgrades(), activity), slot),
-                false => spawn_until_closed(Watched::new(connection, activity), slot),
-            }
+                true => tokio::spawn(Watched::new(connection.with_upgrades(), activity)),
+                false => tokio::spawn(Watched::new(connection, activity)),
+            };
             return;
         };
         let (tls, handshake_timeout) = (self.tls.clone(), self.header_timeout);
@@ -365,17 +372,8 @@ impl Accepting {
                     }
                 }
             }
-            drop(slot);
         });
     }
-}
-
-/// Runs `connection` on a new task; its slot is freed when it ends.
-fn spawn_until_closed(connection: impl Future<Output = ()> + Send + 'static, slot: Slot) {
-    tokio::spawn(async move {
-        connection.await;
-        drop(slot);
-    });
 }
 
 /// Serves `io` with HTTP/1.1 or HTTP/2 until it closes, with upgrades if `upgrades`.

@@ -1,5 +1,7 @@
 //! The access log: a line per request (method, path, status, duration in µs) under the
-//! target `appserver::access`, at `INFO`.
+//! target `appserver::access`, at `INFO`. The line of a response that outlives its head (a
+//! streamed body, a WebSocket) is written when it ends, with its duration and the bytes it
+//! sent (`bytes=`).
 //!
 //! Where the subscriber is the one this crate installs and its output no terminal (the
 //! usual case in production), the lines skip `tracing`'s formatting and its `write` per
@@ -32,6 +34,8 @@ const LEVEL_AND_TARGET: &[u8] = b"  INFO appserver::access: method=";
 const PATH: &[u8] = b" path=\"";
 /// What follows the path: its closing quote, the status (`000` replaced), the duration.
 const TAIL: &[u8] = b"\" status=000 micros=";
+/// What comes before the bytes a stream sent.
+const BYTES: &[u8] = b" bytes=";
 
 /// One request's access line, logged when its response is ready; made only when the
 /// `appserver::access` target is enabled.
@@ -59,19 +63,39 @@ impl Access {
 
     /// Logs the line, with the response's `status`.
     pub(crate) fn log(self, status: http::StatusCode) {
+        self.write(status, None);
+    }
+
+    /// Logs the line of a response that ended now, with its `status` and the `bytes` it
+    /// sent.
+    pub(crate) fn log_ended(self, status: http::StatusCode, bytes: u64) {
+        self.write(status, Some(bytes));
+    }
+
+    fn write(self, status: http::StatusCode, bytes: Option<u64>) {
         let now = Instant::now();
         let micros = now.saturating_duration_since(self.started).as_micros() as u64;
         let path = self.target.as_ref().map_or("", PathAndQuery::path);
-        if BATCHED.load(Ordering::Acquire) && buffer(now, &self.method, path, status.as_u16(), micros) {
+        if BATCHED.load(Ordering::Acquire) && buffer(now, &self.method, path, status.as_u16(), micros, bytes) {
             return;
         }
-        tracing::info!(
-            target: "appserver::access",
-            method = %self.method,
-            path,
-            status = status.as_u16(),
-            micros,
-        );
+        match bytes {
+            None => tracing::info!(
+                target: "appserver::access",
+                method = %self.method,
+                path,
+                status = status.as_u16(),
+                micros,
+            ),
+            Some(bytes) => tracing::info!(
+                target: "appserver::access",
+                method = %self.method,
+                path,
+                status = status.as_u16(),
+                micros,
+                bytes,
+            ),
+        }
     }
 }
 
@@ -137,12 +161,17 @@ pub(crate) fn filter_changed() {
 
 /// Appends the line of a response ready at `now` to the buffer; false if no writer
 /// thread will write it.
-fn buffer(now: Instant, method: &http::Method, path: &str, status: u16, micros: u64) -> bool {
+fn buffer(now: Instant, method: &http::Method, path: &str, status: u16, micros: u64, bytes: Option<u64>) -> bool {
     // What needs no shared state first, on the stack and outside the lock.
-    let mut tail = [0; TAIL.len() + 20 + 1];
+    let mut tail = [0; TAIL.len() + 20 + BYTES.len() + 20 + 1];
     tail[..TAIL.len()].copy_from_slice(TAIL);
     tail[9..12].copy_from_slice(&digits::<3>(u32::from(status)));
-    let end = TAIL.len() + decimal(micros, &mut tail[TAIL.len()..]);
+    let mut end = TAIL.len() + decimal(micros, &mut tail[TAIL.len()..]);
+    if let Some(bytes) = bytes {
+        tail[end..end + BYTES.len()].copy_from_slice(BYTES);
+        end += BYTES.len();
+        end += decimal(bytes, &mut tail[end..]);
+    }
     tail[end] = b'\n';
     let plain = !needs_escape(path.as_bytes());
     let mut shared = shared();

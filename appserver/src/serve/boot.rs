@@ -8,7 +8,7 @@ use super::static_dir::StaticDir;
 use super::tls::Tls;
 use super::tokens::LiveTokens;
 use crate::config::{Config, ErrorFormat, Settings};
-use crate::handler::{FieldLimit, MessageLimit, StateMap, Takes, Verifier, problem_response};
+use crate::handler::{FieldLimit, Shutdown, StateMap, Takes, Verifier, WsLimits, problem_response};
 use crate::routing::{FALLBACK, Fallback, Route, RouteError, Router};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::any::TypeId;
@@ -190,7 +190,8 @@ impl Boot {
         self.tokens.replace(config.auth_tokens.clone());
         state.insert(Verifier(Arc::new(self.tokens.clone())));
         state.insert(FieldLimit(config.max_field_bytes));
-        state.insert(MessageLimit(config.ws_max_message_bytes));
+        state.insert(WsLimits { max_message_bytes: config.ws_max_message_bytes, idle_timeout: config.ws_idle_timeout });
+        state.insert(Shutdown::default());
         let openapi = config
             .openapi_path
             .as_ref()

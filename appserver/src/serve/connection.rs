@@ -26,6 +26,7 @@
 //! atomic load per poll of the connection.
 
 use super::grace::Deadline;
+use crate::handler::Shutdown;
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::net::IpAddr;
@@ -57,8 +58,6 @@ pub(crate) struct Activity {
     finished: AtomicU64,
     close: AtomicU8,
     waker: Mutex<Option<Waker>>,
-    /// The connection's slot of `max_connections`, held until it has closed.
-    _permit: Option<OwnedSemaphorePermit>,
     /// Whether the client has sent bytes of a head not yet complete.
     sending: AtomicBool,
     /// Whether the connection has carried an HTTP/2 request.
@@ -73,6 +72,8 @@ pub(crate) struct Activity {
     arrived: AtomicU64,
     /// The same, for every connection of the process: [`Connections::backlog`].
     backlog: Arc<AtomicUsize>,
+    /// The server's shutdown.
+    shutdown: Shutdown,
 }
 
 impl Activity {
@@ -86,9 +87,15 @@ impl Activity {
         RequestGuard(Arc::clone(self))
     }
 
-    /// Whether the server is shutting down.
-    pub(crate) fn draining(&self) -> bool {
-        self.draining.load(Ordering::Relaxed)
+    /// Counts the connection, upgraded (to a WebSocket), as a request in flight for as long
+    /// as it is open: busy, never idle nor evicted; its socket holds its [`Slot`].
+    pub(crate) fn upgraded(&self) {
+        self.started.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The server's shutdown.
+    pub(crate) fn shutdown(&self) -> &Shutdown {
+        &self.shutdown
     }
 
     /// Asks the connection to close once its response is sent.
@@ -297,6 +304,8 @@ pub(crate) struct Connections {
     per_client: usize,
     live: AtomicUsize,
     all_closed: Notify,
+    /// Fired when the server begins to shut down.
+    pub(crate) shutdown: Shutdown,
 }
 
 #[derive(Default)]
@@ -347,11 +356,14 @@ impl Tracked {
     }
 }
 
-/// A connection's place in [`Connections`]; dropping it (when the connection ends) frees it.
+/// A connection's place in [`Connections`] and its slot of `max_connections`: its socket
+/// holds it ([`Metered`](super::head_budget::Metered)), upgraded or not, and gives it up
+/// when it closes.
 pub(crate) struct Slot {
     connections: Arc<Connections>,
     client: IpAddr,
     pub(crate) activity: Arc<Activity>,
+    _permit: Option<OwnedSemaphorePermit>,
 }
 
 impl Drop for Slot {
@@ -371,7 +383,12 @@ impl Drop for Slot {
 }
 
 impl Connections {
-    pub(crate) fn new(header_timeout: Duration, keep_alive_timeout: Duration, per_client: usize) -> Self {
+    pub(crate) fn new(
+        header_timeout: Duration,
+        keep_alive_timeout: Duration,
+        per_client: usize,
+        shutdown: Shutdown,
+    ) -> Self {
         Connections {
             registry: Mutex::default(),
             backlog: Arc::default(),
@@ -380,10 +397,12 @@ impl Connections {
             per_client,
             live: AtomicUsize::new(0),
             all_closed: Notify::new(),
+            shutdown,
         }
     }
 
-    /// Tracks a new connection from `client`. At the per-client cap, the client's oldest
+    /// Tracks a new connection from `client`, holding `permit` until its socket has closed.
+    /// At the per-client cap, the client's oldest
     /// connection without a request in flight is closed to make room; `None` when there is
     /// none (the newcomer is refused).
     /// `sent`: whether the client has already sent bytes.
@@ -400,7 +419,8 @@ impl Connections {
         }
         *registry.clients.entry(client).or_insert(0) += 1;
         let backlog = Arc::clone(&self.backlog);
-        let activity = Arc::new(Activity { _permit: permit, backlog, ..Activity::default() });
+        let shutdown = self.shutdown.clone();
+        let activity = Arc::new(Activity { backlog, shutdown, ..Activity::default() });
         activity.sending.store(sent, Ordering::Relaxed);
         let now = Instant::now();
         let activity_ref = Arc::downgrade(&activity);
@@ -408,7 +428,7 @@ impl Connections {
             Tracked { activity: activity_ref, client, seen: 0, since: now, asked: None, held: 0, held_since: now };
         registry.tracked.push_back(tracked);
         self.live.fetch_add(1, Ordering::AcqRel);
-        Some(Slot { connections: Arc::clone(self), client, activity })
+        Some(Slot { connections: Arc::clone(self), client, activity, _permit: permit })
     }
 
     /// Closes a connection without a request in flight for a newcomer, which gets its slot
@@ -477,9 +497,6 @@ impl Connections {
                 activity.draining.store(true, Ordering::Relaxed);
                 if activity.http2.load(Ordering::Relaxed) {
                     activity.close(GRACEFUL);
-                } else if let Some(waker) = activity.waker.lock().unwrap().as_ref() {
-                    // An event stream on it ends now ([`EndsAtShutdown`]).
-                    waker.wake_by_ref();
                 }
             }
         }

@@ -11,7 +11,7 @@
 //! what arrives is its body); they are given back when the next request starts or the
 //! connection closes.
 
-use super::connection::Activity;
+use super::connection::{Activity, Slot};
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -46,10 +46,11 @@ impl HeadBudget {
     }
 }
 
-/// A connection's stream, counting the bytes of unfinished heads it reads.
+/// A connection's socket, counting the bytes of unfinished heads it reads, and holding
+/// the connection's [`Slot`] until it closes.
 pub(crate) struct Metered {
     stream: TcpStream,
-    activity: Arc<Activity>,
+    slot: Slot,
     budget: Arc<HeadBudget>,
     /// `started` of the activity when the count below began.
     since: u64,
@@ -60,13 +61,18 @@ pub(crate) struct Metered {
 }
 
 impl Metered {
-    pub(crate) fn new(stream: TcpStream, activity: Arc<Activity>, budget: Arc<HeadBudget>) -> Self {
-        Metered { stream, activity, budget, since: 0, head: 0, drawn: 0 }
+    pub(crate) fn new(stream: TcpStream, slot: Slot, budget: Arc<HeadBudget>) -> Self {
+        Metered { stream, slot, budget, since: 0, head: 0, drawn: 0 }
+    }
+
+    /// The connection's activity.
+    pub(crate) fn activity(&self) -> &Arc<Activity> {
+        &self.slot.activity
     }
 
     /// Counts `n` bytes just read; false if they do not fit.
     fn count(&mut self, n: usize) -> bool {
-        let (started, idle) = self.activity.requests();
+        let (started, idle) = self.slot.activity.requests();
         if started != self.since {
             // A request started since the count began: its head is done.
             self.since = started;
@@ -76,7 +82,7 @@ impl Metered {
         if !idle {
             return true; // A body, not a head.
         }
-        self.activity.sending();
+        self.slot.activity.sending();
         self.head += n;
         let over = self.head.saturating_sub(FREE).saturating_sub(self.drawn);
         if over == 0 {

@@ -13,8 +13,9 @@ use super::connection::RequestGuard;
 use crate::handler::EndsAtShutdown;
 use bytes::{Buf, Bytes};
 use hyper::body::{Body, Frame, SizeHint};
+use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 
 /// The most bytes of a body hyper takes at once.
 pub(crate) const PIECE: usize = 16 << 10;
@@ -30,6 +31,8 @@ pub(crate) struct Pieces<B> {
     held: usize,
     /// Whether the body ends when the server shuts down ([`EndsAtShutdown`]).
     ends_at_shutdown: bool,
+    /// For such a body, once it has had to wait: the shutdown, which ends it.
+    shutdown: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
 }
 
 impl<B: Body> Pieces<B> {
@@ -44,7 +47,7 @@ impl<B: Body> Pieces<B> {
             }
             _ => 0,
         };
-        Pieces { body, rest: Bytes::new(), guard, held, ends_at_shutdown }
+        Pieces { body, rest: Bytes::new(), guard, held, ends_at_shutdown, shutdown: None }
     }
 }
 
@@ -62,6 +65,19 @@ impl<B> Pieces<B> {
             self.guard = None;
         }
     }
+
+    /// For a body whose next frame is not ready: whether it ends now, the server shutting
+    /// down and the body one that ends then. Its connection closes after it (HTTP/1.1).
+    fn ends_now(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(guard) = self.guard.as_ref().filter(|_| self.ends_at_shutdown) else { return false };
+        let shutdown = self.shutdown.get_or_insert_with(|| Box::pin(guard.activity().shutdown().wait()));
+        if shutdown.as_mut().poll(cx).is_pending() {
+            return false;
+        }
+        guard.activity().close_gracefully();
+        self.sent(0, true);
+        true
+    }
 }
 
 impl<B> Drop for Pieces<B> {
@@ -76,13 +92,15 @@ impl<B: Body<Data = Bytes> + Unpin> Body for Pieces<B> {
 
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
         let this = self.get_mut();
-        if let Some(guard) = this.guard.as_ref().filter(|guard| this.ends_at_shutdown && guard.activity().draining()) {
-            guard.activity().close_gracefully();
-            this.sent(0, true);
-            return Poll::Ready(None);
-        }
         if !this.rest.has_remaining() {
-            match ready!(Pin::new(&mut this.body).poll_frame(cx)) {
+            let Poll::Ready(frame) = Pin::new(&mut this.body).poll_frame(cx) else {
+                // What was ready went out; a stream that ends at shutdown waits no longer.
+                return match this.ends_now(cx) {
+                    true => Poll::Ready(None),
+                    false => Poll::Pending,
+                };
+            };
+            match frame {
                 Some(Ok(frame)) => match frame.into_data() {
                     Ok(data) => this.rest = data,
                     Err(trailers) => return Poll::Ready(Some(Ok(trailers))),

@@ -6,7 +6,8 @@ use super::connection::Activity;
 use super::log::{Panic, catching};
 use super::static_dir::StaticDir;
 use crate::handler::{
-    BodyStream, BoxError, Error, ErrorMessage, Failure, IntoResponse, Params, Request, Response, StateMap, Takes,
+    BodyStream, BoxError, Ending, Error, ErrorMessage, Failure, IntoResponse, Params, Request, Response, StateMap,
+    Takes,
 };
 use crate::routing::{Lookup, Reply, Route, Router, openapi_document};
 use bytes::Bytes;
@@ -117,15 +118,8 @@ impl App {
             return self.respond(request, activity);
         };
         match self.respond(request, activity) {
-            Answer::Ready(Some(response)) => {
-                access.log(response.status());
-                Answer::Ready(Some(response))
-            }
-            Answer::Later(future) => Answer::Later(Box::pin(async move {
-                let response = future.await;
-                access.log(response.status());
-                response
-            })),
+            Answer::Ready(Some(response)) => Answer::Ready(Some(logged_access(response, access))),
+            Answer::Later(future) => Answer::Later(Box::pin(async move { logged_access(future.await, access) })),
             ready => ready,
         }
     }
@@ -229,6 +223,22 @@ impl App {
             finish(route, reply, timeout).await
         }))
     }
+}
+
+/// `response`, its access line logged now, or, if it outlives its head (a streamed body, a
+/// WebSocket), when it ends, with the bytes it sent.
+fn logged_access(mut response: Response, access: Access) -> Response {
+    let status = response.status();
+    // A WebSocket's 101 carries its ending; a streamed body is given one.
+    let upgrade = match response.extensions().is_empty() {
+        true => None,
+        false => response.extensions_mut().remove::<Arc<Ending>>(),
+    };
+    match upgrade.or_else(|| response.body_mut().ending()) {
+        Some(ending) => ending.then(move |bytes| access.log_ended(status, bytes)),
+        None => access.log(status),
+    }
+    response
 }
 
 /// Answers a request whose route takes its body as a [`BodyStream`]: the handler reads the
