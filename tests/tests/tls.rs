@@ -8,24 +8,7 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
-use support::{Process, scratch_dir};
-
-/// A self-signed certificate for localhost and 127.0.0.1, and its key, in `dir`.
-fn certificate(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
-    let (cert, key) = (dir.join(format!("{name}.pem")), dir.join(format!("{name}-key.pem")));
-    let status = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"])
-        .args(["-subj", &format!("/CN={name}"), "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stderr(std::process::Stdio::null())
-        .status()
-        .expect("openssl makes the test certificate");
-    assert!(status.success());
-    (cert, key)
-}
+use support::{Process, certificate, scratch_dir};
 
 fn tls_server(dir: &Path, mode: &str, cert: &Path, key: &Path) -> Process {
     let server = Process::start_in(

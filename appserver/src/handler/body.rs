@@ -20,8 +20,8 @@ pub struct Body(Content);
 enum Content {
     /// The whole body, until it is sent.
     Full(Option<Bytes>),
-    /// Chunks as the stream yields them, counted in the [`Ending`] if the server asked.
-    Stream(Pin<Box<dyn Stream<Item = Result<Bytes, BoxError>> + Send>>, Option<Arc<Ending>>),
+    /// Chunks as the stream yields them.
+    Stream(Pin<Box<dyn Stream<Item = Result<Bytes, BoxError>> + Send>>),
 }
 
 impl Body {
@@ -49,13 +49,40 @@ impl Body {
         S: Stream<Item = Result<Bytes, E>> + Send + 'static,
         E: Into<BoxError>,
     {
-        Body(Content::Stream(Box::pin(ErrInto(Box::pin(stream))), None))
+        Body(Content::Stream(Box::pin(ErrInto(Box::pin(stream)))))
     }
 
-    /// For a streamed body: the [`Ending`] its chunks are counted in from now on.
+    /// Whether the body is streamed.
+    pub(crate) fn is_stream(&self) -> bool {
+        matches!(self.0, Content::Stream(_))
+    }
+
+    /// For a streamed body: an [`Ending`] its chunks are counted in from now on, which the
+    /// stream holds until it is dropped.
     pub(crate) fn ending(&mut self) -> Option<Arc<Ending>> {
-        let Content::Stream(_, ending) = &mut self.0 else { return None };
-        Some(Arc::clone(ending.get_or_insert_default()))
+        let Content::Stream(stream) = &mut self.0 else { return None };
+        let ending = Arc::new(Ending::default());
+        let inner = std::mem::replace(stream, Box::pin(futures_util::stream::empty()));
+        *stream = Box::pin(Counted { inner, ending: Arc::clone(&ending) });
+        Some(ending)
+    }
+}
+
+/// A stream whose chunks are counted in an [`Ending`].
+struct Counted {
+    inner: Pin<Box<dyn Stream<Item = Result<Bytes, BoxError>> + Send>>,
+    ending: Arc<Ending>,
+}
+
+impl Stream for Counted {
+    type Item = Result<Bytes, BoxError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let polled = self.inner.as_mut().poll_next(cx);
+        if let Poll::Ready(Some(Ok(chunk))) = &polled {
+            self.ending.sent(chunk.len());
+        }
+        polled
     }
 }
 
@@ -79,16 +106,9 @@ impl hyper::body::Body for Body {
             Content::Full(data) => {
                 Poll::Ready(data.take().filter(|data| !data.is_empty()).map(|data| Ok(Frame::data(data))))
             }
-            Content::Stream(stream, ending) => stream.as_mut().poll_next(cx).map(|item| {
-                item.map(|chunk| {
-                    chunk.map(|data| {
-                        if let Some(ending) = ending {
-                            ending.sent(data.len());
-                        }
-                        Frame::data(data)
-                    })
-                })
-            }),
+            Content::Stream(stream) => {
+                stream.as_mut().poll_next(cx).map(|item| item.map(|chunk| chunk.map(Frame::data)))
+            }
         }
     }
 
@@ -99,7 +119,7 @@ impl hyper::body::Body for Body {
     fn size_hint(&self) -> SizeHint {
         match &self.0 {
             Content::Full(data) => SizeHint::with_exact(data.as_ref().map_or(0, |data| data.len() as u64)),
-            Content::Stream(..) => SizeHint::default(),
+            Content::Stream(_) => SizeHint::default(),
         }
     }
 }
@@ -114,7 +134,7 @@ impl fmt::Debug for Body {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {
             Content::Full(data) => f.debug_tuple("Body").field(data).finish(),
-            Content::Stream(..) => f.write_str("Body(stream)"),
+            Content::Stream(_) => f.write_str("Body(stream)"),
         }
     }
 }

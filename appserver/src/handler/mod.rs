@@ -46,6 +46,7 @@ pub use multipart::{Field, Multipart};
 pub use param::{FromParam, optional_param, param};
 pub use query::Query;
 pub use redirect::Redirect;
+pub(crate) use request::Taken;
 pub use request::{Params, Request};
 pub(crate) use response::{ErrorMessage, Failure, error_body, json_response, problem_body, problem_response};
 pub use response::{IntoResponse, Response};

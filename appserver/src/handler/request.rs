@@ -18,11 +18,27 @@ pub struct Request {
     /// Byte ranges of the route's parameters in the path, in the route's parameter order.
     pub(crate) params: Params,
     pub(crate) state: Arc<StateMap>,
-    /// The body as it arrives, for a route that takes a [`BodyStream`] (its `body` is then
-    /// empty).
-    pub(crate) stream: std::sync::Mutex<Option<BodyStream>>,
+    /// What one extractor takes from the request, if the route takes it (boxed: most
+    /// requests have none, and the request stays small).
+    pub(crate) taken: std::sync::Mutex<Option<Box<Taken>>>,
+}
+
+/// What one extractor takes from a request beyond its parts.
+pub(crate) enum Taken {
+    /// The body as it arrives, for a route that takes a [`BodyStream`] (the request's
+    /// `body` is then empty).
+    Stream(BodyStream),
     /// The connection's upgrade, for a request that asks for one (a WebSocket handshake).
-    pub(crate) upgrade: std::sync::Mutex<Option<hyper::upgrade::OnUpgrade>>,
+    Upgrade(hyper::upgrade::OnUpgrade),
+}
+
+impl std::fmt::Debug for Taken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Taken::Stream(_) => "Stream",
+            Taken::Upgrade(_) => "Upgrade",
+        })
+    }
 }
 
 impl Request {
@@ -63,12 +79,22 @@ impl Request {
 
     /// The body as a stream, once, if the route takes it so.
     pub(crate) fn take_stream(&self) -> Option<BodyStream> {
-        self.stream.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
+        match *self.take()? {
+            Taken::Stream(stream) => Some(stream),
+            Taken::Upgrade(_) => None,
+        }
     }
 
     /// The connection's upgrade, once, if the request asked for one.
     pub(crate) fn take_upgrade(&self) -> Option<hyper::upgrade::OnUpgrade> {
-        self.upgrade.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
+        match *self.take()? {
+            Taken::Upgrade(upgrade) => Some(upgrade),
+            Taken::Stream(_) => None,
+        }
+    }
+
+    fn take(&self) -> Option<Box<Taken>> {
+        self.taken.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
     }
 
     /// The raw (still percent-encoded) text of the route parameter at `slot`.

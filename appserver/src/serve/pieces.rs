@@ -23,8 +23,8 @@ pub(crate) const PIECE: usize = 16 << 10;
 /// `body`, its data frames cut into pieces of at most [`PIECE`] bytes.
 pub(crate) struct Pieces<B> {
     body: B,
-    /// What is left of the last data frame.
-    rest: Bytes,
+    /// What is left of a data frame larger than a piece.
+    rest: Option<Bytes>,
     /// The request this body answers, in flight until the body is sent.
     guard: Option<RequestGuard>,
     /// The bytes of a body larger than a piece not yet handed to hyper, held in the budget.
@@ -47,7 +47,7 @@ impl<B: Body> Pieces<B> {
             }
             _ => 0,
         };
-        Pieces { body, rest: Bytes::new(), guard, held, ends_at_shutdown, shutdown: None }
+        Pieces { body, rest: None, guard, held, ends_at_shutdown, shutdown: None }
     }
 }
 
@@ -92,7 +92,7 @@ impl<B: Body<Data = Bytes> + Unpin> Body for Pieces<B> {
 
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
         let this = self.get_mut();
-        if !this.rest.has_remaining() {
+        if this.rest.is_none() {
             let Poll::Ready(frame) = Pin::new(&mut this.body).poll_frame(cx) else {
                 // What was ready went out; a stream that ends at shutdown waits no longer.
                 return match this.ends_now(cx) {
@@ -102,7 +102,12 @@ impl<B: Body<Data = Bytes> + Unpin> Body for Pieces<B> {
             };
             match frame {
                 Some(Ok(frame)) => match frame.into_data() {
-                    Ok(data) => this.rest = data,
+                    // Most bodies: one piece at once.
+                    Ok(data) if data.len() <= PIECE => {
+                        this.sent(data.len(), false);
+                        return Poll::Ready(Some(Ok(Frame::data(data))));
+                    }
+                    Ok(data) => this.rest = Some(data),
                     Err(trailers) => return Poll::Ready(Some(Ok(trailers))),
                 },
                 done => {
@@ -111,18 +116,22 @@ impl<B: Body<Data = Bytes> + Unpin> Body for Pieces<B> {
                 }
             }
         }
-        let piece = this.rest.split_to(this.rest.len().min(PIECE));
+        let Some(rest) = this.rest.as_mut() else { return Poll::Ready(None) };
+        let piece = rest.split_to(rest.len().min(PIECE));
+        if !rest.has_remaining() {
+            this.rest = None;
+        }
         this.sent(piece.len(), false);
         Poll::Ready(Some(Ok(Frame::data(piece))))
     }
 
     fn is_end_stream(&self) -> bool {
-        self.rest.is_empty() && self.body.is_end_stream()
+        self.rest.is_none() && self.body.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
         let inner = self.body.size_hint();
-        let rest = self.rest.len() as u64;
+        let rest = self.rest.as_ref().map_or(0, Bytes::len) as u64;
         let mut hint = SizeHint::new();
         hint.set_lower(inner.lower() + rest);
         if let Some(upper) = inner.upper() {

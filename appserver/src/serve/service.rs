@@ -7,7 +7,7 @@ use super::log::{Panic, catching};
 use super::static_dir::StaticDir;
 use crate::handler::{
     BodyStream, BoxError, Ending, Error, ErrorMessage, Failure, IntoResponse, Params, Request, Response, StateMap,
-    Takes,
+    Taken, Takes,
 };
 use crate::routing::{Lookup, Reply, Route, Router, openapi_document};
 use bytes::Bytes;
@@ -117,9 +117,17 @@ impl App {
         let Some(access) = Access::start(&request) else {
             return self.respond(request, activity);
         };
-        match self.respond(request, activity) {
-            Answer::Ready(Some(response)) => Answer::Ready(Some(logged_access(response, access))),
-            Answer::Later(future) => Answer::Later(Box::pin(async move { logged_access(future.await, access) })),
+        let mut answer = self.respond(request, activity);
+        if let Answer::Ready(Some(response)) = &mut answer {
+            log_access(response, access);
+            return answer;
+        }
+        match answer {
+            Answer::Later(future) => Answer::Later(Box::pin(async move {
+                let mut response = future.await;
+                log_access(&mut response, access);
+                response
+            })),
             ready => ready,
         }
     }
@@ -147,7 +155,7 @@ impl App {
     fn answer<B: RequestBody>(self: &Arc<Self>, request: http::Request<B>, activity: Option<&Arc<Activity>>) -> Answer {
         let ready = |response| Answer::Ready(Some(response));
         let (mut parts, body) = request.into_parts();
-        if parts.version == Version::HTTP_11 && parts.headers.get_all(HOST).iter().count() != 1 {
+        if parts.version == Version::HTTP_11 && !one_host(&parts.headers) {
             // RFC 9112 §3.2; hyper leaves this check to the server.
             return ready(close(Error::bad_request("an HTTP/1.1 request needs exactly one Host header")));
         }
@@ -186,9 +194,8 @@ impl App {
             body: Bytes::new(),
             params,
             state: Arc::clone(&self.state),
-            stream: Default::default(),
-            upgrade: std::sync::Mutex::new(match self.upgrades {
-                true => parts.extensions.remove::<hyper::upgrade::OnUpgrade>(),
+            taken: std::sync::Mutex::new(match self.upgrades {
+                true => parts.extensions.remove::<hyper::upgrade::OnUpgrade>().map(|up| Box::new(Taken::Upgrade(up))),
                 false => None,
             }),
         };
@@ -225,20 +232,25 @@ impl App {
     }
 }
 
-/// `response`, its access line logged now, or, if it outlives its head (a streamed body, a
+/// Logs the access line of `response` now, or, if it outlives its head (a streamed body, a
 /// WebSocket), when it ends, with the bytes it sent.
-fn logged_access(mut response: Response, access: Access) -> Response {
+#[inline]
+fn log_access(response: &mut Response, access: Access) {
+    match response.extensions().is_empty() && !response.body().is_stream() {
+        true => access.log(response.status()),
+        false => log_access_at_end(response, access),
+    }
+}
+
+#[cold]
+fn log_access_at_end(response: &mut Response, access: Access) {
     let status = response.status();
     // A WebSocket's 101 carries its ending; a streamed body is given one.
-    let upgrade = match response.extensions().is_empty() {
-        true => None,
-        false => response.extensions_mut().remove::<Arc<Ending>>(),
-    };
+    let upgrade = response.extensions_mut().remove::<Arc<Ending>>();
     match upgrade.or_else(|| response.body_mut().ending()) {
         Some(ending) => ending.then(move |bytes| access.log_ended(status, bytes)),
         None => access.log(status),
     }
-    response
 }
 
 /// Answers a request whose route takes its body as a [`BodyStream`]: the handler reads the
@@ -257,8 +269,8 @@ fn stream_body<B: RequestBody>(
     }
     let finished = Arc::new(AtomicBool::new(false));
     let body = body.map_err(Into::into).boxed_unsync();
-    *request.stream.get_mut().unwrap_or_else(PoisonError::into_inner) =
-        Some(BodyStream::new(body, limit, pause, Arc::clone(&finished)));
+    *request.taken.get_mut().unwrap_or_else(PoisonError::into_inner) =
+        Some(Box::new(Taken::Stream(BodyStream::new(body, limit, pause, Arc::clone(&finished)))));
     Answer::Later(Box::pin(async move {
         let reply = run(route, &request);
         drop(request);
@@ -268,6 +280,15 @@ fn stream_body<B: RequestBody>(
             false => closing(response),
         }
     }))
+}
+
+/// Whether `headers` hold exactly one `Host`: when no header is repeated (the common case),
+/// one lookup.
+fn one_host(headers: &http::HeaderMap) -> bool {
+    match headers.len() == headers.keys_len() {
+        true => headers.contains_key(HOST),
+        false => headers.get_all(HOST).iter().count() == 1,
+    }
 }
 
 /// What hyper leaves to the server about a request with a body: a transfer coding other
@@ -338,8 +359,12 @@ async fn read_body<B: RequestBody>(body: B, limit: usize, timeout: Duration, pau
 /// Calls the handler: its reply, with an error or a panic (logged) as a ready response.
 fn run(route: &'static Route, request: &Request) -> Reply {
     match catching(|| (route.handler)(request)) {
-        Ok(Ok(Reply::Ready(response))) => Reply::Ready(logged(response)),
-        Ok(Ok(reply)) => reply,
+        Ok(Ok(mut reply)) => {
+            if let Reply::Ready(response) = &mut reply {
+                log_failure(response);
+            }
+            reply
+        }
         Ok(Err(err)) => Reply::Ready(logged(err.into_response())),
         Err(panic) => Reply::Ready(panicked(route, &panic)),
     }
@@ -347,15 +372,20 @@ fn run(route: &'static Route, request: &Request) -> Reply {
 
 /// `response`, whose cause, if it is an error's that the client does not see ([`Failure`]),
 /// is logged here: the one place a handler's error turns into a log line.
-#[inline]
 fn logged(mut response: Response) -> Response {
+    log_failure(&mut response);
+    response
+}
+
+/// Logs the cause of `response`, if it is an error's that the client does not see.
+#[inline]
+fn log_failure(response: &mut Response) {
     // Most responses have no extensions at all: one test, no lookup.
     if !response.extensions().is_empty() {
         if let Some(Failure(cause)) = response.extensions_mut().remove::<Failure>() {
             super::log::handler_failed(response.status().as_u16(), &cause);
         }
     }
-    response
 }
 
 /// Awaits an async or blocking handler: a panic is a logged 500, a handler past `timeout`

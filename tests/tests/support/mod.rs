@@ -110,8 +110,24 @@ impl Process {
         env: &[(&str, &str)],
         args: &[&str],
     ) -> Result<Process, (String, std::process::ExitStatus)> {
+        Self::try_start_program(std::path::Path::new(env!("CARGO_BIN_EXE_serve")), dir, env, args)
+    }
+
+    /// Starts `program` (an example's binary) with `env` in `dir`, like [`Process::start_in`].
+    pub fn start_program(program: &std::path::Path, dir: &std::path::Path, env: &[(&str, &str)]) -> Process {
+        Self::try_start_program(program, dir, env, &[])
+            .unwrap_or_else(|(log, status)| panic!("no server ({status}):\n{log}"))
+    }
+
+    /// Like [`Process::start_program`]; on failure, the log and how the process ended.
+    pub fn try_start_program(
+        program: &std::path::Path,
+        dir: &std::path::Path,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> Result<Process, (String, std::process::ExitStatus)> {
         use std::io::BufRead;
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_serve"));
+        let mut command = std::process::Command::new(program);
         command
             .current_dir(dir)
             .args(args)
@@ -129,7 +145,7 @@ impl Process {
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
-            .expect("start serve");
+            .unwrap_or_else(|e| panic!("start {}: {e}", program.display()));
         let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
         let (found, addr) = std::sync::mpsc::channel();
         for stream in
@@ -298,4 +314,71 @@ impl std::io::Write for Writer {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+}
+
+/// A self-signed certificate for localhost and 127.0.0.1, and its key, in `dir`.
+pub fn certificate(dir: &std::path::Path, name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (cert, key) = (dir.join(format!("{name}.pem")), dir.join(format!("{name}-key.pem")));
+    let status = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"])
+        .args(["-subj", &format!("/CN={name}"), "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl makes the test certificate");
+    assert!(status.success());
+    (cert, key)
+}
+
+/// A certificate for localhost and 127.0.0.1 signed by a throwaway CA, its key, and the CA's
+/// certificate, in `dir`: what a client that trusts only CAs (rustls) accepts.
+pub fn signed_certificate(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let (ca, ca_key) = certificate(dir, "test-ca");
+    let (cert, key, csr, ext) =
+        (dir.join("leaf.pem"), dir.join("leaf-key.pem"), dir.join("leaf.csr"), dir.join("leaf.ext"));
+    std::fs::write(&ext, "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\n").unwrap();
+    let openssl = |args: &[&std::ffi::OsStr]| {
+        let status = std::process::Command::new("openssl")
+            .args(args)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("openssl makes the test certificate");
+        assert!(status.success(), "openssl {args:?}");
+    };
+    let os = |s: &'static str| std::ffi::OsStr::new(s);
+    openssl(&[
+        os("req"),
+        os("-newkey"),
+        os("ec"),
+        os("-pkeyopt"),
+        os("ec_paramgen_curve:prime256v1"),
+        os("-nodes"),
+        os("-subj"),
+        os("/CN=localhost"),
+        os("-keyout"),
+        key.as_os_str(),
+        os("-out"),
+        csr.as_os_str(),
+    ]);
+    openssl(&[
+        os("x509"),
+        os("-req"),
+        os("-in"),
+        csr.as_os_str(),
+        os("-CA"),
+        ca.as_os_str(),
+        os("-CAkey"),
+        ca_key.as_os_str(),
+        os("-CAcreateserial"),
+        os("-days"),
+        os("2"),
+        os("-extfile"),
+        ext.as_os_str(),
+        os("-out"),
+        cert.as_os_str(),
+    ]);
+    (cert, key, ca)
 }
