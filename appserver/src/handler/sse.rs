@@ -74,7 +74,9 @@ impl Event {
 
 /// A response of Server-Sent Events (`text/event-stream`), sent as `stream` yields them,
 /// without buffering; `Last-Event-ID`, sent by a client that reconnects, is a request
-/// header the handler can read (`HeaderMap`).
+/// header the handler can read (`HeaderMap`). `request_timeout` does not apply. At
+/// shutdown the stream sends the events it has ready and ends; a stream that awaits
+/// [`Shutdown`](crate::Shutdown) can make its last event then.
 ///
 /// ```
 /// use appserver::route;
