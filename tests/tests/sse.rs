@@ -85,6 +85,23 @@ fn an_idle_stream_gets_comments() {
 }
 
 #[test]
+fn request_timeout_does_not_cut_a_stream() {
+    let server = start(Server::new().request_timeout(Duration::from_millis(200)));
+    let mut stream = open(&server, "/quiet/", "");
+    let mut out = String::new();
+    let started = Instant::now();
+    let mut buf = [0u8; 1024];
+    while started.elapsed() < Duration::from_millis(700) {
+        let n = stream.read(&mut buf).expect("the stream stays open");
+        assert!(n > 0, "closed: {out:?}");
+        out.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out}");
+    assert!(out.matches(":\n\n").count() >= 6, "comments every 100 ms for 700 ms: {out:?}");
+    assert!(!out.contains("503"), "{out}");
+}
+
+#[test]
 fn the_test_client_reads_the_events() {
     let client = TestClient::new(Server::new()).unwrap();
     let reply = client.get("/events/").send();
