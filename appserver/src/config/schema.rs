@@ -95,6 +95,18 @@ macro_rules! schema {
             /// this path, such as "/openapi.json"; off by default.
             openapi_path: Option<String> = None, "a path starting with /, such as \"/openapi.json\"",
                 |path: &Option<String>| path.as_ref().is_none_or(|p| p.starts_with('/'));
+            /// Answer liveness probes at this path, such as "/healthz": 200
+            /// `{"status":"ok"}` while the process serves; off by default.
+            health_path: Option<String> = None, "a path starting with /, such as \"/healthz\"",
+                |path: &Option<String>| path.as_ref().is_none_or(|p| p.starts_with('/'));
+            /// Answer readiness probes at this path, such as "/readyz": 200 when every check
+            /// added with [`Server::readiness`](crate::Server::readiness) passes, else 503,
+            /// and 503 from the moment a graceful shutdown begins; off by default.
+            ready_path: Option<String> = None, "a path starting with /, such as \"/readyz\"",
+                |path: &Option<String>| path.as_ref().is_none_or(|p| p.starts_with('/'));
+            /// Write access lines for the requests of `health_path` and `ready_path`; false
+            /// leaves those out of the access log.
+            log_probes: bool = true, "true or false", |_| true;
             /// Refuse to start when two routes can match the same path and only the
             /// tie-break (the pattern text) decides between them; otherwise each such pair
             /// is a warning with a path both match.

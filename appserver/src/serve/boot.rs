@@ -3,6 +3,7 @@
 
 use super::error::{Cause, ServeError};
 use super::layer::AddLayer;
+use super::probes::Probes;
 use super::service::{App, OpenApi, Renderer};
 use super::static_dir::StaticDir;
 use super::tls::Tls;
@@ -211,7 +212,13 @@ impl Boot {
             max_body_bytes: config.max_body_bytes,
             request_timeout: config.request_timeout,
             body_timeout: config.body_timeout,
+            builtins: openapi.is_some() || config.health_path.is_some() || config.ready_path.is_some(),
             openapi,
+            probes: Probes {
+                health: config.health_path.clone(),
+                ready: config.ready_path.clone(),
+                logged: config.log_probes,
+            },
             dirs: Arc::clone(&self.dirs),
             upgrades: self.upgrades,
         };

@@ -24,6 +24,7 @@ mod inspect;
 mod layer;
 mod log;
 mod pieces;
+mod probes;
 mod server;
 mod service;
 mod signal;

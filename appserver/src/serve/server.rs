@@ -4,10 +4,12 @@ use super::boot::{Boot, Hook};
 use super::error::{Cause, ServeError};
 use super::grace::Deadline;
 use super::layer::{AddLayer, AppService, LayerBody, Stack};
+use super::probes::{Check, CheckFuture, Readiness};
 use super::service::Renderer;
 use super::threaded::RunningServer;
 use crate::config::{Config, ErrorFormat, ServerType, Settings, Tokens, schema};
 use crate::handler::{Error, Response, StateMap};
+use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -50,6 +52,8 @@ pub struct Server {
     render: Option<Renderer>,
     /// Folders served under URL prefixes.
     dirs: Vec<(String, PathBuf)>,
+    /// The checks of `ready_path`.
+    readiness: Vec<Check>,
 }
 
 impl std::fmt::Debug for Server {
@@ -191,7 +195,8 @@ impl Server {
     }
 
     /// Everything a server type starts from, for `config`: the one place a [`Boot`] is made.
-    fn boot(self, config: Config) -> Result<Boot, ServeError> {
+    fn boot(mut self, config: Config) -> Result<Boot, ServeError> {
+        self.state.insert(Readiness(self.readiness.into()));
         Boot::new(self.settings, config, self.state, self.on_worker_start, self.layers, self.render, self.dirs)
     }
 
@@ -232,6 +237,38 @@ impl Server {
     /// the worker counts as failing to boot (Forked).
     pub fn on_worker_start(mut self, hook: impl Fn() -> io::Result<()> + Send + Sync + 'static) -> Self {
         self.on_worker_start = Some(Arc::new(hook));
+        self
+    }
+
+    /// Adds a check to the readiness probe (`ready_path`): the probe answers 200 when every
+    /// check passes within 2 s, else 503 with each check's outcome under its `name`. A
+    /// check runs in each serving process, on every probe: make it cheap (a `SELECT 1`).
+    ///
+    /// ```no_run
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let warm = Arc::new(AtomicBool::new(true));
+    /// appserver::Server::new()
+    ///     .ready_path(Some("/readyz".into()))
+    ///     .readiness("cache", move || {
+    ///         let warm = warm.load(Ordering::Relaxed);
+    ///         async move { if warm { Ok(()) } else { Err("the cache is still loading") } }
+    ///     })
+    ///     .serve()?;
+    /// # Ok::<(), appserver::ServeError>(())
+    /// ```
+    pub fn readiness<F, Fut, E>(mut self, name: &'static str, check: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: std::fmt::Display,
+    {
+        let run = move || -> CheckFuture {
+            let checked = check();
+            Box::pin(async move { checked.await.map_err(|error| error.to_string()) })
+        };
+        self.readiness.push((name, Arc::new(run)));
         self
     }
 

@@ -4,6 +4,7 @@ use super::access::Access;
 use super::arrival::Arrival;
 use super::connection::Activity;
 use super::log::{Panic, catching};
+use super::probes::{self, Probe, Probes};
 use super::static_dir::StaticDir;
 use crate::handler::{
     BodyStream, BoxError, Ending, Error, ErrorMessage, Failure, IntoResponse, Params, Request, Response, StateMap,
@@ -38,6 +39,10 @@ pub(crate) struct App {
     pub(crate) body_timeout: Duration,
     /// Where the OpenAPI document is served, if it is.
     pub(crate) openapi: Option<OpenApi>,
+    /// Where the health probes are answered, if they are.
+    pub(crate) probes: Probes,
+    /// Whether the server answers a path itself: the OpenAPI document or a probe.
+    pub(crate) builtins: bool,
     /// How errors are rendered, unless as the JSON they are made in.
     pub(crate) render: Option<Renderer>,
     /// Folders served under URL prefixes, after the routes.
@@ -114,7 +119,7 @@ impl App {
         request: http::Request<B>,
         activity: Option<&Arc<Activity>>,
     ) -> Answer {
-        let Some(access) = Access::start(&request) else {
+        let Some(access) = Access::start(&request).filter(|_| self.probes.logs(request.uri().path())) else {
             return self.respond(request, activity);
         };
         let mut answer = self.respond(request, activity);
@@ -159,11 +164,9 @@ impl App {
             // RFC 9112 §3.2; hyper leaves this check to the server.
             return ready(close(Error::bad_request("an HTTP/1.1 request needs exactly one Host header")));
         }
-        if let Some(openapi) = self.openapi.as_ref().filter(|openapi| openapi.path == parts.uri.path()) {
-            if parts.method == http::Method::GET || parts.method == http::Method::HEAD {
-                let mut response = Response::new(crate::handler::Body::from(openapi.get(&self.router)));
-                response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-                return ready(response);
+        if self.builtins && (parts.method == http::Method::GET || parts.method == http::Method::HEAD) {
+            if let Some(answer) = self.builtin(parts.uri.path()) {
+                return answer;
             }
         }
         let (route, params) = match self.router.find(&parts.method, parts.uri.path()) {
@@ -250,6 +253,22 @@ fn log_access_at_end(response: &mut Response, access: Access) {
     match upgrade.or_else(|| response.body_mut().ending()) {
         Some(ending) => ending.then(move |bytes| access.log_ended(status, bytes)),
         None => access.log(status),
+    }
+}
+
+impl App {
+    /// The answer to a GET of a path the server serves itself, if `path` is one: the
+    /// OpenAPI document, a health probe.
+    fn builtin(self: &Arc<Self>, path: &str) -> Option<Answer> {
+        if let Some(openapi) = self.openapi.as_ref().filter(|openapi| openapi.path == path) {
+            let mut response = Response::new(crate::handler::Body::from(openapi.get(&self.router)));
+            response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            return Some(Answer::Ready(Some(response)));
+        }
+        Some(match self.probes.at(path)? {
+            Probe::Health => Answer::Ready(Some(probes::health())),
+            Probe::Ready => Answer::Later(Box::pin(probes::ready(Arc::clone(&self.state)))),
+        })
     }
 }
 

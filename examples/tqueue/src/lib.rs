@@ -137,5 +137,10 @@ pub fn app(server: Server, settings: Settings) -> Result<Server, StartError> {
         tracing::info!("no tokens: every program on this host can use every queue");
     }
     let queues = Queues::open(settings).map_err(StartError::Store)?;
-    Ok(server.state(queues).state(Anonymous(anonymous)))
+    let store = queues.clone();
+    let ready = move || {
+        let store = store.clone();
+        async move { store.ready().await }
+    };
+    Ok(server.state(queues).state(Anonymous(anonymous)).readiness("store", ready))
 }

@@ -9,9 +9,10 @@ use serde_json::value::RawValue;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Every queue, and the store behind them. Register it as the server's state.
-#[derive(Debug)]
-pub struct Queues(Box<dyn Store>);
+/// Every queue, and the store behind them. Register it as the server's state; a clone
+/// shares the same store.
+#[derive(Debug, Clone)]
+pub struct Queues(Arc<dyn Store>);
 
 impl Queues {
     /// Opens the store the settings name: the embedded one in `data_dir` (its tasks
@@ -23,9 +24,14 @@ impl Queues {
             return Err(OpenError::Settings(problems));
         }
         Ok(Queues(match settings.store {
-            StoreKind::Embedded => Box::new(Embedded::open(settings)?),
-            StoreKind::Postgres => Box::new(Postgres::open(settings)?),
+            StoreKind::Embedded => Arc::new(Embedded::open(settings)?),
+            StoreKind::Postgres => Arc::new(Postgres::open(settings)?),
         }))
+    }
+
+    /// Whether the store answers (a page of one queue read from it): the readiness check.
+    pub async fn ready(&self) -> Result<(), Refused> {
+        self.0.list(None, 1).await.map(drop)
     }
 
     /// The settings the queues run with.

@@ -200,8 +200,15 @@ fn a_database_outage_is_a_503_and_the_node_recovers_by_itself_losing_nothing() {
     let Store::Postgres(db) = &store else { unreachable!() };
     let mut c = Client::new(server.addr());
     assert_eq!(c.post_json("/v2/queues/q/tasks", &json!({"task": "before"})).status, 201);
+    let ready = c.get("/readyz");
+    assert_eq!((ready.status, ready.json()), (200, json!({"status": "ready", "checks": {"store": "ok"}})));
 
     db.halt();
+    // The readiness probe reads the store: not ready while it is down.
+    let not_ready = c.get("/readyz");
+    assert_eq!(not_ready.status, 503, "{}", not_ready.body);
+    let outcome = not_ready.json()["checks"]["store"].as_str().unwrap_or_default().to_owned();
+    assert!(outcome.starts_with("the store failed: PostgreSQL: "), "{}", not_ready.body);
     let reply = c.post_json("/v2/queues/q/tasks", &json!({"task": "during"}));
     assert!(reply.error(503).starts_with("the store failed: PostgreSQL: "), "{}", reply.body);
     assert_eq!(reply.header("retry-after"), Some("1"));
@@ -221,4 +228,5 @@ fn a_database_outage_is_a_503_and_the_node_recovers_by_itself_losing_nothing() {
     println!("served again {:?} after the database came back", back.elapsed());
     assert_eq!(reply.json()["tasks"][0]["task"], "before", "{}", reply.body);
     assert_eq!(c.post_json("/v2/queues/q/tasks", &json!({"task": "after"})).status, 201);
+    assert_eq!(c.get("/readyz").status, 200);
 }

@@ -60,7 +60,8 @@ impl Store {
     /// TQueue in this process on a free loopback port, with `settings` on this store and
     /// `tokens`.
     pub fn start(&self, settings: tqueue::Settings, tokens: Tokens) -> RunningServer {
-        let server = Server::new().bind(([127, 0, 0, 1], 0)).auth_tokens(tokens).workers(2);
+        let server =
+            Server::new().bind(([127, 0, 0, 1], 0)).auth_tokens(tokens).workers(2).ready_path(Some("/readyz".into()));
         tqueue::app(server, self.settings(settings)).expect("tqueue starts").start().expect("the server starts")
     }
 }
