@@ -19,8 +19,8 @@ pub struct Request {
     pub(crate) params: Params,
     pub(crate) state: Arc<StateMap>,
     /// What one extractor takes from the request, if the route takes it (boxed: most
-    /// requests have none, and the request stays small).
-    pub(crate) taken: std::sync::Mutex<Option<Box<Taken>>>,
+    /// requests have none, and pay one word for it).
+    pub(crate) taken: Option<Box<std::sync::Mutex<Option<Taken>>>>,
 }
 
 /// What one extractor takes from a request beyond its parts.
@@ -30,6 +30,13 @@ pub(crate) enum Taken {
     Stream(BodyStream),
     /// The connection's upgrade, for a request that asks for one (a WebSocket handshake).
     Upgrade(hyper::upgrade::OnUpgrade),
+}
+
+impl Taken {
+    /// As a request holds it.
+    pub(crate) fn boxed(self) -> Box<std::sync::Mutex<Option<Taken>>> {
+        Box::new(std::sync::Mutex::new(Some(self)))
+    }
 }
 
 impl std::fmt::Debug for Taken {
@@ -79,7 +86,7 @@ impl Request {
 
     /// The body as a stream, once, if the route takes it so.
     pub(crate) fn take_stream(&self) -> Option<BodyStream> {
-        match *self.take()? {
+        match self.take()? {
             Taken::Stream(stream) => Some(stream),
             Taken::Upgrade(_) => None,
         }
@@ -87,14 +94,14 @@ impl Request {
 
     /// The connection's upgrade, once, if the request asked for one.
     pub(crate) fn take_upgrade(&self) -> Option<hyper::upgrade::OnUpgrade> {
-        match *self.take()? {
+        match self.take()? {
             Taken::Upgrade(upgrade) => Some(upgrade),
             Taken::Stream(_) => None,
         }
     }
 
-    fn take(&self) -> Option<Box<Taken>> {
-        self.taken.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
+    fn take(&self) -> Option<Taken> {
+        self.taken.as_ref()?.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
     }
 
     /// The raw (still percent-encoded) text of the route parameter at `slot`.

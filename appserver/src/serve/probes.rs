@@ -54,11 +54,19 @@ impl Probes {
             None
         }
     }
+}
 
-    /// Whether a request for `path` gets an access line.
-    pub(crate) fn logs(&self, path: &str) -> bool {
-        self.logged || self.at(path).is_none()
+/// Marks a response whose request gets no access line (a probe's, with `log_probes =
+/// false`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Quiet;
+
+/// `response`, marked [`Quiet`] unless `logged`.
+pub(crate) fn quiet_unless(logged: bool, mut response: Response) -> Response {
+    if !logged {
+        response.extensions_mut().insert(Quiet);
     }
+    response
 }
 
 /// Liveness: the process serves.

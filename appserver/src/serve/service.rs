@@ -4,7 +4,7 @@ use super::access::Access;
 use super::arrival::Arrival;
 use super::connection::Activity;
 use super::log::{Panic, catching};
-use super::probes::{self, Probe, Probes};
+use super::probes::{self, Probe, Probes, Quiet};
 use super::static_dir::StaticDir;
 use crate::handler::{
     BodyStream, BoxError, Ending, Error, ErrorMessage, Failure, IntoResponse, Params, Request, Response, StateMap,
@@ -18,7 +18,6 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Body;
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
-use std::sync::PoisonError;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
@@ -119,7 +118,7 @@ impl App {
         request: http::Request<B>,
         activity: Option<&Arc<Activity>>,
     ) -> Answer {
-        let Some(access) = Access::start(&request).filter(|_| self.probes.logs(request.uri().path())) else {
+        let Some(access) = Access::start(&request) else {
             return self.respond(request, activity);
         };
         let mut answer = self.respond(request, activity);
@@ -197,10 +196,10 @@ impl App {
             body: Bytes::new(),
             params,
             state: Arc::clone(&self.state),
-            taken: std::sync::Mutex::new(match self.upgrades {
-                true => parts.extensions.remove::<hyper::upgrade::OnUpgrade>().map(|up| Box::new(Taken::Upgrade(up))),
+            taken: match self.upgrades {
+                true => parts.extensions.remove::<hyper::upgrade::OnUpgrade>().map(|up| Taken::Upgrade(up).boxed()),
                 false => None,
-            }),
+            },
         };
         if body.is_end_stream() {
             return match run(route, &request) {
@@ -247,6 +246,9 @@ fn log_access(response: &mut Response, access: Access) {
 
 #[cold]
 fn log_access_at_end(response: &mut Response, access: Access) {
+    if response.extensions_mut().remove::<Quiet>().is_some() {
+        return;
+    }
     let status = response.status();
     // A WebSocket's 101 carries its ending; a streamed body is given one.
     let upgrade = response.extensions_mut().remove::<Arc<Ending>>();
@@ -259,15 +261,20 @@ fn log_access_at_end(response: &mut Response, access: Access) {
 impl App {
     /// The answer to a GET of a path the server serves itself, if `path` is one: the
     /// OpenAPI document, a health probe.
+    #[cold]
     fn builtin(self: &Arc<Self>, path: &str) -> Option<Answer> {
         if let Some(openapi) = self.openapi.as_ref().filter(|openapi| openapi.path == path) {
             let mut response = Response::new(crate::handler::Body::from(openapi.get(&self.router)));
             response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
             return Some(Answer::Ready(Some(response)));
         }
+        let logged = self.probes.logged;
         Some(match self.probes.at(path)? {
-            Probe::Health => Answer::Ready(Some(probes::health())),
-            Probe::Ready => Answer::Later(Box::pin(probes::ready(Arc::clone(&self.state)))),
+            Probe::Health => Answer::Ready(Some(probes::quiet_unless(logged, probes::health()))),
+            Probe::Ready => {
+                let state = Arc::clone(&self.state);
+                Answer::Later(Box::pin(async move { probes::quiet_unless(logged, probes::ready(state).await) }))
+            }
         })
     }
 }
@@ -288,8 +295,7 @@ fn stream_body<B: RequestBody>(
     }
     let finished = Arc::new(AtomicBool::new(false));
     let body = body.map_err(Into::into).boxed_unsync();
-    *request.taken.get_mut().unwrap_or_else(PoisonError::into_inner) =
-        Some(Box::new(Taken::Stream(BodyStream::new(body, limit, pause, Arc::clone(&finished)))));
+    request.taken = Some(Taken::Stream(BodyStream::new(body, limit, pause, Arc::clone(&finished))).boxed());
     Answer::Later(Box::pin(async move {
         let reply = run(route, &request);
         drop(request);
