@@ -10,7 +10,7 @@
 //! Everything else comes from `appserver.toml` or the environment, e.g. forked with four
 //! worker processes: `APPSERVER_SERVER_TYPE=forked APPSERVER_WORKERS=4 cargo run --example hello`.
 
-use appserver::{Json, Server, StatusCode, route};
+use appserver::{Created, Json, Server, route};
 use serde::{Deserialize, Serialize};
 
 /// What `get_object` answers; a `json!` value would do too, at the cost of building a map.
@@ -32,8 +32,8 @@ struct Person {
 }
 
 #[route(POST, r"/person/")]
-fn create_person(person: Json<Person>) -> (StatusCode, Person) {
-    (StatusCode::CREATED, person.0)
+fn create_person(person: Json<Person>) -> Created<Person> {
+    Created(person.0)
 }
 
 fn main() -> Result<(), appserver::ServeError> {
@@ -54,7 +54,7 @@ mod tests {
         let response = client.get("/person/get/123/").send();
         assert_eq!(response.json::<Value>(), json!({"object_type": "person", "object_id": 123}));
         let response = client.post("/person/").json(&json!({"name": "Ada", "age": 36})).send();
-        assert_eq!((response.status(), response.text()), (StatusCode::CREATED, r#"{"name":"Ada","age":36}"#.into()));
+        assert_eq!((response.status().as_u16(), response.text()), (201, r#"{"name":"Ada","age":36}"#.into()));
 
         let document = appserver::openapi("hello", "1.0.0").unwrap();
         let get = &document["paths"]["/{object_type}/get/{object_id}/"]["get"];
@@ -70,6 +70,9 @@ mod tests {
         let post = &document["paths"]["/person/"]["post"];
         assert!(post["requestBody"]["content"]["application/json"].is_object(), "{post}");
         assert_eq!(post["responses"]["default"]["$ref"], "#/components/responses/Error");
+        // A `Created<T>`: documented as the 201 it is.
+        assert!(post["responses"]["201"]["content"]["application/json"].is_object(), "{post}");
+        assert!(post["responses"]["200"].is_null(), "{post}");
         examples::validate_openapi(&document).unwrap();
 
         // Served at `openapi_path`, titled after the program.

@@ -213,7 +213,22 @@ fn expand(attr: &Attr, handler: &Handler<'_>, bindings: &[Binding], names: &[Str
     // probe: its answer has no schema.
     let response_body = match has_impl(output.clone()) {
         true => quote!(::core::option::Option::None),
-        false => probe(output),
+        false => probe(output.clone()),
+    };
+    // What the answer is (status, media type), from its type; with `impl Trait` in it, from
+    // the type's name: an event stream (`Sse<impl Stream<..>>`), else whatever run time says.
+    let answer = match has_impl(output.clone()) {
+        true => match outer_name(&item.sig.output).as_deref() {
+            Some("Sse") => quote!(::appserver::__private::AnswerDoc::EVENT_STREAM),
+            _ => quote!(::appserver::__private::AnswerDoc::ANY),
+        },
+        false => quote! {{
+            #[allow(unused_imports)]
+            use ::appserver::__private::{
+                AnswerDocumented as _, AnswerPlain as _, AnswerStatusOf as _, AnswerWrapped as _,
+            };
+            (&&&&::appserver::__private::AnswerOf::<#output>::new()).__appserver_answer()()
+        }},
     };
 
     let respond = quote_spanned! {handler.output_span()=>
@@ -267,6 +282,7 @@ fn expand(attr: &Attr, handler: &Handler<'_>, bindings: &[Binding], names: &[Str
             extractors: &[#(#extractors),*],
             parameters: &[#(#parameters),*],
             response: __appserver_response,
+            answer: __appserver_answer,
             head: #head,
             max_body_bytes: #max_body_bytes,
             takes: __appserver_takes,
@@ -285,6 +301,11 @@ fn expand(attr: &Attr, handler: &Handler<'_>, bindings: &[Binding], names: &[Str
 
         const _: () = {
             #( #[allow(clippy::all)] #schemas )*
+
+            #[allow(clippy::all)]
+            fn __appserver_answer() -> ::appserver::__private::AnswerDoc {
+                #answer
+            }
 
             #[allow(clippy::all)]
             fn __appserver_response(__generator: &mut dyn ::core::any::Any) -> ::core::option::Option<::appserver::__private::JsonValue> {
@@ -329,6 +350,13 @@ fn expand(attr: &Attr, handler: &Handler<'_>, bindings: &[Binding], names: &[Str
 }
 
 /// Whether `tokens` have an `impl` in them, at any depth.
+/// The name of a return type's outer type (`Sse` of `Sse<impl Stream<..>>`).
+fn outer_name(output: &syn::ReturnType) -> Option<String> {
+    let syn::ReturnType::Type(_, ty) = output else { return None };
+    let syn::Type::Path(path) = &**ty else { return None };
+    path.path.segments.last().map(|segment| segment.ident.to_string())
+}
+
 fn has_impl(tokens: TokenStream) -> bool {
     tokens.into_iter().any(|token| match token {
         proc_macro2::TokenTree::Ident(ident) => ident == "impl",

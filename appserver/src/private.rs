@@ -20,8 +20,9 @@ use std::marker::PhantomData;
 
 pub use crate::handler::{FromParam, Params, Request, Takes, optional_param, param};
 pub use crate::routing::{
-    Fallback, Lookup, Parameter, Reply, RequiredState, Route, RouteError, Router, SchemaFn, SchemaNone, SchemaOf,
-    SchemaOfValue, SchemaOfWrapped,
+    AnswerDoc, AnswerDocumented, AnswerFn, AnswerOf, AnswerPlain, AnswerStatusOf, AnswerWrapped, Fallback, Lookup,
+    Parameter, Reply, RequiredState, Route, RouteError, Router, SchemaFn, SchemaNone, SchemaOf, SchemaOfValue,
+    SchemaOfWrapped,
 };
 pub use appserver_pattern::Methods;
 pub use inventory;
@@ -167,7 +168,7 @@ impl SerializeTag {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be returned from a route handler",
     label = "not `serde::Serialize` and no response type",
-    note = "a handler returns a `serde::Serialize` type (sent as 200 JSON; derive it with `#[derive(serde::Serialize)]`), `Json<T>`, `Html<T>`, `Text<T>`, `Redirect`, `appserver::Response`, a status and headers around one of these such as `(StatusCode, T)`, or `Result<T, E>` of one of these"
+    note = "a handler returns a `serde::Serialize` type (sent as 200 JSON; derive it with `#[derive(serde::Serialize)]`), `Json<T>`, `Created<T>`, `Html<T>`, `Text<T>`, `Redirect`, `appserver::Response`, a status and headers around one of these such as `(StatusCode, T)`, or `Result<T, E>` of one of these"
 )]
 pub trait ReturnValue: Serialize {}
 #[diagnostic::do_not_recommend]

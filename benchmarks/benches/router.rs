@@ -54,6 +54,7 @@ fn appserver_router(templates: &[String]) -> Router {
             extractors: &[],
             parameters: &[],
             response: |_| None,
+            answer: || appserver::__private::AnswerDoc::JSON,
             head: true,
             max_body_bytes: None,
             takes: || appserver::__private::Takes::Request,

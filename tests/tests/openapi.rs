@@ -2,7 +2,7 @@
 //! and answers, shared definitions in `components/schemas`, checked by a validator; and
 //! served at `openapi_path`.
 
-use appserver::{Form, Json, Server, StatusCode, TestClient, route};
+use appserver::{Created, Form, Html, Json, Redirect, Server, StatusCode, TestClient, route};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -29,6 +29,21 @@ fn place(order: Json<Order>) -> (StatusCode, Order) {
     (StatusCode::CREATED, order.0)
 }
 
+#[route(POST, r"/orders/created/")]
+fn create(order: Json<Order>) -> Created<Order> {
+    Created(order.0)
+}
+
+#[route(GET, r"/page/")]
+fn page() -> appserver::Result<Html<&'static str>> {
+    Ok(Html("<p>page</p>"))
+}
+
+#[route(GET, r"/elsewhere/")]
+fn elsewhere() -> Redirect {
+    Redirect::to("/page/")
+}
+
 #[route(GET, r"/orders/(?P<id>\d+)")]
 fn order(id: u32) -> appserver::Result<Address> {
     Ok(Address { city: format!("city {id}") })
@@ -47,10 +62,22 @@ fn bodies_and_answers_have_their_json_schemas_and_the_document_is_valid() {
         place["requestBody"]["content"]["application/json"]["schema"],
         json!({"$ref": "#/components/schemas/Order"})
     );
+    // `(StatusCode, T)`: the status is the handler's pick, a 2xx; `Created<T>`: a 201.
     assert_eq!(
-        place["responses"]["200"]["content"]["application/json"]["schema"],
+        place["responses"]["2XX"]["content"]["application/json"]["schema"],
         json!({"$ref": "#/components/schemas/Order"})
     );
+    assert!(place["responses"]["200"].is_null(), "{place}");
+    let create = &document["paths"]["/orders/created/"]["post"];
+    assert_eq!(
+        create["responses"]["201"]["content"]["application/json"]["schema"],
+        json!({"$ref": "#/components/schemas/Order"})
+    );
+    let page = &document["paths"]["/page/"]["get"];
+    assert_eq!(page["responses"]["200"]["content"], json!({"text/html": {"schema": {"type": "string"}}}));
+    let elsewhere = &document["paths"]["/elsewhere/"]["get"]["responses"]["3XX"];
+    assert_eq!(elsewhere["headers"]["Location"]["required"], true, "{elsewhere}");
+    assert!(elsewhere["content"].is_null(), "{elsewhere}");
     let order = &document["paths"]["/orders/{id}"]["get"];
     assert_eq!(
         order["responses"]["200"]["content"]["application/json"]["schema"],

@@ -56,7 +56,7 @@ pub type Response = http::Response<Body>;
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be turned into a response",
     label = "not a response",
-    note = "a handler returns a `serde::Serialize` type (sent as 200 JSON), `Json<T>`, `Html<T>`, `Text<T>`, `Redirect`, `Response`, a status and headers around one of these such as `(StatusCode, T)`, or `Result<T, E>` of one of these"
+    note = "a handler returns a `serde::Serialize` type (sent as 200 JSON), `Json<T>`, `Created<T>`, `Html<T>`, `Text<T>`, `Redirect`, `Response`, a status and headers around one of these such as `(StatusCode, T)`, or `Result<T, E>` of one of these"
 )]
 pub trait IntoResponse {
     /// Converts `self` into the response sent to the client.

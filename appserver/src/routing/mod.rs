@@ -5,6 +5,7 @@
 //! May import: `handler` (a route's handler takes a request and gives a response), and
 //! nothing else of the crate.
 
+mod answer;
 mod openapi;
 mod overlap;
 mod route;
@@ -12,6 +13,7 @@ mod router;
 mod schema;
 mod table;
 
+pub use answer::{AnswerDoc, AnswerDocumented, AnswerFn, AnswerOf, AnswerPlain, AnswerStatusOf, AnswerWrapped};
 pub(crate) use openapi::document as openapi_document;
 pub use route::{Fallback, Parameter, Reply, RequiredState, Route, RouteError};
 pub use router::{Lookup, Router};

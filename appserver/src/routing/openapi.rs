@@ -5,6 +5,7 @@
 //! whose pattern is not such a template is listed in the extension `x-appserver-patterns`
 //! with its regex, never left out.
 
+use super::answer::AnswerStatus;
 use super::route::{Parameter, Route};
 use super::router::Router;
 use super::schema::Generators;
@@ -82,10 +83,7 @@ fn operation(route: &Route, pattern: &Pattern, method: &str, schemas: &mut Gener
         "operationId": format!("{}.{}", route.name.replace("::", "."), method.to_ascii_lowercase()),
         "summary": route.name,
         "parameters": parameters,
-        "responses": {
-            "200": {"description": "The handler's answer", "content": {"application/json": {"schema": schemas.response(route.response)}}},
-            "default": {"$ref": "#/components/responses/Error"},
-        },
+        "responses": answer(route, schemas),
     });
     let body = route.parameters.iter().filter(|p| !p.group).find_map(|p| {
         let media = match p.ty.split('<').next() {
@@ -99,6 +97,27 @@ fn operation(route: &Route, pattern: &Pattern, method: &str, schemas: &mut Gener
         operation["requestBody"] = body;
     }
     operation
+}
+
+/// The responses of `route`: its answer, under its status (exact, or its class such as
+/// `2XX` when the handler picks it), with its media type; and the error shape for the rest.
+fn answer(route: &Route, schemas: &mut Generators) -> Value {
+    let doc = (route.answer)();
+    let status = match doc.status {
+        AnswerStatus::Exact(code) => code.to_string(),
+        AnswerStatus::Class(class) => format!("{class}XX"),
+    };
+    let mut answer = json!({"description": "The handler's answer"});
+    match (doc.media, doc.json) {
+        (Some(media), true) => answer["content"] = json!({media: {"schema": schemas.response(route.response)}}),
+        (Some(media), false) => answer["content"] = json!({media: {"schema": {"type": "string"}}}),
+        (None, _) => {}
+    }
+    if doc.status == AnswerStatus::Class(3) {
+        answer["description"] = json!("A redirect to the Location header's target");
+        answer["headers"] = json!({"Location": {"required": true, "schema": {"type": "string"}}});
+    }
+    json!({status: answer, "default": {"$ref": "#/components/responses/Error"}})
 }
 
 /// The JSON Schema of a path parameter's Rust type; integers with the bounds of their

@@ -1,5 +1,6 @@
 //! A registered route, as the `#[route]` attribute submits it.
 
+use super::answer::AnswerFn;
 use super::schema::SchemaFn;
 use crate::handler::{Error, Request, Response, Takes};
 use appserver_pattern::Methods;
@@ -30,6 +31,8 @@ pub struct Route {
     pub parameters: &'static [Parameter],
     /// The JSON Schema of the answer's body, for the OpenAPI document.
     pub response: SchemaFn,
+    /// The answer's status and media type, for the OpenAPI document.
+    pub answer: AnswerFn,
     /// Whether a GET route answers HEAD too (`head = false` says no).
     pub head: bool,
     /// The route's own body limit (`max_body_bytes = N`), over the server's.

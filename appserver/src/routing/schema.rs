@@ -2,7 +2,7 @@
 //!
 //! A route records, per parameter and for its answer, a [`SchemaFn`] picked by autoref
 //! specialization: `(&&&SchemaOf::<T>::new()).__appserver_schema()` finds the most specific
-//! of `Json<T>`, `Form<T>`, `(StatusCode, T)` or `Result<T, E>` with `T: JsonSchema`
+//! of `Json<T>`, `Form<T>`, `Created<T>`, `(StatusCode, T)` or `Result<T, E>` with `T: JsonSchema`
 //! ([`SchemaOfWrapped`]), then `T: JsonSchema` itself ([`SchemaOfValue`]), else none
 //! ([`SchemaNone`]). Without the feature only the last applies, and the document's bodies
 //! take any JSON.
@@ -51,7 +51,7 @@ pub trait SchemaOfWrapped {
 #[cfg(feature = "schemars")]
 mod with_schemars {
     use super::{SchemaFn, SchemaOf, SchemaOfValue, SchemaOfWrapped};
-    use crate::handler::{Form, Json};
+    use crate::handler::{Created, Form, Json};
     use http::StatusCode;
     use schemars::{JsonSchema, SchemaGenerator};
 
@@ -72,6 +72,18 @@ mod with_schemars {
     }
 
     impl<T: JsonSchema> SchemaOfWrapped for &&SchemaOf<Form<T>> {
+        fn __appserver_schema(&self) -> SchemaFn {
+            schema::<T>
+        }
+    }
+
+    impl<T: JsonSchema> SchemaOfWrapped for &&SchemaOf<Created<T>> {
+        fn __appserver_schema(&self) -> SchemaFn {
+            schema::<T>
+        }
+    }
+
+    impl<T: JsonSchema, E> SchemaOfWrapped for &&SchemaOf<Result<Created<T>, E>> {
         fn __appserver_schema(&self) -> SchemaFn {
             schema::<T>
         }

@@ -96,15 +96,15 @@ mod queue {
         body: Json<NewTask>,
         queues: State<Queues>,
         _caller: Caller<Produce>,
-    ) -> Result<(StatusCode, Created), Failure> {
+    ) -> Result<appserver::Created<Put>, Failure> {
         let delay = duration("delay", body.0.delay)?.unwrap_or_default();
         let id = queues.put(&queue, body.0.task, delay).await?;
-        Ok((StatusCode::CREATED, Created { queue, id: id.to_string() }))
+        Ok(appserver::Created(Put { queue, id: id.to_string() }))
     }
 
     /// The answer of a put.
     #[derive(Serialize)]
-    struct Created {
+    struct Put {
         queue: String,
         id: String,
     }
