@@ -2,7 +2,7 @@
 //! and answers, shared definitions in `components/schemas`, checked by a validator; and
 //! served at `openapi_path`.
 
-use appserver::{Created, Form, Html, Json, Redirect, Server, StatusCode, TestClient, route};
+use appserver::{Bearer, Created, Form, Html, Json, Redirect, Role, Server, StatusCode, TestClient, Tokens, route};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -44,6 +44,17 @@ fn elsewhere() -> Redirect {
     Redirect::to("/page/")
 }
 
+struct Admin;
+
+impl Role for Admin {
+    const NAME: &'static str = "admin";
+}
+
+#[route(DELETE, r"/orders/(?P<id>\d+)")]
+fn cancel(id: u32, _admin: Bearer<Admin>) -> u32 {
+    id
+}
+
 #[route(GET, r"/orders/(?P<id>\d+)")]
 fn order(id: u32) -> appserver::Result<Address> {
     Ok(Address { city: format!("city {id}") })
@@ -73,6 +84,16 @@ fn bodies_and_answers_have_their_json_schemas_and_the_document_is_valid() {
         create["responses"]["201"]["content"]["application/json"]["schema"],
         json!({"$ref": "#/components/schemas/Order"})
     );
+    // A route that takes a bearer token: the scheme, its requirement, 401 and 403, the role.
+    let cancel = &document["paths"]["/orders/{id}"]["delete"];
+    assert_eq!(cancel["security"], json!([{"bearerAuth": []}]));
+    assert_eq!(cancel["description"], "Needs a bearer token: Bearer<Admin>.");
+    for status in ["401", "403"] {
+        let schema = &cancel["responses"][status]["content"]["application/json"]["schema"];
+        assert_eq!(schema, &json!({"$ref": "#/components/schemas/Error"}), "{status}");
+    }
+    assert_eq!(document["components"]["securitySchemes"]["bearerAuth"]["scheme"], "bearer");
+    assert!(order_free_of_security(&document), "routes without a token declare none");
     let page = &document["paths"]["/page/"]["get"];
     assert_eq!(page["responses"]["200"]["content"], json!({"text/html": {"schema": {"type": "string"}}}));
     let elsewhere = &document["paths"]["/elsewhere/"]["get"]["responses"]["3XX"];
@@ -100,9 +121,16 @@ fn bodies_and_answers_have_their_json_schemas_and_the_document_is_valid() {
     assert!(schemas["Error"].is_object() && schemas["Search"].is_object(), "{schemas}");
     examples::validate_openapi(&document).unwrap();
 
-    let client = TestClient::new(Server::new().openapi_path(Some("/openapi.json".into()))).unwrap();
+    let tokens = Tokens::new().token("ops", "openapi-test-token-0123456789", ["admin"]);
+    let client = TestClient::new(Server::new().openapi_path(Some("/openapi.json".into())).auth_tokens(tokens)).unwrap();
     let served = client.get("/openapi.json").send();
     assert_eq!(served.header("content-type"), Some("application/json"));
     assert_eq!(served.json::<Value>()["paths"], document["paths"]);
     assert_eq!(client.post("/openapi.json").send().status(), StatusCode::NOT_FOUND, "GET and HEAD only");
+}
+
+/// Whether the GET of an order, which takes no token, declares no security.
+fn order_free_of_security(document: &Value) -> bool {
+    let order = &document["paths"]["/orders/{id}"]["get"];
+    order["security"].is_null() && order["responses"]["401"].is_null()
 }

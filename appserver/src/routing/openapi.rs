@@ -9,15 +9,18 @@ use super::answer::AnswerStatus;
 use super::route::{Parameter, Route};
 use super::router::Router;
 use super::schema::Generators;
+use crate::handler::Verifier;
 use appserver_pattern::Pattern;
 use regex_syntax::hir::{Class, Hir, HirKind};
 use serde_json::{Map, Value, json};
+use std::any::TypeId;
 
 /// The OpenAPI 3.1 document of the routes of `router`, titled `title` at `version`.
 pub(crate) fn document(router: &Router, title: &str, version: &str) -> Value {
     let mut schemas = Generators::new();
     let mut paths = Map::new();
     let mut others = Vec::new();
+    let mut secured = false;
     for route in router.routes() {
         let pattern = appserver_pattern::parse(route.pattern).expect("the router parsed it");
         let Some(template) = template(&pattern) else {
@@ -29,6 +32,7 @@ pub(crate) fn document(router: &Router, title: &str, version: &str) -> Value {
             }));
             continue;
         };
+        secured |= bearer(route).is_some();
         let item = paths.entry(template).or_insert_with(|| json!({}));
         for method in route.methods.names() {
             item[method.to_ascii_lowercase()] = operation(route, &pattern, method, &mut schemas);
@@ -64,7 +68,23 @@ pub(crate) fn document(router: &Router, title: &str, version: &str) -> Value {
     if !others.is_empty() {
         document["x-appserver-patterns"] = Value::Array(others);
     }
+    if secured {
+        document["components"]["securitySchemes"] = json!({
+            "bearerAuth": {"type": "http", "scheme": "bearer", "description": "A token from the server's `auth_tokens`"},
+        });
+    }
     document
+}
+
+/// What a route that needs a bearer token takes it with: the extractor's type (such as
+/// `Bearer<Admin>`, whose role it names), or `"a scope's guard"`; `None` if it needs none.
+fn bearer(route: &Route) -> Option<&'static str> {
+    let tokens = TypeId::of::<Verifier>();
+    let mut extractors = route.parameters.iter().filter(|p| !p.group).map(|p| p.ty);
+    route.extractors.iter().find_map(|required| {
+        let ty = extractors.next();
+        required().filter(|(id, _)| *id == tokens).map(|_| ty.unwrap_or("a scope's guard"))
+    })
 }
 
 fn operation(route: &Route, pattern: &Pattern, method: &str, schemas: &mut Generators) -> Value {
@@ -85,6 +105,13 @@ fn operation(route: &Route, pattern: &Pattern, method: &str, schemas: &mut Gener
         "parameters": parameters,
         "responses": answer(route, schemas),
     });
+    if let Some(extractor) = bearer(route) {
+        operation["security"] = json!([{"bearerAuth": []}]);
+        operation["description"] = json!(format!("Needs a bearer token: {extractor}."));
+        let error = |description: &str| json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
+        operation["responses"]["401"] = error("No token, or one the server does not know");
+        operation["responses"]["403"] = error("A token without the role this route needs");
+    }
     let body = route.parameters.iter().filter(|p| !p.group).find_map(|p| {
         let media = match p.ty.split('<').next() {
             Some("Json") => "application/json",
