@@ -2,7 +2,9 @@
 //! and answers, shared definitions in `components/schemas`, checked by a validator; and
 //! served at `openapi_path`.
 
-use appserver::{Bearer, Created, Form, Html, Json, Redirect, Role, Server, StatusCode, TestClient, Tokens, route};
+use appserver::{
+    Bearer, Created, Form, Html, Json, Query, Redirect, Role, Server, StatusCode, TestClient, Tokens, route,
+};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -60,6 +62,18 @@ fn order(id: u32) -> appserver::Result<Address> {
     Ok(Address { city: format!("city {id}") })
 }
 
+#[derive(Deserialize, JsonSchema)]
+struct Page {
+    /// Words to look for.
+    q: String,
+    limit: Option<u32>,
+}
+
+#[route(GET, r"/search/")]
+fn find(page: Query<Page>) -> Vec<String> {
+    vec![page.0.q; page.0.limit.unwrap_or(1) as usize]
+}
+
 #[route(POST, r"/search/")]
 fn search(form: Form<Search>) -> Vec<String> {
     vec![form.0.q]
@@ -94,6 +108,15 @@ fn bodies_and_answers_have_their_json_schemas_and_the_document_is_valid() {
     }
     assert_eq!(document["components"]["securitySchemes"]["bearerAuth"]["scheme"], "bearer");
     assert!(order_free_of_security(&document), "routes without a token declare none");
+    // `Query<T>`: a query parameter per field, required unless optional.
+    let find = &document["paths"]["/search/"]["get"];
+    let parameters = find["parameters"].as_array().unwrap();
+    let named = |name: &str| parameters.iter().find(|p| p["name"] == name).cloned().unwrap_or_default();
+    assert_eq!(named("q")["in"], "query");
+    assert_eq!(named("q")["required"], true);
+    assert_eq!(named("q")["schema"]["type"], "string");
+    assert_eq!(named("limit")["required"], false);
+    assert_eq!(named("limit")["schema"]["format"], "uint32", "{find}");
     let page = &document["paths"]["/page/"]["get"];
     assert_eq!(page["responses"]["200"]["content"], json!({"text/html": {"schema": {"type": "string"}}}));
     let elsewhere = &document["paths"]["/elsewhere/"]["get"]["responses"]["3XX"];

@@ -88,7 +88,7 @@ fn bearer(route: &Route) -> Option<&'static str> {
 }
 
 fn operation(route: &Route, pattern: &Pattern, method: &str, schemas: &mut Generators) -> Value {
-    let parameters: Vec<Value> = route
+    let mut parameters: Vec<Value> = route
         .parameters
         .iter()
         .filter(|p| p.group)
@@ -99,6 +99,9 @@ fn operation(route: &Route, pattern: &Pattern, method: &str, schemas: &mut Gener
             json!({"name": p.name, "in": "path", "required": true, "schema": schema})
         })
         .collect();
+    for query in route.parameters.iter().filter(|p| p.ty.starts_with("Query<")) {
+        parameters.extend(query_parameters(schemas.query(query.schema)));
+    }
     let mut operation = json!({
         "operationId": format!("{}.{}", route.name.replace("::", "."), method.to_ascii_lowercase()),
         "summary": route.name,
@@ -124,6 +127,21 @@ fn operation(route: &Route, pattern: &Pattern, method: &str, schemas: &mut Gener
         operation["requestBody"] = body;
     }
     operation
+}
+
+/// The query parameters of a `Query<T>` from `T`'s object schema: a field each, required
+/// when the schema says so.
+fn query_parameters(schema: Option<Value>) -> Vec<Value> {
+    let Some(schema) = schema else { return Vec::new() };
+    let required: Vec<&str> =
+        schema["required"].as_array().map(|r| r.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    let Some(properties) = schema["properties"].as_object() else { return Vec::new() };
+    properties
+        .iter()
+        .map(|(name, schema)| {
+            json!({"name": name, "in": "query", "required": required.contains(&name.as_str()), "schema": schema})
+        })
+        .collect()
 }
 
 /// The responses of `route`: its answer, under its status (exact, or its class such as

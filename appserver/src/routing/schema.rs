@@ -51,7 +51,7 @@ pub trait SchemaOfWrapped {
 #[cfg(feature = "schemars")]
 mod with_schemars {
     use super::{SchemaFn, SchemaOf, SchemaOfValue, SchemaOfWrapped};
-    use crate::handler::{Created, Form, Json};
+    use crate::handler::{Created, Form, Json, Query};
     use http::StatusCode;
     use schemars::{JsonSchema, SchemaGenerator};
 
@@ -72,6 +72,12 @@ mod with_schemars {
     }
 
     impl<T: JsonSchema> SchemaOfWrapped for &&SchemaOf<Form<T>> {
+        fn __appserver_schema(&self) -> SchemaFn {
+            schema::<T>
+        }
+    }
+
+    impl<T: JsonSchema> SchemaOfWrapped for &&SchemaOf<Query<T>> {
         fn __appserver_schema(&self) -> SchemaFn {
             schema::<T>
         }
@@ -98,6 +104,15 @@ mod with_schemars {
     impl<T: JsonSchema, E> SchemaOfWrapped for &&SchemaOf<Result<T, E>> {
         fn __appserver_schema(&self) -> SchemaFn {
             schema::<T>
+        }
+    }
+
+    /// `found`, or the named schema it refers to.
+    pub(crate) fn followed(generator: &SchemaGenerator, found: serde_json::Value) -> Option<serde_json::Value> {
+        let name = found.get("$ref").and_then(|r| r.as_str()?.strip_prefix("#/components/schemas/"));
+        match name {
+            Some(name) => generator.definitions().get(name).cloned(),
+            None => Some(found),
         }
     }
 
@@ -148,6 +163,15 @@ impl Generators {
         return or_any(schema(&mut self.responses));
         #[cfg(not(feature = "schemars"))]
         or_any(schema(&mut ()))
+    }
+
+    /// The schema of a request's query string (`Query<T>`): `T`'s object schema, a
+    /// reference to it followed; `None` without one.
+    pub(crate) fn query(&mut self, schema: SchemaFn) -> Option<Value> {
+        #[cfg(feature = "schemars")]
+        return schema(&mut self.requests).and_then(|found| with_schemars::followed(&self.requests, found));
+        #[cfg(not(feature = "schemars"))]
+        schema(&mut ())
     }
 
     /// The named schemas the others refer to, for `components/schemas`.
