@@ -139,6 +139,15 @@ fn query_parameters(schema: Option<Value>) -> Vec<Value> {
     properties
         .iter()
         .map(|(name, schema)| {
+            // An optional field's `null` is its absence from the query string.
+            let mut schema = schema.clone();
+            if let Some(types) = schema["type"].as_array() {
+                let present: Vec<Value> = types.iter().filter(|t| *t != "null").cloned().collect();
+                schema["type"] = match present.len() {
+                    1 => present[0].clone(),
+                    _ => Value::Array(present),
+                };
+            }
             json!({"name": name, "in": "query", "required": required.contains(&name.as_str()), "schema": schema})
         })
         .collect()

@@ -286,7 +286,7 @@ impl Leased {
 }
 
 /// A queue's counts.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, schemars::JsonSchema)]
 pub struct Stats {
     /// The queue's name.
     pub queue: String,
@@ -307,7 +307,7 @@ pub struct Stats {
 }
 
 /// A dead task.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct DeadTask {
     /// The task's id.
     pub id: u64,

@@ -4,6 +4,7 @@
 use crate::refusal::Failure;
 use crate::store::Refused;
 use appserver::Error;
+use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
@@ -11,14 +12,14 @@ use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 /// The answer of `put`.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 struct Put {
     worker: String,
     task_id: String,
 }
 
 /// The answer of `get` and `done`.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 struct Task {
     worker: String,
     task_id: String,

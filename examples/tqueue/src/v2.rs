@@ -19,6 +19,7 @@ use crate::refusal::Failure;
 use crate::settings::seconds;
 use crate::store::Token;
 use appserver::{Error, Query, State, StatusCode, route};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
@@ -53,7 +54,7 @@ fn lease_token(text: &str) -> Result<Token, Error> {
 }
 
 /// A task to put.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct NewTask {
     /// Any JSON value.
@@ -63,7 +64,7 @@ struct NewTask {
 }
 
 /// A page of the list of queues.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Page {
     /// Queues per page: 1 to 1000, 100 by default.
@@ -103,20 +104,20 @@ mod queue {
     }
 
     /// The answer of a put.
-    #[derive(Serialize)]
+    #[derive(Serialize, JsonSchema)]
     struct Put {
         queue: String,
         id: String,
     }
 
     /// The answer of a lease.
-    #[derive(Serialize)]
+    #[derive(Serialize, JsonSchema)]
     struct LeaseReply {
         queue: String,
         tasks: Vec<LeasedTask>,
     }
 
-    #[derive(Serialize)]
+    #[derive(Serialize, JsonSchema)]
     struct LeasedTask {
         id: String,
         lease: String,
@@ -126,7 +127,7 @@ mod queue {
     }
 
     /// The answer of a done or a release.
-    #[derive(Serialize)]
+    #[derive(Serialize, JsonSchema)]
     struct Finished {
         queue: String,
         id: String,
@@ -136,7 +137,7 @@ mod queue {
         released: Option<bool>,
     }
 
-    #[derive(Deserialize)]
+    #[derive(Deserialize, JsonSchema)]
     #[serde(deny_unknown_fields)]
     struct LeaseParams {
         /// The most tasks to lease, 1 to 100; default 1.
@@ -183,7 +184,7 @@ mod queue {
         Ok(Finished { queue, id: token.id.to_string(), done: Some(true), released: None })
     }
 
-    #[derive(Deserialize)]
+    #[derive(Deserialize, JsonSchema)]
     #[serde(deny_unknown_fields)]
     struct Delay {
         /// Seconds before the task is ready again; default 0.
@@ -204,7 +205,7 @@ mod queue {
         Ok(Finished { queue, id: token.id.to_string(), done: None, released: Some(true) })
     }
 
-    #[derive(Deserialize)]
+    #[derive(Deserialize, JsonSchema)]
     #[serde(deny_unknown_fields)]
     struct Extend {
         /// Seconds from now the lease runs; default: the queue's lease.
@@ -230,7 +231,7 @@ mod queue {
         Ok(queues.stats(&queue).await?)
     }
 
-    #[derive(Deserialize)]
+    #[derive(Deserialize, JsonSchema)]
     #[serde(deny_unknown_fields)]
     struct Limit {
         /// The most dead tasks to list, 1 to 1000; default 100.

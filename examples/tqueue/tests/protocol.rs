@@ -40,8 +40,30 @@ fn the_openapi_document_lists_every_route_and_is_valid() {
     let document = appserver::openapi("tqueue", "0.1.0").unwrap();
     let lease = &document["paths"]["/v2/queues/{queue}/lease"]["post"];
     assert_eq!(lease["parameters"][0]["schema"], json!({"type": "string", "pattern": "^(?:[A-Za-z0-9_.-]{1,64})$"}));
+    // The lease's query string: a parameter per field, none required.
+    let names: Vec<(&str, bool)> = lease["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["in"] == "query")
+        .map(|p| (p["name"].as_str().unwrap(), p["required"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(names, [("max", false), ("lease", false), ("wait", false)], "{lease}");
+    assert_eq!(lease["parameters"][1]["schema"]["type"], "integer", "an absent parameter is no null: {lease}");
     let put = &document["paths"]["/v2/queues/{queue}/tasks"]["post"];
-    assert!(put["requestBody"]["content"]["application/json"].is_object(), "{put}");
+    assert_eq!(
+        put["requestBody"]["content"]["application/json"]["schema"],
+        json!({"$ref": "#/components/schemas/NewTask"}),
+        "{put}"
+    );
+    // A put is a 201 with its queue and id.
+    assert_eq!(
+        put["responses"]["201"]["content"]["application/json"]["schema"],
+        json!({"$ref": "#/components/schemas/Put"})
+    );
+    let schemas = &document["components"]["schemas"];
+    assert_eq!(schemas["NewTask"]["required"], json!(["task"]), "{schemas}");
+    assert_eq!(schemas["Stats"]["properties"]["ready"]["type"], "integer", "{schemas}");
     assert!(
         document["paths"]["/{queue}/put/"]["post"]["requestBody"]["content"]["application/x-www-form-urlencoded"]
             .is_object()
