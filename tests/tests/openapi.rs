@@ -145,8 +145,10 @@ fn bodies_and_answers_have_their_json_schemas_and_the_document_is_valid() {
     examples::validate_openapi(&document).unwrap();
 
     let tokens = Tokens::new().token("ops", "openapi-test-token-0123456789", ["admin"]);
-    let client = TestClient::new(Server::new().openapi_path(Some("/openapi.json".into())).auth_tokens(tokens)).unwrap();
+    let server = Server::new().openapi_path(Some("/openapi.json".into())).openapi_info("orders", "2.0");
+    let client = TestClient::new(server.auth_tokens(tokens)).unwrap();
     let served = client.get("/openapi.json").send();
+    assert_eq!(served.json::<Value>()["info"], json!({"title": "orders", "version": "2.0"}));
     assert_eq!(served.header("content-type"), Some("application/json"));
     assert_eq!(served.json::<Value>()["paths"], document["paths"]);
     assert_eq!(client.post("/openapi.json").send().status(), StatusCode::NOT_FOUND, "GET and HEAD only");

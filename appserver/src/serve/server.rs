@@ -5,7 +5,7 @@ use super::error::{Cause, ServeError};
 use super::grace::Deadline;
 use super::layer::{AddLayer, AppService, LayerBody, Stack};
 use super::probes::{Check, CheckFuture, Readiness};
-use super::service::Renderer;
+use super::service::{OpenApiInfo, Renderer};
 use super::threaded::RunningServer;
 use crate::config::{Config, ErrorFormat, ServerType, Settings, Tokens, schema};
 use crate::handler::{Error, Response, StateMap};
@@ -237,6 +237,14 @@ impl Server {
     /// the worker counts as failing to boot (Forked).
     pub fn on_worker_start(mut self, hook: impl Fn() -> io::Result<()> + Send + Sync + 'static) -> Self {
         self.on_worker_start = Some(Arc::new(hook));
+        self
+    }
+
+    /// The title and version of the OpenAPI document served at `openapi_path` (by default
+    /// the program's name, at 0.0.0), such as the crate's:
+    /// `.openapi_info(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"))`.
+    pub fn openapi_info(mut self, title: &str, version: &str) -> Self {
+        self.state.insert(OpenApiInfo { title: title.to_owned(), version: version.to_owned() });
         self
     }
 

@@ -77,16 +77,28 @@ pub(crate) struct OpenApi {
     pub(crate) document: Arc<OnceLock<Bytes>>,
 }
 
+/// The title and version of the served OpenAPI document
+/// ([`Server::openapi_info`](crate::Server::openapi_info)); the server registers it as state.
+#[derive(Debug, Clone)]
+pub(crate) struct OpenApiInfo {
+    pub(crate) title: String,
+    pub(crate) version: String,
+}
+
 impl OpenApi {
-    /// The document of `router`, titled after the program.
-    fn get(&self, router: &Router) -> Bytes {
+    /// The document of `router`, with the title and version of `info`, else titled after
+    /// the program at version 0.0.0.
+    fn get(&self, router: &Router, info: Option<&OpenApiInfo>) -> Bytes {
         let document = self.document.get_or_init(|| {
-            // Titled after the program; `appserver::openapi` takes a title and version.
-            let title = std::env::current_exe()
-                .ok()
-                .and_then(|exe| exe.file_stem().map(|s| s.to_string_lossy().into_owned()))
-                .unwrap_or_else(|| "appserver".into());
-            Bytes::from(openapi_document(router, &title, "0.0.0").to_string())
+            let (title, version) = match info {
+                Some(info) => (info.title.clone(), info.version.as_str()),
+                None => {
+                    let exe = std::env::current_exe().ok();
+                    let stem = exe.as_deref().and_then(|exe| exe.file_stem()).map(|s| s.to_string_lossy().into_owned());
+                    (stem.unwrap_or_else(|| "appserver".into()), "0.0.0")
+                }
+            };
+            Bytes::from(openapi_document(router, &title, version).to_string())
         });
         document.clone()
     }
@@ -264,7 +276,8 @@ impl App {
     #[cold]
     fn builtin(self: &Arc<Self>, path: &str) -> Option<Answer> {
         if let Some(openapi) = self.openapi.as_ref().filter(|openapi| openapi.path == path) {
-            let mut response = Response::new(crate::handler::Body::from(openapi.get(&self.router)));
+            let info = self.state.get::<OpenApiInfo>();
+            let mut response = Response::new(crate::handler::Body::from(openapi.get(&self.router, info.as_deref())));
             response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
             return Some(Answer::Ready(Some(response)));
         }

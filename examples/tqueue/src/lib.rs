@@ -142,5 +142,6 @@ pub fn app(server: Server, settings: Settings) -> Result<Server, StartError> {
         let store = store.clone();
         async move { store.ready().await }
     };
+    let server = server.openapi_info(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"));
     Ok(server.state(queues).state(Anonymous(anonymous)).readiness("store", ready))
 }

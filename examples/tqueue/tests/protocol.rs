@@ -77,6 +77,11 @@ fn the_openapi_document_lists_every_route_and_is_valid() {
         "{others:?}"
     );
     examples::validate_openapi(&document).unwrap();
+    // Served, titled and versioned after the crate.
+    let server = start(Settings::default(), Tokens::new());
+    let served = Client::new(server.addr()).get("/openapi.json").json();
+    assert_eq!(served["info"], json!({"title": "tqueue", "version": env!("CARGO_PKG_VERSION")}));
+    assert_eq!(served["paths"], document["paths"]);
 }
 
 #[test]

@@ -62,6 +62,7 @@ impl Store {
     pub fn start(&self, settings: tqueue::Settings, tokens: Tokens) -> RunningServer {
         let server =
             Server::new().bind(([127, 0, 0, 1], 0)).auth_tokens(tokens).workers(2).ready_path(Some("/readyz".into()));
+        let server = server.openapi_path(Some("/openapi.json".into()));
         tqueue::app(server, self.settings(settings)).expect("tqueue starts").start().expect("the server starts")
     }
 }
