@@ -88,13 +88,28 @@ mod queue {
     }
 
     /// Finishes the task leased under `task_id` (the id alone finishes its current lease).
-    #[route(r"/done/(?P<task_id>[^/]+)/?", head = false)]
+    #[route(r"/done/(?P<task_id>[^/]+)", head = false)]
     async fn done(
         queue: String,
         task_id: String,
         queues: State<Queues>,
         _caller: Caller<Consume>,
     ) -> Result<Task, Failure> {
+        finish(&queues, queue, task_id).await
+    }
+
+    /// The same, with a trailing slash, as the original server's clients send it.
+    #[route(r"/done/(?P<task_id>[^/]+)/", head = false)]
+    async fn done_slash(
+        queue: String,
+        task_id: String,
+        queues: State<Queues>,
+        _caller: Caller<Consume>,
+    ) -> Result<Task, Failure> {
+        finish(&queues, queue, task_id).await
+    }
+
+    async fn finish(queues: &Queues, queue: String, task_id: String) -> Result<Task, Failure> {
         let Ok(token) = task_id.parse() else { return refused(queue, Refused::UnknownTask) };
         match queues.done(&queue, token).await {
             Ok(data) => Ok(Task { worker: queue, task_id, task: data }),

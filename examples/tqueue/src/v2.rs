@@ -250,13 +250,19 @@ mod queue {
         Ok(json!({"queue": queue, "tasks": tasks}))
     }
 
-    #[route(POST, r"/dead(?:/(?P<id>\d+))?/requeue")]
-    async fn requeue(
-        queue: String,
-        id: Option<u64>,
-        queues: State<Queues>,
-        _caller: Caller<Admin>,
-    ) -> Result<Value, Failure> {
+    /// Makes every dead task of the queue ready again.
+    #[route(POST, r"/dead/requeue")]
+    async fn requeue_all(queue: String, queues: State<Queues>, _caller: Caller<Admin>) -> Result<Value, Failure> {
+        requeued(&queues, queue, None).await
+    }
+
+    /// Makes the dead task `id` ready again.
+    #[route(POST, r"/dead/(?P<id>\d+)/requeue")]
+    async fn requeue(queue: String, id: u64, queues: State<Queues>, _caller: Caller<Admin>) -> Result<Value, Failure> {
+        requeued(&queues, queue, Some(id)).await
+    }
+
+    async fn requeued(queues: &Queues, queue: String, id: Option<u64>) -> Result<Value, Failure> {
         let requeued = queues.requeue(&queue, id).await?;
         Ok(json!({"queue": queue, "requeued": requeued}))
     }
