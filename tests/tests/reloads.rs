@@ -102,8 +102,9 @@ fn sighup_loses_no_request_on_keep_alive_connections_in_both_server_types() {
         assert!(ok > 500, "{server_type}: {ok}");
         assert_eq!(failed.len(), 0, "{server_type}: {failed:?}");
         if server_type == "forked" {
-            let log = server.log();
-            assert!(log.matches("the new workers are ready").count() >= 2, "{log}");
+            // At least two of the reloads finished (a busy machine may still be at it: the
+            // SIGHUPs that came during one are one more after it).
+            wait_for(|| server.log().matches("the new workers are ready").count() >= 2, "two reloads finish");
         }
     }
 }
