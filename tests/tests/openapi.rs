@@ -41,6 +41,11 @@ fn page() -> appserver::Result<Html<&'static str>> {
     Ok(Html("<p>page</p>"))
 }
 
+#[route(GET, r"/socket/")]
+fn socket(ws: appserver::ws::WebSocketUpgrade) -> appserver::Response {
+    ws.on_upgrade(|_socket| async {})
+}
+
 #[route(GET, r"/elsewhere/")]
 fn elsewhere() -> Redirect {
     Redirect::to("/page/")
@@ -119,6 +124,9 @@ fn bodies_and_answers_have_their_json_schemas_and_the_document_is_valid() {
     assert_eq!(named("limit")["schema"]["format"], "uint32", "{find}");
     let page = &document["paths"]["/page/"]["get"];
     assert_eq!(page["responses"]["200"]["content"], json!({"text/html": {"schema": {"type": "string"}}}));
+    // A WebSocket route: its 101, whatever type the handler answers with.
+    let socket = &document["paths"]["/socket/"]["get"]["responses"];
+    assert!(socket["101"].is_object() && socket["2XX"].is_null(), "{socket}");
     let elsewhere = &document["paths"]["/elsewhere/"]["get"]["responses"]["3XX"];
     assert_eq!(elsewhere["headers"]["Location"]["required"], true, "{elsewhere}");
     assert!(elsewhere["content"].is_null(), "{elsewhere}");

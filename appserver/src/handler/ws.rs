@@ -14,6 +14,7 @@ use super::extract::{FromRequest, Takes};
 use super::request::Request;
 use super::response::Response;
 use super::shutdown::Shutdown;
+use super::state::State;
 use bytes::Bytes;
 use futures_util::{SinkExt as _, StreamExt as _};
 use http::header::{CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION, UPGRADE};
@@ -39,12 +40,6 @@ const CLOSE_WAIT: Duration = Duration::from_secs(1);
 pub(crate) struct Limits {
     pub(crate) max_message_bytes: usize,
     pub(crate) idle_timeout: Duration,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits { max_message_bytes: 16 << 20, idle_timeout: Duration::from_secs(60) }
-    }
 }
 
 /// A WebSocket handshake: a handler takes it and answers with
@@ -112,7 +107,8 @@ impl FromRequest for WebSocketUpgrade {
         };
         let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
         let accept = HeaderValue::from_str(&accept).map_err(|_| HttpError::bad_request("bad Sec-WebSocket-Key"))?;
-        let limits = request.state::<Limits>().map(|limits| *limits).unwrap_or_default();
+        // Registered by the server, from the settings (their one source).
+        let limits = *State::<Limits>::from_request(request)?;
         let shutdown = Shutdown::from_request(request)?;
         Ok(WebSocketUpgrade { accept, on_upgrade, limits, shutdown })
     }

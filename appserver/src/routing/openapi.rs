@@ -9,7 +9,7 @@ use super::answer::AnswerStatus;
 use super::route::{Parameter, Route};
 use super::router::Router;
 use super::schema::Generators;
-use crate::handler::Verifier;
+use crate::handler::{Takes, Verifier};
 use appserver_pattern::Pattern;
 use regex_syntax::hir::{Class, Hir, HirKind};
 use serde_json::{Map, Value, json};
@@ -156,6 +156,11 @@ fn query_parameters(schema: Option<Value>) -> Vec<Value> {
 /// The responses of `route`: its answer, under its status (exact, or its class such as
 /// `2XX` when the handler picks it), with its media type; and the error shape for the rest.
 fn answer(route: &Route, schemas: &mut Generators) -> Value {
+    let error = json!({"$ref": "#/components/responses/Error"});
+    if (route.takes)() == Takes::Upgrade {
+        // A WebSocket handshake, whatever type the handler answers it with.
+        return json!({"101": {"description": "Switching to the WebSocket protocol"}, "default": error});
+    }
     let doc = (route.answer)();
     let status = match doc.status {
         AnswerStatus::Exact(code) => code.to_string(),
@@ -171,7 +176,7 @@ fn answer(route: &Route, schemas: &mut Generators) -> Value {
         answer["description"] = json!("A redirect to the Location header's target");
         answer["headers"] = json!({"Location": {"required": true, "schema": {"type": "string"}}});
     }
-    json!({status: answer, "default": {"$ref": "#/components/responses/Error"}})
+    json!({status: answer, "default": error})
 }
 
 /// The JSON Schema of a path parameter's Rust type; integers with the bounds of their
