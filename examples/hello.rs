@@ -11,10 +11,12 @@
 //! worker processes: `APPSERVER_SERVER_TYPE=forked APPSERVER_WORKERS=4 cargo run --example hello`.
 
 use appserver::{Created, Json, Server, route};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// What `get_object` answers; a `json!` value would do too, at the cost of building a map.
-#[derive(Serialize)]
+/// What `get_object` answers; a `json!` value would do too, at the cost of building a map
+/// and of a schema in the OpenAPI document (`JsonSchema` gives it one).
+#[derive(Serialize, JsonSchema)]
 struct Object {
     object_type: String,
     object_id: u64,
@@ -25,7 +27,7 @@ fn get_object(object_type: String, object_id: u64) -> Object {
     Object { object_type, object_id }
 }
 
-#[derive(Deserialize, Serialize)]
+#[derive(Deserialize, Serialize, JsonSchema)]
 struct Person {
     name: String,
     age: u32,

@@ -193,8 +193,8 @@ fn expand(attr: &Attr, handler: &Handler<'_>, bindings: &[Binding], names: &[Str
     let probe = |ty: TokenStream| {
         quote! {
             #[allow(unused_imports)]
-            use ::appserver::__private::{SchemaNone as _, SchemaOfValue as _, SchemaOfWrapped as _};
-            (&&&::appserver::__private::SchemaOf::<#ty>::new()).__appserver_schema()(__generator)
+            use ::appserver::__private::{SchemaNone as _, SchemaOfNested as _, SchemaOfValue as _, SchemaOfWrapped as _};
+            (&&&&::appserver::__private::SchemaOf::<#ty>::new()).__appserver_schema()(__generator)
         }
     };
     let schemas = handler.params.iter().zip(&schema_fns).map(|(param, schema)| {
@@ -224,9 +224,7 @@ fn expand(attr: &Attr, handler: &Handler<'_>, bindings: &[Binding], names: &[Str
         },
         false => quote! {{
             #[allow(unused_imports)]
-            use ::appserver::__private::{
-                AnswerDocumented as _, AnswerPlain as _, AnswerStatusOf as _, AnswerWrapped as _,
-            };
+            use ::appserver::__private::{AnswerDocumented as _, AnswerPlain as _, AnswerWrapped as _};
             (&&&&::appserver::__private::AnswerOf::<#output>::new()).__appserver_answer()()
         }},
     };
@@ -349,14 +347,24 @@ fn expand(attr: &Attr, handler: &Handler<'_>, bindings: &[Binding], names: &[Str
     }
 }
 
-/// Whether `tokens` have an `impl` in them, at any depth.
-/// The name of a return type's outer type (`Sse` of `Sse<impl Stream<..>>`).
+/// The name of a return type's outer type (`Sse` of `Sse<impl Stream<..>>`), through a
+/// `Result` (`Sse` of `Result<Sse<impl Stream<..>>, Error>`).
 fn outer_name(output: &syn::ReturnType) -> Option<String> {
     let syn::ReturnType::Type(_, ty) = output else { return None };
-    let syn::Type::Path(path) = &**ty else { return None };
-    path.path.segments.last().map(|segment| segment.ident.to_string())
+    let mut ty = &**ty;
+    loop {
+        let syn::Type::Path(path) = ty else { return None };
+        let segment = path.path.segments.last()?;
+        let ok = match (&segment.arguments, segment.ident == "Result") {
+            (syn::PathArguments::AngleBracketed(arguments), true) => arguments.args.first(),
+            _ => return Some(segment.ident.to_string()),
+        };
+        let Some(syn::GenericArgument::Type(inner)) = ok else { return Some(segment.ident.to_string()) };
+        ty = inner;
+    }
 }
 
+/// Whether `tokens` have an `impl` in them, at any depth.
 fn has_impl(tokens: TokenStream) -> bool {
     tokens.into_iter().any(|token| match token {
         proc_macro2::TokenTree::Ident(ident) => ident == "impl",

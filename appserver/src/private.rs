@@ -20,8 +20,8 @@ use std::marker::PhantomData;
 
 pub use crate::handler::{FromParam, Params, Request, Takes, optional_param, param};
 pub use crate::routing::{
-    AnswerDoc, AnswerDocumented, AnswerFn, AnswerOf, AnswerPlain, AnswerStatusOf, AnswerWrapped, Fallback, Lookup,
-    Parameter, Reply, RequiredState, Route, RouteError, Router, SchemaFn, SchemaNone, SchemaOf, SchemaOfValue,
+    AnswerDoc, AnswerDocumented, AnswerFn, AnswerOf, AnswerPlain, AnswerWrapped, Fallback, Lookup, Parameter, Reply,
+    RequiredState, Route, RouteError, Router, SchemaFn, SchemaNone, SchemaOf, SchemaOfNested, SchemaOfValue,
     SchemaOfWrapped,
 };
 pub use appserver_pattern::Methods;

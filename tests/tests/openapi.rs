@@ -2,12 +2,14 @@
 //! and answers, shared definitions in `components/schemas`, checked by a validator; and
 //! served at `openapi_path`.
 
+use appserver::sse::{Event, Sse};
 use appserver::{
     Bearer, Created, Form, Html, Json, Query, Redirect, Role, Server, StatusCode, TestClient, Tokens, route,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use std::convert::Infallible;
 
 #[derive(Deserialize, Serialize, JsonSchema)]
 struct Order {
@@ -39,6 +41,22 @@ fn create(order: Json<Order>) -> Created<Order> {
 #[route(GET, r"/page/")]
 fn page() -> appserver::Result<Html<&'static str>> {
     Ok(Html("<p>page</p>"))
+}
+
+#[route(PUT, r"/orders/(?P<id>\d+)")]
+fn replace(id: u32, order: Json<Order>) -> appserver::Result<(StatusCode, Order)> {
+    match id {
+        0 => Err(appserver::Error::bad_request("no order 0")),
+        _ => Ok((StatusCode::OK, order.0)),
+    }
+}
+
+/// A stream of events whose type has a name.
+type Events = futures_util::stream::Iter<std::vec::IntoIter<Result<Event, Infallible>>>;
+
+#[route(GET, r"/orders/(?P<id>\d+)/events")]
+fn events(id: u32) -> appserver::Result<Sse<Events>> {
+    Ok(Sse::new(futures_util::stream::iter(vec![Ok(Event::default().data(id.to_string()))])))
 }
 
 #[route(GET, r"/socket/")]
@@ -122,11 +140,27 @@ fn bodies_and_answers_have_their_json_schemas_and_the_document_is_valid() {
     assert_eq!(named("q")["schema"]["type"], "string");
     assert_eq!(named("limit")["required"], false);
     assert_eq!(named("limit")["schema"]["format"], "uint32", "{find}");
+    // Its width's bounds, which schemars gives only as a format.
+    assert_eq!(named("limit")["schema"]["maximum"], u32::MAX, "{find}");
+    // An optional field's empty value (`?limit=`) is its absence.
+    assert_eq!(named("limit")["allowEmptyValue"], true, "{find}");
+    assert!(named("q")["allowEmptyValue"].is_null(), "{find}");
+    // `Result<(StatusCode, T), E>`: a 2xx the handler picks.
+    let replace = &document["paths"]["/orders/{id}"]["put"]["responses"];
+    assert_eq!(replace["2XX"]["content"]["application/json"]["schema"], json!({"$ref": "#/components/schemas/Order"}));
+    // An event stream, in a `Result` too: each event's fields.
+    let events = &document["paths"]["/orders/{id}/events"]["get"]["responses"]["200"]["content"];
+    assert_eq!(events["text/event-stream"]["schema"]["properties"]["data"], json!({"type": "string"}), "{events}");
     let page = &document["paths"]["/page/"]["get"];
     assert_eq!(page["responses"]["200"]["content"], json!({"text/html": {"schema": {"type": "string"}}}));
     // A WebSocket route: its 101, whatever type the handler answers with.
     let socket = &document["paths"]["/socket/"]["get"]["responses"];
     assert!(socket["101"].is_object() && socket["2XX"].is_null(), "{socket}");
+    // ... and the handshake's headers, without which it answers 426.
+    let handshake = &document["paths"]["/socket/"]["get"]["parameters"];
+    let headers: Vec<&str> = handshake.as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(headers, ["Upgrade", "Connection", "Sec-WebSocket-Version", "Sec-WebSocket-Key"]);
+    assert!(handshake.as_array().unwrap().iter().all(|p| p["in"] == "header" && p["required"] == true));
     let elsewhere = &document["paths"]["/elsewhere/"]["get"]["responses"]["3XX"];
     assert_eq!(elsewhere["headers"]["Location"]["required"], true, "{elsewhere}");
     assert!(elsewhere["content"].is_null(), "{elsewhere}");

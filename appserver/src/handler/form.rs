@@ -7,7 +7,7 @@ use http::StatusCode;
 use serde::de::DeserializeOwned;
 
 /// An `application/x-www-form-urlencoded` body deserialized into `T`: another content type
-/// is a 415, a body that does not fit a 422.
+/// is a 415, a body that does not fit a 422. A key given several times fills a `Vec` field.
 ///
 /// ```
 /// use appserver::{route, Form};
@@ -32,7 +32,7 @@ impl<T: DeserializeOwned> FromRequest for Form<T> {
                 "expected a request body with `Content-Type: application/x-www-form-urlencoded`",
             ));
         }
-        serde_urlencoded::from_bytes(&request.body)
+        serde_html_form::from_bytes(&request.body)
             .map(Form)
             .map_err(|err| Error::new(StatusCode::UNPROCESSABLE_ENTITY, format!("invalid form body: {err}")))
     }

@@ -5,7 +5,8 @@ use super::extract::FromRequest;
 use super::request::Request;
 use serde::de::DeserializeOwned;
 
-/// The query string deserialized into `T`; a query that does not fit is a 400.
+/// The query string deserialized into `T`; a query that does not fit is a 400. A key given
+/// several times (`?tag=a&tag=b`) fills a `Vec` field, as the OpenAPI document says.
 ///
 /// ```
 /// use appserver::{route, Query};
@@ -24,7 +25,7 @@ pub struct Query<T>(pub T);
 
 impl<T: DeserializeOwned> FromRequest for Query<T> {
     fn from_request(request: &Request) -> Result<Self, Error> {
-        serde_urlencoded::from_str(request.query().unwrap_or(""))
+        serde_html_form::from_str(request.query().unwrap_or(""))
             .map(Query)
             .map_err(|err| Error::bad_request(format!("invalid query string: {err}")))
     }

@@ -2,9 +2,9 @@
 //! as "2XX" when the handler picks it at run time) and its media type.
 //!
 //! A route records an [`AnswerFn`] picked by autoref specialization on its return type:
-//! `(&&&&AnswerOf::<T>::new()).__appserver_answer()` finds the most specific of `(StatusCode,
-//! T)` with `T` [`Documented`], any `(StatusCode, T)` or `Result<T, E>` with `T`
-//! documented, `T` documented itself, and else a JSON `200`.
+//! `(&&&&AnswerOf::<T>::new()).__appserver_answer()` finds the most specific of: `T`
+//! [`Documented`] (which `(StatusCode, T)` and `Result<T, E>` are when their `T` is); any
+//! `(StatusCode, T)`, alone or in a `Result`, a JSON 2xx; else a JSON `200`.
 
 use crate::handler::{Created, Html, Redirect, Text};
 use http::StatusCode;
@@ -71,6 +71,20 @@ impl Documented for crate::handler::Response {
     const DOC: AnswerDoc = AnswerDoc::ANY;
 }
 
+impl<S> Documented for crate::handler::Sse<S> {
+    const DOC: AnswerDoc = AnswerDoc::EVENT_STREAM;
+}
+
+/// Its `T`'s answer with the status the handler picks.
+impl<T: Documented> Documented for (StatusCode, T) {
+    const DOC: AnswerDoc = AnswerDoc { status: AnswerStatus::Class(2), ..T::DOC };
+}
+
+/// Its `T`'s answer; the error's is the document's shared one.
+impl<T: Documented, E> Documented for Result<T, E> {
+    const DOC: AnswerDoc = T::DOC;
+}
+
 /// The return type whose answer is wanted.
 pub struct AnswerOf<T: ?Sized>(PhantomData<fn() -> T>);
 
@@ -98,14 +112,14 @@ pub trait AnswerDocumented {
     fn __appserver_answer(&self) -> AnswerFn;
 }
 
-impl<T: Documented> AnswerDocumented for &AnswerOf<T> {
+impl<T: Documented> AnswerDocumented for &&&AnswerOf<T> {
     fn __appserver_answer(&self) -> AnswerFn {
         || T::DOC
     }
 }
 
-/// A wrapper whose status the handler picks (`(StatusCode, T)`: a JSON 2xx), or a
-/// `Result<T, E>` whose `T` is documented.
+/// A status the handler picks, with a JSON body: `(StatusCode, T)`, alone or in a
+/// `Result`.
 pub trait AnswerWrapped {
     /// The answer function.
     fn __appserver_answer(&self) -> AnswerFn;
@@ -117,21 +131,9 @@ impl<T> AnswerWrapped for &&AnswerOf<(StatusCode, T)> {
     }
 }
 
-impl<T: Documented, E> AnswerWrapped for &&AnswerOf<Result<T, E>> {
+impl<T, E> AnswerWrapped for &&AnswerOf<Result<(StatusCode, T), E>> {
     fn __appserver_answer(&self) -> AnswerFn {
-        || T::DOC
-    }
-}
-
-/// `(StatusCode, T)` with `T` documented: its media type, a 2xx.
-pub trait AnswerStatusOf {
-    /// The answer function.
-    fn __appserver_answer(&self) -> AnswerFn;
-}
-
-impl<T: Documented> AnswerStatusOf for &&&AnswerOf<(StatusCode, T)> {
-    fn __appserver_answer(&self) -> AnswerFn {
-        || AnswerDoc { status: AnswerStatus::Class(2), ..T::DOC }
+        || AnswerDoc { status: AnswerStatus::Class(2), ..AnswerDoc::JSON }
     }
 }
 
@@ -144,7 +146,7 @@ mod tests {
     #[allow(clippy::needless_borrow)] // The borrows pick the impl: autoref specialization.
     fn each_answer_is_documented_as_what_it_is() {
         #[allow(unused_imports)]
-        use super::{AnswerDocumented as _, AnswerPlain as _, AnswerStatusOf as _, AnswerWrapped as _};
+        use super::{AnswerDocumented as _, AnswerPlain as _, AnswerWrapped as _};
         assert_eq!((&&&&AnswerOf::<u64>::new()).__appserver_answer()(), AnswerDoc::JSON);
         assert_eq!((&&&&AnswerOf::<Created<u64>>::new()).__appserver_answer()().status, AnswerStatus::Exact(201));
         let html = (&&&&AnswerOf::<Result<Html<String>, crate::Error>>::new()).__appserver_answer()();
@@ -155,5 +157,10 @@ mod tests {
         assert_eq!((page.status, page.media), (AnswerStatus::Class(2), Some("text/html")));
         assert_eq!((&&&&AnswerOf::<Redirect>::new()).__appserver_answer()().status, AnswerStatus::Class(3));
         assert_eq!((&&&&AnswerOf::<Response>::new()).__appserver_answer()(), AnswerDoc::ANY);
+        let picked = (&&&&AnswerOf::<Result<(StatusCode, u64), crate::Error>>::new()).__appserver_answer()();
+        assert_eq!((picked.status, picked.json), (AnswerStatus::Class(2), true));
+        let page = (&&&&AnswerOf::<Result<(StatusCode, Html<String>), crate::Error>>::new()).__appserver_answer()();
+        assert_eq!((page.status, page.media), (AnswerStatus::Class(2), Some("text/html")));
+        assert_eq!((&&&&AnswerOf::<Result<u64, crate::Error>>::new()).__appserver_answer()(), AnswerDoc::JSON);
     }
 }

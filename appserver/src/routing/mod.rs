@@ -13,10 +13,10 @@ mod router;
 mod schema;
 mod table;
 
-pub use answer::{AnswerDoc, AnswerDocumented, AnswerFn, AnswerOf, AnswerPlain, AnswerStatusOf, AnswerWrapped};
+pub use answer::{AnswerDoc, AnswerDocumented, AnswerFn, AnswerOf, AnswerPlain, AnswerWrapped};
 pub(crate) use openapi::document as openapi_document;
 pub use route::{Fallback, Parameter, Reply, RequiredState, Route, RouteError};
 pub use router::{Lookup, Router};
-pub use schema::{SchemaFn, SchemaNone, SchemaOf, SchemaOfValue, SchemaOfWrapped};
+pub use schema::{SchemaFn, SchemaNone, SchemaOf, SchemaOfNested, SchemaOfValue, SchemaOfWrapped};
 pub(crate) use table::FALLBACK;
 pub use table::{Overlapping, RouteInfo, RouteTable};

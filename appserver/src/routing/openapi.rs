@@ -102,6 +102,9 @@ fn operation(route: &Route, pattern: &Pattern, method: &str, schemas: &mut Gener
     for query in route.parameters.iter().filter(|p| p.ty.starts_with("Query<")) {
         parameters.extend(query_parameters(schemas.query(query.schema)));
     }
+    if (route.takes)() == Takes::Upgrade {
+        parameters.extend(handshake_headers());
+    }
     let mut operation = json!({
         "operationId": format!("{}.{}", route.name.replace("::", "."), method.to_ascii_lowercase()),
         "summary": route.name,
@@ -139,18 +142,39 @@ fn query_parameters(schema: Option<Value>) -> Vec<Value> {
     properties
         .iter()
         .map(|(name, schema)| {
-            // An optional field's `null` is its absence from the query string.
+            // An optional field's `null` is its absence from the query string, or its empty
+            // value (`?limit=`).
             let mut schema = schema.clone();
+            let mut optional = false;
             if let Some(types) = schema["type"].as_array() {
                 let present: Vec<Value> = types.iter().filter(|t| *t != "null").cloned().collect();
+                optional = present.len() < types.len();
                 schema["type"] = match present.len() {
                     1 => present[0].clone(),
                     _ => Value::Array(present),
                 };
             }
-            json!({"name": name, "in": "query", "required": required.contains(&name.as_str()), "schema": schema})
+            let mut parameter =
+                json!({"name": name, "in": "query", "required": required.contains(&name.as_str()), "schema": schema});
+            if optional {
+                parameter["allowEmptyValue"] = Value::Bool(true);
+            }
+            parameter
         })
         .collect()
+}
+
+/// The headers of a WebSocket handshake (RFC 6455, section 4.1), which a WebSocket route
+/// needs: without them it answers 426.
+fn handshake_headers() -> [Value; 4] {
+    let header = |name: &str, schema: Value| json!({"name": name, "in": "header", "required": true, "schema": schema});
+    [
+        header("Upgrade", json!({"type": "string", "enum": ["websocket"]})),
+        header("Connection", json!({"type": "string", "enum": ["Upgrade"]})),
+        header("Sec-WebSocket-Version", json!({"type": "string", "enum": ["13"]})),
+        // 16 bytes in base64.
+        header("Sec-WebSocket-Key", json!({"type": "string", "pattern": "^[A-Za-z0-9+/]{21}[AQgw]==$"})),
+    ]
 }
 
 /// The responses of `route`: its answer, under its status (exact, or its class such as
@@ -169,6 +193,18 @@ fn answer(route: &Route, schemas: &mut Generators) -> Value {
     let mut answer = json!({"description": "The handler's answer"});
     match (doc.media, doc.json) {
         (Some(media), true) => answer["content"] = json!({media: {"schema": schemas.response(route.response)}}),
+        // Each event of a stream, as OpenAPI 3.2's `itemSchema` for `text/event-stream` has it.
+        (Some(media @ "text/event-stream"), false) => {
+            answer["content"] = json!({media: {"schema": {
+                "type": "object",
+                "properties": {
+                    "data": {"type": "string"},
+                    "event": {"type": "string"},
+                    "id": {"type": "string"},
+                    "retry": {"type": "integer", "minimum": 0},
+                },
+            }}})
+        }
         (Some(media), false) => answer["content"] = json!({media: {"schema": {"type": "string"}}}),
         (None, _) => {}
     }

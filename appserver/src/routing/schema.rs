@@ -1,8 +1,9 @@
 //! The JSON Schemas of body types for the OpenAPI document, with the `schemars` feature.
 //!
 //! A route records, per parameter and for its answer, a [`SchemaFn`] picked by autoref
-//! specialization: `(&&&SchemaOf::<T>::new()).__appserver_schema()` finds the most specific
-//! of `Json<T>`, `Form<T>`, `Created<T>`, `(StatusCode, T)` or `Result<T, E>` with `T: JsonSchema`
+//! specialization: `(&&&&SchemaOf::<T>::new()).__appserver_schema()` finds the most
+//! specific of `Result<(StatusCode, T), E>` ([`SchemaOfNested`]), `Json<T>`, `Form<T>`,
+//! `Created<T>`, `(StatusCode, T)` or `Result<T, E>` with `T: JsonSchema`
 //! ([`SchemaOfWrapped`]), then `T: JsonSchema` itself ([`SchemaOfValue`]), else none
 //! ([`SchemaNone`]). Without the feature only the last applies, and the document's bodies
 //! take any JSON.
@@ -41,6 +42,12 @@ pub trait SchemaOfValue {
     fn __appserver_schema(&self) -> SchemaFn;
 }
 
+/// The schema of the body inside two wrappers: `Result<(StatusCode, T), E>`.
+pub trait SchemaOfNested {
+    /// The schema function.
+    fn __appserver_schema(&self) -> SchemaFn;
+}
+
 /// The schema of the body inside a wrapper: `Json<T>`, `Form<T>`, `(StatusCode, T)`,
 /// `Result<T, E>`.
 pub trait SchemaOfWrapped {
@@ -50,13 +57,18 @@ pub trait SchemaOfWrapped {
 
 #[cfg(feature = "schemars")]
 mod with_schemars {
-    use super::{SchemaFn, SchemaOf, SchemaOfValue, SchemaOfWrapped};
+    use super::{SchemaFn, SchemaOf, SchemaOfNested, SchemaOfValue, SchemaOfWrapped};
     use crate::handler::{Created, Form, Json, Query};
     use http::StatusCode;
+    use schemars::transform::{RecursiveTransform, Transform};
     use schemars::{JsonSchema, SchemaGenerator};
 
+    /// `T`'s schema as the document has it: a reference to its definition, or inline with
+    /// the generator's transforms applied (schemars applies them to definitions only).
     fn schema<T: JsonSchema>(generator: &mut dyn std::any::Any) -> Option<serde_json::Value> {
-        Some(generator.downcast_mut::<SchemaGenerator>()?.subschema_for::<T>().to_value())
+        let mut schema = generator.downcast_mut::<SchemaGenerator>()?.subschema_for::<T>();
+        RecursiveTransform(integer_bounds).transform(&mut schema);
+        Some(schema.to_value())
     }
 
     impl<T: JsonSchema> SchemaOfValue for &SchemaOf<T> {
@@ -101,6 +113,12 @@ mod with_schemars {
         }
     }
 
+    impl<T: JsonSchema, E> SchemaOfNested for &&&SchemaOf<Result<(StatusCode, T), E>> {
+        fn __appserver_schema(&self) -> SchemaFn {
+            schema::<T>
+        }
+    }
+
     impl<T: JsonSchema, E> SchemaOfWrapped for &&SchemaOf<Result<T, E>> {
         fn __appserver_schema(&self) -> SchemaFn {
             schema::<T>
@@ -111,18 +129,46 @@ mod with_schemars {
     pub(crate) fn followed(generator: &SchemaGenerator, found: serde_json::Value) -> Option<serde_json::Value> {
         let name = found.get("$ref").and_then(|r| r.as_str()?.strip_prefix("#/components/schemas/"));
         match name {
-            Some(name) => generator.definitions().get(name).cloned(),
+            Some(name) => {
+                let mut schema = schemars::Schema::try_from(generator.definitions().get(name)?.clone()).ok()?;
+                RecursiveTransform(integer_bounds).transform(&mut schema);
+                Some(schema.to_value())
+            }
             None => Some(found),
+        }
+    }
+
+    /// The bounds of an integer's width, which schemars gives only as a `format` (`uint32`)
+    /// that JSON Schema validators and clients do not read: `minimum` and `maximum` say
+    /// them.
+    fn integer_bounds(schema: &mut schemars::Schema) {
+        let bounds: (i128, i128) = match schema.get("format").and_then(serde_json::Value::as_str) {
+            Some("uint8") => (0, u8::MAX.into()),
+            Some("uint16") => (0, u16::MAX.into()),
+            Some("uint32") => (0, u32::MAX.into()),
+            Some("uint64" | "uint") => (0, u64::MAX.into()),
+            Some("int8") => (i8::MIN.into(), i8::MAX.into()),
+            Some("int16") => (i16::MIN.into(), i16::MAX.into()),
+            Some("int32") => (i32::MIN.into(), i32::MAX.into()),
+            Some("int64" | "int") => (i64::MIN.into(), i64::MAX.into()),
+            _ => return,
+        };
+        let number = |n: i128| serde_json::Value::Number(serde_json::Number::from_i128(n).expect("within 64 bits"));
+        if let Some(object) = schema.as_object_mut() {
+            object.entry("minimum").or_insert_with(|| number(bounds.0));
+            object.entry("maximum").or_insert_with(|| number(bounds.1));
         }
     }
 
     /// A generator for the document: definitions under `#/components/schemas`, schemas of
     /// request bodies as they are read (`deserialize`) or answers as they are written.
     pub(crate) fn generator(serialize: bool) -> SchemaGenerator {
-        let settings = schemars::generate::SchemaSettings::draft2020_12().with(|settings| {
-            settings.definitions_path = "#/components/schemas".into();
-            settings.meta_schema = None;
-        });
+        let settings = schemars::generate::SchemaSettings::draft2020_12()
+            .with(|settings| {
+                settings.definitions_path = "#/components/schemas".into();
+                settings.meta_schema = None;
+            })
+            .with_transform(RecursiveTransform(integer_bounds));
         match serialize {
             true => settings.for_serialize().into_generator(),
             false => settings.for_deserialize().into_generator(),

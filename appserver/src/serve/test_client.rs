@@ -119,7 +119,7 @@ impl TestRequest<'_> {
 
     /// Sets an urlencoded form body, with its `Content-Type`.
     pub fn form<T: Serialize + ?Sized>(self, value: &T) -> Self {
-        let body = serde_urlencoded::to_string(value).expect("a value that serializes to a form");
+        let body = serde_html_form::to_string(value).expect("a value that serializes to a form");
         self.header(CONTENT_TYPE.as_str(), "application/x-www-form-urlencoded").body(body)
     }
 

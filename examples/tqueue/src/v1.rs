@@ -4,12 +4,51 @@
 use crate::refusal::Failure;
 use crate::store::Refused;
 use appserver::Error;
-use schemars::JsonSchema;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::Serialize;
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
+use std::borrow::Cow;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
+
+/// A form's fields, in the order sent: an object of strings, as the OpenAPI document says.
+struct Fields(Map<String, Value>);
+
+impl<'de> Deserialize<'de> for Fields {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Pairs;
+
+        impl<'de> Visitor<'de> for Pairs {
+            type Value = Fields;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("form fields")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields, A::Error> {
+                let mut fields = Map::new();
+                while let Some((key, value)) = map.next_entry::<String, String>()? {
+                    fields.insert(key, Value::String(value));
+                }
+                Ok(Fields(fields))
+            }
+        }
+
+        deserializer.deserialize_map(Pairs)
+    }
+}
+
+impl JsonSchema for Fields {
+    fn schema_name() -> Cow<'static, str> {
+        "Fields".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": "object", "additionalProperties": {"type": "string"}})
+    }
+}
 
 /// The answer of `put`.
 #[derive(Serialize, JsonSchema)]
@@ -57,16 +96,11 @@ mod queue {
     #[route(POST, r"/put/")]
     async fn put(
         queue: String,
-        form: Form<Vec<(String, String)>>,
+        form: Form<Fields>,
         queues: State<Queues>,
         _caller: Caller<Produce>,
     ) -> Result<Put, Failure> {
-        let fields: Map<String, Value> = form
-            .0
-            .into_iter()
-            .filter(|(key, _)| key != "worker")
-            .map(|(key, value)| (key, Value::String(value)))
-            .collect();
+        let fields: Map<String, Value> = form.0.0.into_iter().filter(|(key, _)| key != "worker").collect();
         let data = serde_json::value::to_raw_value(&fields).map_err(|e| Error::bad_request(e.to_string()))?;
         match queues.put(&queue, data, Duration::ZERO).await {
             Ok(id) => Ok(Put { worker: queue, task_id: id.to_string() }),

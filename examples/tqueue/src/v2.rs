@@ -60,6 +60,7 @@ struct NewTask {
     /// Any JSON value.
     task: Box<RawValue>,
     /// Seconds before it is ready.
+    #[schemars(range(min = 0, max = 86400))]
     delay: Option<f64>,
 }
 
@@ -68,6 +69,7 @@ struct NewTask {
 #[serde(deny_unknown_fields)]
 struct Page {
     /// Queues per page: 1 to 1000, 100 by default.
+    #[schemars(range(min = 1, max = 1000))]
     limit: Option<usize>,
     /// The page starts after this queue name: the `next` of the page before.
     after: Option<String>,
@@ -141,10 +143,13 @@ mod queue {
     #[serde(deny_unknown_fields)]
     struct LeaseParams {
         /// The most tasks to lease, 1 to 100; default 1.
+        #[schemars(range(min = 1, max = 100))]
         max: Option<usize>,
         /// Seconds the leases run; default: the queue's.
+        #[schemars(range(min = 0, max = 86400))]
         lease: Option<f64>,
         /// Seconds to wait for a task when none is ready; default 0.
+        #[schemars(range(min = 0, max = 86400))]
         wait: Option<f64>,
     }
 
@@ -188,6 +193,7 @@ mod queue {
     #[serde(deny_unknown_fields)]
     struct Delay {
         /// Seconds before the task is ready again; default 0.
+        #[schemars(range(min = 0, max = 86400))]
         delay: Option<f64>,
     }
 
@@ -209,6 +215,7 @@ mod queue {
     #[serde(deny_unknown_fields)]
     struct Extend {
         /// Seconds from now the lease runs; default: the queue's lease.
+        #[schemars(range(min = 0, max = 86400))]
         lease: Option<f64>,
     }
 
@@ -235,6 +242,7 @@ mod queue {
     #[serde(deny_unknown_fields)]
     struct Limit {
         /// The most dead tasks to list, 1 to 1000; default 100.
+        #[schemars(range(min = 1, max = 1000))]
         limit: Option<usize>,
     }
 
