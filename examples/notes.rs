@@ -75,7 +75,10 @@ impl Notes {
     fn add(&self, new: NewNote) -> Result<Note, Error> {
         valid(&new)?;
         let mut notes = self.notes.lock().unwrap();
-        let id = notes.last_key_value().map_or(1, |(id, _)| id + 1);
+        let id = match notes.last_key_value() {
+            None => 1,
+            Some((last, _)) => last.checked_add(1).ok_or_else(|| Error::new(StatusCode::CONFLICT, "no ids left"))?,
+        };
         let note = Note { id, text: new.text, tags: new.tags, history: Vec::new() };
         notes.insert(id, note.clone());
         Ok(note)

@@ -127,6 +127,18 @@ fn expand(attr: &Attr, handler: &Handler<'_>, bindings: &[Binding], names: &[Str
         }}
     });
 
+    // The role of the bearer token the first extractor or guard that takes one takes.
+    let bearers = attr
+        .guards
+        .iter()
+        .chain(handler.params.iter().zip(bindings).filter(|(_, b)| matches!(b, Binding::Extractor)).map(|(p, _)| p.ty))
+        .map(|ty| match asynchronous {
+            true => quote_spanned! {ty.span()=>
+                .or((&&::appserver::__private::Extract::<#ty>::new()).__appserver_extractor().bearer::<#ty>())
+            },
+            false => quote_spanned!(ty.span()=> .or(<#ty as ::appserver::FromRequest>::BEARER)),
+        });
+
     // Extractors that read no body also run before the body is read, so that a request
     // they refuse (a missing token) is refused without reading it.
     let prechecks = attr
@@ -279,6 +291,7 @@ fn expand(attr: &Attr, handler: &Handler<'_>, bindings: &[Binding], names: &[Str
             line: ::core::line!(),
             extractors: &[#(#extractors),*],
             parameters: &[#(#parameters),*],
+            bearer: __appserver_bearer,
             response: __appserver_response,
             answer: __appserver_answer,
             head: #head,
@@ -328,6 +341,13 @@ fn expand(attr: &Attr, handler: &Handler<'_>, bindings: &[Binding], names: &[Str
                 #[allow(unused_imports)]
                 use ::appserver::__private::{ViaAsyncExtractor as _, ViaSyncExtractor as _};
                 ::appserver::__private::Takes::Request #( .max(#takes) )*
+            }
+
+            #[allow(clippy::all)]
+            fn __appserver_bearer() -> ::core::option::Option<&'static str> {
+                #[allow(unused_imports)]
+                use ::appserver::__private::{ViaAsyncExtractor as _, ViaSyncExtractor as _};
+                ::core::option::Option::None #( #bearers )*
             }
 
             #[allow(unused_variables, clippy::all)]

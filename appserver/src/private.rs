@@ -273,6 +273,11 @@ impl AsyncExtractor {
         T::__required_state()
     }
 
+    /// The role of the bearer token `T` takes, for the OpenAPI document.
+    pub fn bearer<T: FromRequestAsync>(self) -> Option<&'static str> {
+        T::BEARER
+    }
+
     /// Nothing: an async extractor may need to wait, so it runs with the handler.
     pub fn precheck<T: FromRequestAsync>(self, _request: &Request) -> Result<(), Error> {
         Ok(())
@@ -295,6 +300,11 @@ impl SyncExtractor {
     /// The state `T` needs.
     pub fn required<T: FromRequest>(self) -> Option<(TypeId, &'static str)> {
         T::__required_state()
+    }
+
+    /// The role of the bearer token `T` takes, for the OpenAPI document.
+    pub fn bearer<T: FromRequest>(self) -> Option<&'static str> {
+        T::BEARER
     }
 
     /// `T`'s check before the body is read.

@@ -53,6 +53,7 @@ fn appserver_router(templates: &[String]) -> Router {
             line: i as u32,
             extractors: &[],
             parameters: &[],
+            bearer: || None,
             response: |_| None,
             answer: || appserver::__private::AnswerDoc::JSON,
             head: true,

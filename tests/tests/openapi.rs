@@ -124,7 +124,7 @@ fn bodies_and_answers_have_their_json_schemas_and_the_document_is_valid() {
     // A route that takes a bearer token: the scheme, its requirement, 401 and 403, the role.
     let cancel = &document["paths"]["/orders/{id}"]["delete"];
     assert_eq!(cancel["security"], json!([{"bearerAuth": []}]));
-    assert_eq!(cancel["description"], "Needs a bearer token: Bearer<Admin>.");
+    assert_eq!(cancel["description"], "Needs a bearer token with the role `admin`.");
     for status in ["401", "403"] {
         let schema = &cancel["responses"][status]["content"]["application/json"]["schema"];
         assert_eq!(schema, &json!({"$ref": "#/components/schemas/Error"}), "{status}");

@@ -146,6 +146,8 @@ impl<R: Role> FromRequest for Bearer<R> {
         Ok(Bearer { name: entry.name, roles: entry.roles, role: PhantomData })
     }
 
+    const BEARER: Option<&'static str> = Some(R::NAME);
+
     fn __required_state() -> Option<(TypeId, &'static str)> {
         Some((TypeId::of::<Verifier>(), "bearer tokens"))
     }

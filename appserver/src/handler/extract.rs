@@ -44,6 +44,13 @@ pub trait FromRequest: Sized {
     /// twice on a request with a body. [`Bearer`](crate::Bearer) does.
     const BEFORE_BODY: bool = false;
 
+    /// For the OpenAPI document: `Some(role)` if this extractor takes a bearer token with
+    /// that role (`""`: any), so that the route needs the `bearerAuth` scheme and may answer
+    /// 401 and 403. [`Bearer<R>`](crate::Bearer) says `Some(R::NAME)`, and so should an
+    /// extractor that checks a token through it. A served document declares the token only
+    /// when the server has tokens (an extractor may let anyone in without them).
+    const BEARER: Option<&'static str> = None;
+
     /// The state this extractor needs, checked when the server starts.
     #[doc(hidden)]
     fn __required_state() -> Option<(TypeId, &'static str)> {
@@ -119,6 +126,10 @@ pub trait FromRequestAsync: Sized + Send + 'static {
     /// Reads what it needs from `request` now; the future builds the value, or fails the
     /// request with `Error`.
     fn from_request(request: &Request) -> impl Future<Output = Result<Self, Error>> + Send + 'static;
+
+    /// For the OpenAPI document: `Some(role)` if this extractor takes a bearer token with
+    /// that role, as [`FromRequest::BEARER`].
+    const BEARER: Option<&'static str> = None;
 
     /// The state this extractor needs, checked when the server starts.
     #[doc(hidden)]

@@ -9,14 +9,14 @@ use super::answer::AnswerStatus;
 use super::route::{Parameter, Route};
 use super::router::Router;
 use super::schema::Generators;
-use crate::handler::{Takes, Verifier};
+use crate::handler::Takes;
 use appserver_pattern::Pattern;
 use regex_syntax::hir::{Class, Hir, HirKind};
 use serde_json::{Map, Value, json};
-use std::any::TypeId;
 
-/// The OpenAPI 3.1 document of the routes of `router`, titled `title` at `version`.
-pub(crate) fn document(router: &Router, title: &str, version: &str) -> Value {
+/// The OpenAPI 3.1 document of the routes of `router`, titled `title` at `version`;
+/// `tokens`: whether the server has bearer tokens, so that routes may ask for one.
+pub(crate) fn document(router: &Router, title: &str, version: &str, tokens: bool) -> Value {
     let mut schemas = Generators::new();
     let mut paths = Map::new();
     let mut others = Vec::new();
@@ -32,10 +32,10 @@ pub(crate) fn document(router: &Router, title: &str, version: &str) -> Value {
             }));
             continue;
         };
-        secured |= bearer(route).is_some();
+        secured |= bearer(route, tokens).is_some();
         let item = paths.entry(template).or_insert_with(|| json!({}));
         for method in route.methods.names() {
-            item[method.to_ascii_lowercase()] = operation(route, &pattern, method, &mut schemas);
+            item[method.to_ascii_lowercase()] = operation(route, &pattern, method, tokens, &mut schemas);
         }
     }
     let mut document = json!({
@@ -76,18 +76,13 @@ pub(crate) fn document(router: &Router, title: &str, version: &str) -> Value {
     document
 }
 
-/// What a route that needs a bearer token takes it with: the extractor's type (such as
-/// `Bearer<Admin>`, whose role it names), or `"a scope's guard"`; `None` if it needs none.
-fn bearer(route: &Route) -> Option<&'static str> {
-    let tokens = TypeId::of::<Verifier>();
-    let mut extractors = route.parameters.iter().filter(|p| !p.group).map(|p| p.ty);
-    route.extractors.iter().find_map(|required| {
-        let ty = extractors.next();
-        required().filter(|(id, _)| *id == tokens).map(|_| ty.unwrap_or("a scope's guard"))
-    })
+/// The role of the bearer token `route` takes (`""`: any), if it takes one and the server
+/// has tokens (`tokens`).
+fn bearer(route: &Route, tokens: bool) -> Option<&'static str> {
+    (route.bearer)().filter(|_| tokens)
 }
 
-fn operation(route: &Route, pattern: &Pattern, method: &str, schemas: &mut Generators) -> Value {
+fn operation(route: &Route, pattern: &Pattern, method: &str, tokens: bool, schemas: &mut Generators) -> Value {
     let mut parameters: Vec<Value> = route
         .parameters
         .iter()
@@ -111,9 +106,12 @@ fn operation(route: &Route, pattern: &Pattern, method: &str, schemas: &mut Gener
         "parameters": parameters,
         "responses": answer(route, schemas),
     });
-    if let Some(extractor) = bearer(route) {
+    if let Some(role) = bearer(route, tokens) {
         operation["security"] = json!([{"bearerAuth": []}]);
-        operation["description"] = json!(format!("Needs a bearer token: {extractor}."));
+        operation["description"] = json!(match role {
+            "" => "Needs a bearer token.".to_owned(),
+            role => format!("Needs a bearer token with the role `{role}`."),
+        });
         let error = |description: &str| json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
         operation["responses"]["401"] = error("No token, or one the server does not know");
         operation["responses"]["403"] = error("A token without the role this route needs");

@@ -29,6 +29,8 @@ pub struct Route {
     pub extractors: &'static [RequiredState],
     /// Every parameter, in order.
     pub parameters: &'static [Parameter],
+    /// The role of the bearer token an extractor or a guard takes (`FromRequest::BEARER`).
+    pub bearer: fn() -> Option<&'static str>,
     /// The JSON Schema of the answer's body, for the OpenAPI document.
     pub response: SchemaFn,
     /// The answer's status and media type, for the OpenAPI document.

@@ -193,10 +193,11 @@ impl Boot {
         state.insert(FieldLimit(config.max_field_bytes));
         state.insert(WsLimits { max_message_bytes: config.ws_max_message_bytes, idle_timeout: config.ws_idle_timeout });
         state.insert(Shutdown::default());
-        let openapi = config
-            .openapi_path
-            .as_ref()
-            .map(|path| OpenApi { path: path.clone(), document: Arc::clone(&self.openapi) });
+        let openapi = config.openapi_path.as_ref().map(|path| OpenApi {
+            path: path.clone(),
+            document: Arc::clone(&self.openapi),
+            tokens: !config.auth_tokens.is_empty(),
+        });
         let render = self.render.clone().or_else(|| match config.error_format {
             ErrorFormat::Problem => {
                 Some(Arc::new(|error: &crate::handler::Error| problem_response(error.status(), error.message()))

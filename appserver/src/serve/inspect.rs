@@ -5,7 +5,8 @@ use crate::routing::{Route, RouteTable, Router, openapi_document};
 use serde_json::Value;
 
 /// The OpenAPI 3.1 document of the routes linked into this program, titled `title` at
-/// `version`; what the `openapi_path` setting serves.
+/// `version`; what the `openapi_path` setting serves on a server with bearer tokens (on one
+/// without, no route asks for a token).
 ///
 /// ```standalone_crate
 /// #[appserver::route(GET, r"/users/(?P<id>\d+)")]
@@ -20,7 +21,7 @@ use serde_json::Value;
 /// ```
 pub fn openapi(title: &str, version: &str) -> Result<Value, ServeError> {
     let router = Router::new(Route::all())?;
-    Ok(openapi_document(&router, title, version))
+    Ok(openapi_document(&router, title, version, true))
 }
 
 /// The routes linked into this program, checked as a server checks them at startup, each

@@ -75,6 +75,8 @@ pub(crate) fn rendered(mut response: Response, render: &Renderer) -> Response {
 pub(crate) struct OpenApi {
     pub(crate) path: String,
     pub(crate) document: Arc<OnceLock<Bytes>>,
+    /// Whether the server has bearer tokens: without, no route asks for one.
+    pub(crate) tokens: bool,
 }
 
 /// The title and version of the served OpenAPI document
@@ -98,7 +100,7 @@ impl OpenApi {
                     (stem.unwrap_or_else(|| "appserver".into()), "0.0.0")
                 }
             };
-            Bytes::from(openapi_document(router, &title, version).to_string())
+            Bytes::from(openapi_document(router, &title, version, self.tokens).to_string())
         });
         document.clone()
     }

@@ -40,6 +40,8 @@ pub struct Caller<R: Role = AnyRole>(PhantomData<fn() -> R>);
 impl<R: Role> FromRequest for Caller<R> {
     /// The token is checked before a body is read.
     const BEFORE_BODY: bool = true;
+    /// With tokens, the document says the route needs one.
+    const BEARER: Option<&'static str> = Some(R::NAME);
 
     fn from_request(request: &Request) -> Result<Self, Error> {
         if !request.state::<Anonymous>().is_some_and(|anonymous| anonymous.0) {

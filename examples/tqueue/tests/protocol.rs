@@ -78,11 +78,26 @@ fn the_openapi_document_lists_every_route_and_is_valid() {
     }
     assert!(document["x-appserver-patterns"].is_null(), "{}", document["x-appserver-patterns"]);
     examples::validate_openapi(&document).unwrap();
-    // Served, titled and versioned after the crate.
-    let server = start(Settings::default(), Tokens::new());
+    // Each route asks for a token with its role (`Caller<R>`), and may answer 401 and 403.
+    assert_eq!(lease["security"], json!([{"bearerAuth": []}]));
+    assert_eq!(lease["description"], "Needs a bearer token with the role `consume`.");
+    assert!(lease["responses"]["401"].is_object() && lease["responses"]["403"].is_object(), "{lease}");
+    let dead = &document["paths"]["/v2/queues/{queue}/dead"]["get"];
+    assert_eq!(dead["description"], "Needs a bearer token with the role `admin`.");
+    assert_eq!(document["paths"]["/{queue}/qsize/"]["get"]["description"], "Needs a bearer token.");
+    examples::validate_openapi(&document).unwrap();
+    // Served, titled and versioned after the crate; with tokens, as above.
+    let tokens = Tokens::new().token("ops", "openapi-0123456789", ["admin"]);
+    let server = start(Settings::default(), tokens);
     let served = Client::new(server.addr()).get("/openapi.json").json();
     assert_eq!(served["info"], json!({"title": "tqueue", "version": env!("CARGO_PKG_VERSION")}));
     assert_eq!(served["paths"], document["paths"]);
+    // Without tokens anyone on this host may call: no route asks for a token.
+    let server = start(Settings::default(), Tokens::new());
+    let served = Client::new(server.addr()).get("/openapi.json").json();
+    let lease = &served["paths"]["/v2/queues/{queue}/lease"]["post"];
+    assert!(lease["security"].is_null() && lease["responses"]["401"].is_null(), "{lease}");
+    assert!(served["components"]["securitySchemes"].is_null(), "{}", served["components"]);
 }
 
 #[test]
