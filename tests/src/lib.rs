@@ -175,3 +175,11 @@ pub fn ws_ticks(ws: appserver::ws::WebSocketUpgrade, shutdown: appserver::Shutdo
         }
     })
 }
+
+/// The request's `x-request-id` as its handler sees it, and the `x-layer-saw` a layer may
+/// have added.
+#[route(GET, r"/request-id")]
+pub fn request_id(headers: appserver::HeaderMap) -> Value {
+    let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok()).map(str::to_owned);
+    json!({"id": header("x-request-id"), "layer": header("x-layer-saw")})
+}

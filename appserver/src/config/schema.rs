@@ -107,6 +107,12 @@ macro_rules! schema {
             /// Write access lines for the requests of `health_path` and `ready_path`; false
             /// leaves those out of the access log.
             log_probes: bool = true, "true or false", |_| true;
+            /// Give each request an id: its `x-request-id` header if it has a usable one
+            /// (1 to 128 visible characters), else a new one that the handler sees in that
+            /// header; either way echoed in the response's `x-request-id` and written in the
+            /// access line (`request_id=`). Off by default: it costs each request about a
+            /// tenth more CPU (BENCHMARKS.md).
+            request_id: bool = false, "true or false", |_| true;
             /// Refuse to start when two routes can match the same path and only the
             /// tie-break (the pattern text) decides between them; otherwise each such pair
             /// is a warning with a path both match.

@@ -300,11 +300,11 @@ impl Accepting {
                 self.drive(stream, Counted { activity, respond });
             }
             Some(stack) => {
-                let (stack, render) = (stack.clone(), self.app.render.clone());
+                let (stack, render, request_id) = (stack.clone(), self.app.render.clone(), self.app.request_id);
                 let respond = move |request: hyper::Request<Incoming>, activity: &Arc<Activity>| {
                     let request =
                         request.map(|body| Arrival::new(body, Some(activity)).map_err(box_error).boxed_unsync());
-                    Box::pin(layer::call(stack.clone(), render.clone(), request))
+                    Box::pin(layer::call(stack.clone(), render.clone(), request, request_id))
                 };
                 self.drive(stream, Counted { activity, respond });
             }

@@ -1,7 +1,8 @@
 //! The access log: a line per request (method, path, status, duration in µs) under the
 //! target `appserver::access`, at `INFO`. The line of a response that outlives its head (a
 //! streamed body, a WebSocket) is written when it ends, with its duration and the bytes it
-//! sent (`bytes=`).
+//! sent (`bytes=`). The request's id ends the line (`request_id=`), unless the setting
+//! `request_id` is off.
 //!
 //! Where the subscriber is the one this crate installs and its output no terminal (the
 //! usual case in production), the lines skip `tracing`'s formatting and its `write` per
@@ -15,6 +16,7 @@
 //! Anywhere else (a program's own subscriber, a terminal with its colours, a server that
 //! is not serving, as in the test client) the line is a `tracing` event.
 
+use http::HeaderValue;
 use http::uri::PathAndQuery;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -36,6 +38,8 @@ const PATH: &[u8] = b" path=\"";
 const TAIL: &[u8] = b"\" status=000 micros=";
 /// What comes before the bytes a stream sent.
 const BYTES: &[u8] = b" bytes=";
+/// What comes before the request id.
+const REQUEST_ID: &[u8] = b" request_id=";
 
 /// One request's access line, logged when its response is ready; made only when the
 /// `appserver::access` target is enabled.
@@ -61,12 +65,13 @@ impl Access {
         })
     }
 
-    /// Logs the line, with the response's `status`.
-    pub(crate) fn log(self, status: http::StatusCode) {
+    /// Logs the line, with the response's `status` and the request's `id`.
+    pub(crate) fn log(self, status: http::StatusCode, id: Option<&HeaderValue>) {
         let now = Instant::now();
         let micros = now.saturating_duration_since(self.started).as_micros() as u64;
         let path = self.target.as_ref().map_or("", PathAndQuery::path);
-        if BATCHED.load(Ordering::Acquire) && buffer(now, &self.method, path, status.as_u16(), micros, &[]) {
+        let id_bytes = id.map(HeaderValue::as_bytes);
+        if BATCHED.load(Ordering::Acquire) && buffer(now, &self.method, path, status.as_u16(), micros, &[], id_bytes) {
             return;
         }
         tracing::info!(
@@ -75,6 +80,7 @@ impl Access {
             path,
             status = status.as_u16(),
             micros,
+            request_id = id.and_then(|id| id.to_str().ok()).map(tracing::field::display),
         );
     }
 
@@ -82,14 +88,16 @@ impl Access {
     /// sent. Apart from [`log`](Access::log), whose line every request writes: one function
     /// for both cost each request ~35 instructions more (`benchmarks/instructions.sh`).
     #[cold]
-    pub(crate) fn log_ended(self, status: http::StatusCode, bytes: u64) {
+    pub(crate) fn log_ended(self, status: http::StatusCode, bytes: u64, id: Option<&HeaderValue>) {
         let now = Instant::now();
         let micros = now.saturating_duration_since(self.started).as_micros() as u64;
         let path = self.target.as_ref().map_or("", PathAndQuery::path);
         let mut field = [0; BYTES.len() + 20];
         field[..BYTES.len()].copy_from_slice(BYTES);
         let end = BYTES.len() + decimal(bytes, &mut field[BYTES.len()..]);
-        if BATCHED.load(Ordering::Acquire) && buffer(now, &self.method, path, status.as_u16(), micros, &field[..end]) {
+        let (extra, id_bytes) = (&field[..end], id.map(HeaderValue::as_bytes));
+        if BATCHED.load(Ordering::Acquire) && buffer(now, &self.method, path, status.as_u16(), micros, extra, id_bytes)
+        {
             return;
         }
         tracing::info!(
@@ -99,6 +107,7 @@ impl Access {
             status = status.as_u16(),
             micros,
             bytes,
+            request_id = id.and_then(|id| id.to_str().ok()).map(tracing::field::display),
         );
     }
 }
@@ -165,10 +174,19 @@ pub(crate) fn filter_changed() {
 
 /// Appends the line of a response ready at `now` to the buffer; false if no writer
 /// thread will write it.
-/// `extra`: the fields that follow the duration, such as a stream's `bytes=`. Inlined in
+/// `extra`: the fields that follow the duration, such as a stream's `bytes=`; `id`: the
+/// request id, last (it needs no escaping: `request_id` keeps none that would). Inlined in
 /// both callers: the line of every request is this crate's hottest formatting.
 #[inline(always)]
-fn buffer(now: Instant, method: &http::Method, path: &str, status: u16, micros: u64, extra: &[u8]) -> bool {
+fn buffer(
+    now: Instant,
+    method: &http::Method,
+    path: &str,
+    status: u16,
+    micros: u64,
+    extra: &[u8],
+    id: Option<&[u8]>,
+) -> bool {
     // What needs no shared state first, on the stack and outside the lock.
     let mut tail = [0; TAIL.len() + 20 + 1];
     tail[..TAIL.len()].copy_from_slice(TAIL);
@@ -202,7 +220,8 @@ fn buffer(now: Instant, method: &http::Method, path: &str, status: u16, micros: 
     head[27..].copy_from_slice(LEVEL_AND_TARGET);
     let Shared { lines, .. } = &mut *shared;
     let start = lines.len();
-    lines.reserve(head.len() + method.as_str().len() + PATH.len() + path.len() + end + 1 + extra.len());
+    let id_len = id.map_or(0, |id| REQUEST_ID.len() + id.len());
+    lines.reserve(head.len() + method.as_str().len() + PATH.len() + path.len() + end + 1 + extra.len() + id_len);
     lines.extend_from_slice(&head);
     lines.extend_from_slice(method.as_str().as_bytes());
     let tail = if plain {
@@ -213,11 +232,15 @@ fn buffer(now: Instant, method: &http::Method, path: &str, status: u16, micros: 
         let _ = write!(lines, " path={path:?}");
         &tail[1..=end]
     };
-    match extra.is_empty() {
+    match extra.is_empty() && id.is_none() {
         true => lines.extend_from_slice(tail),
         false => {
             lines.extend_from_slice(&tail[..tail.len() - 1]);
             lines.extend_from_slice(extra);
+            if let Some(id) = id {
+                lines.extend_from_slice(REQUEST_ID);
+                lines.extend_from_slice(id);
+            }
             lines.push(b'\n');
         }
     }

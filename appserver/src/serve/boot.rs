@@ -222,6 +222,7 @@ impl Boot {
             },
             dirs: Arc::clone(&self.dirs),
             upgrades: self.upgrades,
+            request_id: config.request_id,
         };
         Served { app: Arc::new(app), layers: Arc::clone(&self.layers), tls: self.tls.clone() }
     }

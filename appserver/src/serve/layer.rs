@@ -6,6 +6,7 @@
 //! directly.
 
 use super::access::Access;
+use super::request_id::{self, X_REQUEST_ID};
 use super::service::{App, Renderer, rendered};
 use crate::handler::{BoxError, Error, IntoResponse, Response};
 use bytes::Bytes;
@@ -49,12 +50,15 @@ where
 }
 
 /// Sends `request` through `stack` (waiting until it is ready) and logs its access line
-/// with the status the layers answered; an error of a layer is a logged JSON 500.
+/// with the status the layers answered; an error of a layer is a logged JSON 500. With
+/// `request_id`, the request gets its id before the layers see it, and the response after.
 pub(crate) async fn call(
     mut stack: Stack,
     render: Option<Renderer>,
-    request: http::Request<LayerBody>,
+    mut request: http::Request<LayerBody>,
+    request_id: bool,
 ) -> http::Response<LayerBody> {
+    let id = request_id.then(|| request_id::of(&mut request));
     let access = Access::start(&request);
     let answered = match std::future::poll_fn(|cx| stack.poll_ready(cx)).await {
         Ok(()) => stack.call(request).await,
@@ -68,8 +72,12 @@ pub(crate) async fn call(
             None => response,
         })
     });
+    let mut response = response;
     if let Some(access) = access {
-        access.log(response.status());
+        access.log(response.status(), id.as_ref());
+    }
+    if let Some(id) = id {
+        response.headers_mut().insert(X_REQUEST_ID, id);
     }
     response
 }
@@ -95,7 +103,7 @@ fn boxed(response: Response) -> http::Response<LayerBody> {
 /// any request body: mount them inside another server. Made by
 /// [`Server::into_service`](crate::Server::into_service).
 #[derive(Clone)]
-pub struct AppService(pub(crate) Stack, pub(crate) Option<Renderer>);
+pub struct AppService(pub(crate) Stack, pub(crate) Option<Renderer>, pub(crate) bool);
 
 impl std::fmt::Debug for AppService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -119,7 +127,7 @@ where
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let request: http::Request<LayerBody> = request.map(|body| body.map_err(box_error).boxed_unsync());
-        let answer = call(self.0.clone(), self.1.clone(), request);
+        let answer = call(self.0.clone(), self.1.clone(), request, self.2);
         Box::pin(async move { Ok(answer.await) })
     }
 }

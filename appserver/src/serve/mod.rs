@@ -25,6 +25,7 @@ mod layer;
 mod log;
 mod pieces;
 mod probes;
+mod request_id;
 mod server;
 mod service;
 mod signal;

@@ -190,8 +190,8 @@ impl Server {
         let boot = self.boot(config)?;
         boot.run_hook()?;
         let served = boot.served(&boot.config);
-        let render = served.app.render.clone();
-        Ok(AppService(super::layer::stack(served.app, &served.layers), render))
+        let (render, request_id) = (served.app.render.clone(), served.app.request_id);
+        Ok(AppService(super::layer::stack(served.app, &served.layers), render, request_id))
     }
 
     /// Everything a server type starts from, for `config`: the one place a [`Boot`] is made.

@@ -5,6 +5,7 @@ use super::arrival::Arrival;
 use super::connection::Activity;
 use super::log::{Panic, catching};
 use super::probes::{self, Probe, Probes, Quiet};
+use super::request_id::{self, X_REQUEST_ID};
 use super::static_dir::StaticDir;
 use crate::handler::{
     BodyStream, BoxError, Ending, Error, ErrorMessage, Failure, IntoResponse, Params, Request, Response, StateMap,
@@ -49,6 +50,8 @@ pub(crate) struct App {
     /// Whether a route takes the connection (WebSocket): only then are connections served
     /// with upgrades, which costs every request a little.
     pub(crate) upgrades: bool,
+    /// Whether requests get an id (the setting `request_id`).
+    pub(crate) request_id: bool,
 }
 
 /// Renders an error in the shape a server answers errors in: `error_format = "problem"`, or
@@ -129,21 +132,23 @@ impl App {
     /// line; never fails, never panics.
     pub(crate) fn handle<B: RequestBody>(
         self: &Arc<Self>,
-        request: http::Request<B>,
+        mut request: http::Request<B>,
         activity: Option<&Arc<Activity>>,
     ) -> Answer {
-        let Some(access) = Access::start(&request) else {
+        let id = self.request_id.then(|| request_id::of(&mut request));
+        let access = Access::start(&request);
+        if access.is_none() && id.is_none() {
             return self.respond(request, activity);
-        };
+        }
         let mut answer = self.respond(request, activity);
         if let Answer::Ready(Some(response)) = &mut answer {
-            log_access(response, access);
+            sign(response, access, id);
             return answer;
         }
         match answer {
             Answer::Later(future) => Answer::Later(Box::pin(async move {
                 let mut response = future.await;
-                log_access(&mut response, access);
+                sign(&mut response, access, id);
                 response
             })),
             ready => ready,
@@ -248,18 +253,29 @@ impl App {
     }
 }
 
+/// Finishes `response`: its access line, and the request's `id` in its headers.
+#[inline(always)]
+fn sign(response: &mut Response, access: Option<Access>, id: Option<HeaderValue>) {
+    if let Some(access) = access {
+        log_access(response, access, id.as_ref());
+    }
+    if let Some(id) = id {
+        response.headers_mut().insert(X_REQUEST_ID, id);
+    }
+}
+
 /// Logs the access line of `response` now, or, if it outlives its head (a streamed body, a
 /// WebSocket), when it ends, with the bytes it sent.
 #[inline]
-fn log_access(response: &mut Response, access: Access) {
+fn log_access(response: &mut Response, access: Access, id: Option<&HeaderValue>) {
     match response.extensions().is_empty() && !response.body().is_stream() {
-        true => access.log(response.status()),
-        false => log_access_at_end(response, access),
+        true => access.log(response.status(), id),
+        false => log_access_at_end(response, access, id),
     }
 }
 
 #[cold]
-fn log_access_at_end(response: &mut Response, access: Access) {
+fn log_access_at_end(response: &mut Response, access: Access, id: Option<&HeaderValue>) {
     if response.extensions_mut().remove::<Quiet>().is_some() {
         return;
     }
@@ -267,8 +283,11 @@ fn log_access_at_end(response: &mut Response, access: Access) {
     // A WebSocket's 101 carries its ending; a streamed body is given one.
     let upgrade = response.extensions_mut().remove::<Arc<Ending>>();
     match upgrade.or_else(|| response.body_mut().ending()) {
-        Some(ending) => ending.then(move |bytes| access.log_ended(status, bytes)),
-        None => access.log(status),
+        Some(ending) => {
+            let id = id.cloned();
+            ending.then(move |bytes| access.log_ended(status, bytes, id.as_ref()));
+        }
+        None => access.log(status, id),
     }
 }
 
