@@ -53,11 +53,15 @@ PY
   awk '/^totals:/ {print $2}' "$out/cg"
 }
 
+# SETTING: an APPSERVER_ variable for hello (`-`: none): metrics, request ids.
 for peer in "target/release/bench-hyper struct" "target/release/bench-hyper json" \
-  "target/release/examples/hello - warn" "target/release/examples/hello - info"; do
-  read -r bin arg log <<<"$peer"
+  "target/release/examples/hello - warn" "target/release/examples/hello - info" \
+  "target/release/examples/hello - warn APPSERVER_METRICS_PATH=/metrics" \
+  "target/release/examples/hello - info APPSERVER_METRICS_PATH=/metrics" \
+  "target/release/examples/hello - warn APPSERVER_REQUEST_ID=true"; do
+  read -r bin arg log setting <<<"$peer"
   [ "$arg" = - ] && arg=
-  a=$(count "$bin" "$n1" "$arg" "$log")
-  b=$(count "$bin" "$n2" "$arg" "$log")
-  echo "$(basename "$bin")${arg:+ ($arg)}${log:+ (RUST_LOG=$log)}: $(( (b - a) / (n2 - n1) )) instructions per request"
+  a=$(env ${setting:-} bash -c "$(declare -f count); out=$out; count '$bin' '$n1' '$arg' '$log'")
+  b=$(env ${setting:-} bash -c "$(declare -f count); out=$out; count '$bin' '$n2' '$arg' '$log'")
+  echo "$(basename "$bin")${arg:+ ($arg)}${log:+ (RUST_LOG=$log)}${setting:+ ($setting)}: $(( (b - a) / (n2 - n1) )) instructions per request"
 done

@@ -138,6 +138,13 @@ pub use handler::{
     IntoResponse, Json, Multipart, Query, Redirect, Request, Response, Result, Role, Shutdown, State, Text,
 };
 pub use http::{self, HeaderMap, Method, StatusCode, Uri};
+/// The `metrics` facade, to record an application's own metrics where the setting
+/// `metrics_path` serves the server's: `appserver::metrics::counter!("orders_total",
+/// "kind" => "book").increment(1)`, and `gauge!`, `histogram!` (buckets: Prometheus's
+/// defaults), from any thread, in any crate of the program. A Forked server adds up its
+/// workers' counts; a gauge is one value for the server (`set` replaces it, `increment`
+/// adds).
+pub use metrics;
 pub use routing::{Overlapping, Parameter, RouteInfo, RouteTable};
 pub use serve::{
     AppService, LayerBody, Listener, RunningServer, ServeError, Server, TestClient, TestRequest, TestResponse, openapi,

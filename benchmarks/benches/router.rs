@@ -68,7 +68,7 @@ fn appserver_router(templates: &[String]) -> Router {
 
 fn lookup(router: &Router, path: &str) -> usize {
     match router.find(&Method::GET, path) {
-        Lookup::Route(_, params) => params.iter().flatten().map(|(s, e)| e - s).sum(),
+        Lookup::Route(_, params, _) => params.iter().flatten().map(|(s, e)| e - s).sum(),
         _ => panic!("no route for {path}"),
     }
 }

@@ -183,3 +183,14 @@ pub fn request_id(headers: appserver::HeaderMap) -> Value {
     let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok()).map(str::to_owned);
     json!({"id": header("x-request-id"), "layer": header("x-layer-saw")})
 }
+
+/// Records the application's own metrics through the facade: a counter by `name`, a gauge
+/// and a histogram.
+#[route(GET, r"/count/(?P<name>[a-z]+)")]
+pub fn count(name: String) -> u32 {
+    appserver::metrics::describe_counter!("tests_hits_total", "Hits, by name.");
+    appserver::metrics::counter!("tests_hits_total", "name" => name).increment(1);
+    appserver::metrics::gauge!("tests_level").increment(2.5);
+    appserver::metrics::histogram!("tests_size").record(0.3);
+    1
+}

@@ -70,7 +70,7 @@ fn file_errors_are_one_line_each_naming_file_line_key_value_and_form() {
             "appserver.toml:2: unknown key `prot`; the keys are host, port, server_type, workers, log, max_body_bytes, \
              max_field_bytes, ws_max_message_bytes, ws_idle_timeout, max_header_bytes, header_timeout, request_timeout, body_timeout, keep_alive_timeout, max_connections, \
              max_connections_per_client, backlog, tls_cert, tls_key, http2, http2_max_streams, auth_tokens, auth_tokens_file, \
-             graceful_timeout, openapi_path, health_path, ready_path, log_probes, request_id, strict_routes, print_routes, error_format",
+             graceful_timeout, openapi_path, health_path, ready_path, metrics_path, log_probes, request_id, strict_routes, print_routes, error_format",
             "appserver.toml:3: invalid value \"many\" for `workers`: expected a number from 1 to 1024",
             "appserver.toml:5: invalid value \"forever\" for `graceful_timeout`: expected a duration up to 1 day: \
              seconds (10, 0.5) or a string such as \"250ms\", \"10s\", \"2m\"",

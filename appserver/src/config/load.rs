@@ -202,7 +202,7 @@ mod tests {
                 "conf/app.toml:2: unknown key `prot`; the keys are host, port, server_type, workers, log, \
                  max_body_bytes, max_field_bytes, ws_max_message_bytes, ws_idle_timeout, max_header_bytes, header_timeout, request_timeout, body_timeout, keep_alive_timeout, \
                  max_connections, max_connections_per_client, backlog, tls_cert, tls_key, http2, http2_max_streams, auth_tokens, \
-                 auth_tokens_file, graceful_timeout, openapi_path, health_path, ready_path, log_probes, request_id, strict_routes, print_routes, error_format",
+                 auth_tokens_file, graceful_timeout, openapi_path, health_path, ready_path, metrics_path, log_probes, request_id, strict_routes, print_routes, error_format",
                 "conf/app.toml:3: invalid value 0 for `workers`: expected a number from 1 to 1024",
                 format!("conf/app.toml:5: invalid value \"soon\" for `header_timeout`: expected {DURATION}").as_str(),
                 format!("conf/app.toml:6: invalid value 0 for `request_timeout`: expected {DURATION}").as_str(),

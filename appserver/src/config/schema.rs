@@ -104,6 +104,12 @@ macro_rules! schema {
             /// and 503 from the moment a graceful shutdown begins; off by default.
             ready_path: Option<String> = None, "a path starting with /, such as \"/readyz\"",
                 |path: &Option<String>| path.as_ref().is_none_or(|p| p.starts_with('/'));
+            /// Serve Prometheus metrics at this path, such as "/metrics": requests by
+            /// method, route pattern and status, their durations, connections, the
+            /// process's CPU, memory and files, and the application's own (recorded with
+            /// the `metrics` crate); a Forked server's sum over its workers. Off by default.
+            metrics_path: Option<String> = None, "a path starting with /, such as \"/metrics\"",
+                |path: &Option<String>| path.as_ref().is_none_or(|p| p.starts_with('/'));
             /// Write access lines for the requests of `health_path` and `ready_path`; false
             /// leaves those out of the access log.
             log_probes: bool = true, "true or false", |_| true;

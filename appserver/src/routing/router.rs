@@ -96,8 +96,9 @@ type BuildError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The outcome of [`Router::find`].
 pub enum Lookup {
-    /// The route, and the byte range of each of its parameters in the path.
-    Route(&'static Route, Params),
+    /// The route, the byte range of each of its parameters in the path, and the route's
+    /// place in [`Router::routes`].
+    Route(&'static Route, Params, usize),
     /// No route matches the path.
     NotFound,
     /// The path matches routes of these other methods (the `Allow` header).
@@ -237,7 +238,7 @@ impl Router {
         if let Some(table) = index.and_then(|i| self.by_method[i]).map(|t| &self.tables[t]) {
             if let Some(id) = table.matcher.find(&input) {
                 let index = table.routes[id.as_usize()];
-                return Lookup::Route(self.routes[index].route, self.params(index, &input));
+                return Lookup::Route(self.routes[index].route, self.params(index, &input), index);
             }
         }
         let allowed = Methods::ALL
@@ -506,9 +507,9 @@ mod tests {
         let me: &'static Route = route!("me", "/users/me", GET, &[], 2);
         for routes in [[any, me], [me, any]] {
             let router = Router::new(routes).unwrap();
-            let Lookup::Route(route, params) = router.find(&Method::GET, "/users/me") else { panic!() };
+            let Lookup::Route(route, params, _) = router.find(&Method::GET, "/users/me") else { panic!() };
             assert_eq!((route.name, params.len()), ("me", 0));
-            let Lookup::Route(route, params) = router.find(&Method::GET, "/users/ann") else { panic!() };
+            let Lookup::Route(route, params, _) = router.find(&Method::GET, "/users/ann") else { panic!() };
             assert_eq!((route.name, params.as_slice()), ("any", &[Some((7, 10))][..]));
         }
     }
@@ -520,7 +521,7 @@ mod tests {
         assert_eq!(allow.to_string(), "GET, HEAD, POST");
         assert!(matches!(router.find(&Method::GET, "/a/"), Lookup::NotFound));
         assert!(matches!(router.find(&Method::GET, "/x/a"), Lookup::NotFound), "patterns are anchored");
-        assert!(matches!(router.find(&Method::HEAD, "/a/b"), Lookup::Route(r, _) if r.name == "b"));
+        assert!(matches!(router.find(&Method::HEAD, "/a/b"), Lookup::Route(r, _, _) if r.name == "b"));
     }
 
     #[test]
@@ -615,7 +616,7 @@ mod tests {
                 let mut expected = regex.create_captures();
                 regex.captures(&path, &mut expected);
                 match router.find(&Method::GET, &path) {
-                    Lookup::Route(_, params) => {
+                    Lookup::Route(_, params, _) => {
                         matched += 1;
                         let want: Vec<_> = ["a", "b"]
                             .iter()

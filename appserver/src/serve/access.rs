@@ -247,6 +247,9 @@ fn buffer(
     if lines.len() > MAX_BUFFERED {
         lines.truncate(start);
         shared.dropped += 1;
+        if let Some(metrics) = super::metrics::get() {
+            metrics.line_dropped();
+        }
     } else if start == 0 && shared.waiting {
         shared.waiting = false;
         WAKE.notify_all();

@@ -3,12 +3,13 @@
 
 use super::error::{Cause, ServeError};
 use super::layer::AddLayer;
+use super::metrics;
 use super::probes::Probes;
 use super::service::{App, OpenApi, Renderer};
 use super::static_dir::StaticDir;
 use super::tls::Tls;
 use super::tokens::LiveTokens;
-use crate::config::{Config, ErrorFormat, Settings};
+use crate::config::{Config, ErrorFormat, ServerType, Settings};
 use crate::handler::{FieldLimit, Shutdown, StateMap, Takes, Verifier, WsLimits, problem_response};
 use crate::routing::{FALLBACK, Fallback, Route, RouteError, Router};
 use socket2::{Domain, Protocol, Socket, Type};
@@ -16,6 +17,7 @@ use std::any::TypeId;
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, OnceLock};
 
 /// A hook run in every process that serves, before it serves; see
@@ -48,6 +50,8 @@ pub(crate) struct Boot {
     dirs: Arc<[StaticDir]>,
     /// Whether a route takes the connection (WebSocket).
     upgrades: bool,
+    /// The clock ticks per second of CPU times in `/proc`, for the metrics.
+    pub(crate) clock_ticks: u64,
 }
 
 /// What a serving process serves: the routes with what requests need, their tower layers,
@@ -137,6 +141,7 @@ impl Boot {
             tokens,
             needs_tokens,
             upgrades,
+            clock_ticks: 100,
             openapi,
             render,
             code,
@@ -185,6 +190,11 @@ impl Boot {
         }
     }
 
+    /// The label of each route in the metrics, in the router's order: its pattern.
+    pub(crate) fn route_labels(&self) -> Vec<String> {
+        self.router.routes().map(|route| route.pattern.to_owned()).collect()
+    }
+
     /// What a process serves with `config`: its tokens join the state.
     pub(crate) fn served(&self, config: &Config) -> Served {
         let mut state = (*self.state).clone();
@@ -205,7 +215,19 @@ impl Boot {
             }
             _ => None,
         });
+        let metrics = config.metrics_path.as_ref().map(|_| {
+            let metrics = metrics::get().unwrap_or_else(|| {
+                let words = Vec::from_iter((0..metrics::WORDS).map(|_| AtomicU64::new(0)));
+                metrics::install(words.leak(), self.route_labels(), self.clock_ticks)
+            });
+            if config.server_type == ServerType::Threaded {
+                metrics.process_started();
+            }
+            metrics
+        });
         let app = App {
+            metrics,
+            metrics_path: config.metrics_path.clone(),
             render,
             router: Arc::clone(&self.router),
             fallback: self.fallback,
@@ -213,7 +235,10 @@ impl Boot {
             max_body_bytes: config.max_body_bytes,
             request_timeout: config.request_timeout,
             body_timeout: config.body_timeout,
-            builtins: openapi.is_some() || config.health_path.is_some() || config.ready_path.is_some(),
+            builtins: openapi.is_some()
+                || config.health_path.is_some()
+                || config.ready_path.is_some()
+                || config.metrics_path.is_some(),
             openapi,
             probes: Probes {
                 health: config.health_path.clone(),

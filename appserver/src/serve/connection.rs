@@ -26,6 +26,7 @@
 //! atomic load per poll of the connection.
 
 use super::grace::Deadline;
+use super::metrics;
 use crate::handler::Shutdown;
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -376,6 +377,9 @@ impl Drop for Slot {
             }
         }
         drop(registry);
+        if let Some(metrics) = metrics::get() {
+            metrics.connection_closed();
+        }
         if self.connections.live.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.connections.all_closed.notify_waiters();
         }
@@ -428,6 +432,9 @@ impl Connections {
             Tracked { activity: activity_ref, client, seen: 0, since: now, asked: None, held: 0, held_since: now };
         registry.tracked.push_back(tracked);
         self.live.fetch_add(1, Ordering::AcqRel);
+        if let Some(metrics) = metrics::get() {
+            metrics.connection_opened();
+        }
         Some(Slot { connections: Arc::clone(self), client, activity, _permit: permit })
     }
 
@@ -547,6 +554,9 @@ impl Registry {
         let activity = tracked.activity.upgrade()?;
         activity.close(if rank < 3 { DROP } else { GRACEFUL });
         tracked.asked = Some(Instant::now());
+        if let Some(metrics) = metrics::get() {
+            metrics.connection_evicted();
+        }
         Some(activity)
     }
 }

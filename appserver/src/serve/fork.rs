@@ -28,11 +28,13 @@ use super::accept::serve_connections;
 use super::boot::{Boot, Served};
 use super::error::{Cause, ServeError};
 use super::grace::Deadline;
+use super::metrics;
 use crate::config::Config;
 use std::io::{self, Write};
 use std::net::TcpListener;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 /// Workers in a row that may die before they are ready before the master gives up.
@@ -60,6 +62,9 @@ pub(crate) fn serve(listener: TcpListener, boot: Boot) -> Result<(), ServeError>
     let signals = SignalSet::new(&[libc::SIGCHLD, libc::SIGTERM, libc::SIGINT, libc::SIGHUP]);
     signals.mask(libc::SIG_BLOCK).map_err(io_error)?;
     let (ready_read, ready_write) = pipe().map_err(io_error)?;
+    if boot.config.metrics_path.is_some() {
+        metrics::install(shared_words(metrics::WORDS).map_err(io_error)?, boot.route_labels(), boot.clock_ticks);
+    }
     let served = boot.served(&boot.config);
     let mut master = Master {
         workers: Vec::new(),
@@ -169,6 +174,9 @@ impl Master {
         // reloading is the master's business.
         if SignalSet::new(&[libc::SIGCHLD]).mask(libc::SIG_UNBLOCK).is_err() {
             return BOOT_ERROR;
+        }
+        if let Some(metrics) = metrics::get() {
+            metrics.process_started();
         }
         if let Some(hook) = &self.boot.hook {
             if let Err(err) = hook() {
@@ -305,10 +313,16 @@ impl Master {
         let mut dead = Vec::new();
         loop {
             let mut status = 0;
-            // SAFETY: `status` is a live c_int for waitpid to write; WNOHANG never blocks.
-            let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+            // SAFETY: zeroed is a valid rusage (integers and timevals).
+            let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+            // SAFETY: `status` and `usage` are live for wait4 to write; WNOHANG never blocks.
+            let pid = unsafe { libc::wait4(-1, &mut status, libc::WNOHANG, &mut usage) };
             if pid <= 0 {
                 return dead;
+            }
+            if let Some(metrics) = metrics::get() {
+                let micros = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
+                metrics.process_exited(pid as u32, micros(usage.ru_utime) + micros(usage.ru_stime));
             }
             if let Some(i) = self.workers.iter().position(|w| w.pid == pid) {
                 dead.push((self.workers.swap_remove(i), status));
@@ -346,6 +360,38 @@ impl Master {
             }
         }
     }
+}
+
+/// `words` zeroed words in memory shared with the processes this one forks from now on:
+/// the metrics table, which every worker writes and any worker reads.
+pub(crate) fn shared_words(words: usize) -> io::Result<&'static [AtomicU64]> {
+    let len = words * std::mem::size_of::<AtomicU64>();
+    // SAFETY: an anonymous shared mapping of `len` bytes at an address the kernel picks; no
+    // file or existing memory is involved.
+    let at = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if at == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the mapping is `len` bytes, page-aligned (so aligned for AtomicU64), zeroed by
+    // the kernel (a valid AtomicU64 is any 8 bytes), never unmapped (so 'static), and only
+    // ever accessed through atomics, here and in the forked processes that share it.
+    Ok(unsafe { std::slice::from_raw_parts(at.cast::<AtomicU64>(), words) })
+}
+
+/// The clock ticks per second that `/proc/<pid>/stat` counts CPU time in.
+pub(crate) fn clock_ticks() -> u64 {
+    // SAFETY: sysconf takes a constant and touches no memory of ours.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    u64::try_from(ticks).ok().filter(|&t| t > 0).unwrap_or(100)
 }
 
 /// Sends `signal` to the worker `pid`; one that has exited already is no error.

@@ -197,7 +197,10 @@ impl Server {
     /// Everything a server type starts from, for `config`: the one place a [`Boot`] is made.
     fn boot(mut self, config: Config) -> Result<Boot, ServeError> {
         self.state.insert(Readiness(self.readiness.into()));
-        Boot::new(self.settings, config, self.state, self.on_worker_start, self.layers, self.render, self.dirs)
+        let mut boot =
+            Boot::new(self.settings, config, self.state, self.on_worker_start, self.layers, self.render, self.dirs)?;
+        boot.clock_ticks = super::fork::clock_ticks();
+        Ok(boot)
     }
 
     /// The application's own settings: the `[name]` table of the config file, with the

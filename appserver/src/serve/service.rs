@@ -4,8 +4,10 @@ use super::access::Access;
 use super::arrival::Arrival;
 use super::connection::Activity;
 use super::log::{Panic, catching};
+use super::metrics::{self, Metrics};
 use super::probes::{self, Probe, Probes, Quiet};
 use super::request_id::{self, X_REQUEST_ID};
+use super::scrape;
 use super::static_dir::StaticDir;
 use crate::handler::{
     BodyStream, BoxError, Ending, Error, ErrorMessage, Failure, IntoResponse, Params, Request, Response, StateMap,
@@ -52,6 +54,10 @@ pub(crate) struct App {
     pub(crate) upgrades: bool,
     /// Whether requests get an id (the setting `request_id`).
     pub(crate) request_id: bool,
+    /// The metrics requests are recorded in, if the server serves them.
+    pub(crate) metrics: Option<&'static Metrics>,
+    /// Where the metrics are served.
+    pub(crate) metrics_path: Option<String>,
 }
 
 /// Renders an error in the shape a server answers errors in: `error_format = "problem"`, or
@@ -155,15 +161,41 @@ impl App {
         }
     }
 
-    /// Answers `request`, its errors rendered as the server renders them; never fails, never
-    /// panics.
+    /// Answers `request`, its errors rendered as the server renders them, and records it in
+    /// the metrics; never fails, never panics.
     pub(crate) fn respond<B: RequestBody>(
         self: &Arc<Self>,
         request: http::Request<B>,
         activity: Option<&Arc<Activity>>,
     ) -> Answer {
-        let Some(render) = &self.render else { return self.answer(request, activity) };
-        match self.answer(request, activity) {
+        let Some(metrics) = self.metrics else { return self.rendered(request, activity, &mut 0) };
+        let timer = metrics.start(request.method());
+        let mut label = metrics.none_label();
+        match self.rendered(request, activity, &mut label) {
+            Answer::Ready(Some(response)) => {
+                timer.finish(label, response.status().as_u16());
+                Answer::Ready(Some(response))
+            }
+            Answer::Later(future) => Answer::Later(Box::pin(async move {
+                let response = future.await;
+                timer.finish(label, response.status().as_u16());
+                response
+            })),
+            ready => ready,
+        }
+    }
+
+    /// Answers `request`, its errors rendered as the server renders them; `label`: the
+    /// metrics' label of the route that answers it.
+    #[inline(always)]
+    fn rendered<B: RequestBody>(
+        self: &Arc<Self>,
+        request: http::Request<B>,
+        activity: Option<&Arc<Activity>>,
+        label: &mut usize,
+    ) -> Answer {
+        let Some(render) = &self.render else { return self.answer(request, activity, label) };
+        match self.answer(request, activity, label) {
             Answer::Ready(Some(response)) => Answer::Ready(Some(rendered(response, render))),
             Answer::Later(future) => {
                 let render = Arc::clone(render);
@@ -175,7 +207,12 @@ impl App {
 
     /// Answers `request` with errors in the JSON shape; a body to read waits on the
     /// connection of `activity` ([`Arrival`]).
-    fn answer<B: RequestBody>(self: &Arc<Self>, request: http::Request<B>, activity: Option<&Arc<Activity>>) -> Answer {
+    fn answer<B: RequestBody>(
+        self: &Arc<Self>,
+        request: http::Request<B>,
+        activity: Option<&Arc<Activity>>,
+        label: &mut usize,
+    ) -> Answer {
         let ready = |response| Answer::Ready(Some(response));
         let (mut parts, body) = request.into_parts();
         if parts.version == Version::HTTP_11 && !one_host(&parts.headers) {
@@ -188,14 +225,20 @@ impl App {
             }
         }
         let (route, params) = match self.router.find(&parts.method, parts.uri.path()) {
-            Lookup::Route(route, params) => (route, params),
+            Lookup::Route(route, params, index) => {
+                *label = index;
+                (route, params)
+            }
             Lookup::NotFound => {
                 if let Some(i) = self.dirs.iter().position(|dir| dir.below(parts.uri.path()).is_some()) {
                     let (app, request) = (Arc::clone(self), http::Request::from_parts(parts, ()));
                     return Answer::Later(Box::pin(async move { app.dirs[i].serve(&request).await }));
                 }
                 match self.fallback {
-                    Some(fallback) => (fallback, Params::new()),
+                    Some(fallback) => {
+                        *label = self.metrics.map_or(0, Metrics::fallback_label);
+                        (fallback, Params::new())
+                    }
                     None => {
                         let message = format!("no route for {} {}", parts.method, parts.uri.path());
                         return ready(Error::not_found(message).into_response());
@@ -293,13 +336,18 @@ fn log_access_at_end(response: &mut Response, access: Access, id: Option<&Header
 
 impl App {
     /// The answer to a GET of a path the server serves itself, if `path` is one: the
-    /// OpenAPI document, a health probe.
+    /// OpenAPI document, the metrics, a health probe.
     #[cold]
     fn builtin(self: &Arc<Self>, path: &str) -> Option<Answer> {
         if let Some(openapi) = self.openapi.as_ref().filter(|openapi| openapi.path == path) {
             let info = self.state.get::<OpenApiInfo>();
             let mut response = Response::new(crate::handler::Body::from(openapi.get(&self.router, info.as_deref())));
             response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            return Some(Answer::Ready(Some(response)));
+        }
+        if let Some(metrics) = self.metrics.filter(|_| self.metrics_path.as_deref() == Some(path)) {
+            let mut response = Response::new(crate::handler::Body::from(scrape::render(metrics)));
+            response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(scrape::CONTENT_TYPE));
             return Some(Answer::Ready(Some(response)));
         }
         let logged = self.probes.logged;
@@ -477,5 +525,8 @@ async fn finish(route: &'static Route, reply: Reply, timeout: Duration) -> Respo
 
 fn panicked(route: &Route, panic: &Panic) -> Response {
     panic.log(route.name);
+    if let Some(metrics) = metrics::get() {
+        metrics.handler_panicked();
+    }
     Error::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error").into_response()
 }
