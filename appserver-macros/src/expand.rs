@@ -127,30 +127,28 @@ fn expand(attr: &Attr, handler: &Handler<'_>, bindings: &[Binding], names: &[Str
         }}
     });
 
+    // The types of the guards and the extractor parameters, in the order they run.
+    let extractor_types = || {
+        let params = handler.params.iter().zip(bindings);
+        attr.guards.iter().chain(params.filter(|(_, b)| matches!(b, Binding::Extractor)).map(|(p, _)| p.ty))
+    };
+
     // The role of the bearer token the first extractor or guard that takes one takes.
-    let bearers = attr
-        .guards
-        .iter()
-        .chain(handler.params.iter().zip(bindings).filter(|(_, b)| matches!(b, Binding::Extractor)).map(|(p, _)| p.ty))
-        .map(|ty| match asynchronous {
-            true => quote_spanned! {ty.span()=>
-                .or((&&::appserver::__private::Extract::<#ty>::new()).__appserver_extractor().bearer::<#ty>())
-            },
-            false => quote_spanned!(ty.span()=> .or(<#ty as ::appserver::FromRequest>::BEARER)),
-        });
+    let bearers = extractor_types().map(|ty| match asynchronous {
+        true => quote_spanned! {ty.span()=>
+            .or((&&::appserver::__private::Extract::<#ty>::new()).__appserver_extractor().bearer::<#ty>())
+        },
+        false => quote_spanned!(ty.span()=> .or(<#ty as ::appserver::FromRequest>::BEARER)),
+    });
 
     // Extractors that read no body also run before the body is read, so that a request
     // they refuse (a missing token) is refused without reading it.
-    let prechecks = attr
-        .guards
-        .iter()
-        .chain(handler.params.iter().zip(bindings).filter(|(_, b)| matches!(b, Binding::Extractor)).map(|(p, _)| p.ty))
-        .map(|ty| match asynchronous {
-            true => quote_spanned! {ty.span()=>
-                (&&::appserver::__private::Extract::<#ty>::new()).__appserver_extractor().precheck::<#ty>(__request)?;
-            },
-            false => quote_spanned!(ty.span()=> <#ty as ::appserver::FromRequest>::__precheck(__request)?;),
-        });
+    let prechecks = extractor_types().map(|ty| match asynchronous {
+        true => quote_spanned! {ty.span()=>
+            (&&::appserver::__private::Extract::<#ty>::new()).__appserver_extractor().precheck::<#ty>(__request)?;
+        },
+        false => quote_spanned!(ty.span()=> <#ty as ::appserver::FromRequest>::__precheck(__request)?;),
+    });
     let head = attr.no_head.is_none();
     let max_body_bytes = match &attr.max_body_bytes {
         Some(limit) => {
