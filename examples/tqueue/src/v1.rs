@@ -2,7 +2,7 @@
 //! `task_id` is empty when the operation could not be done.
 
 use crate::refusal::Failure;
-use crate::store::Refused;
+use crate::store::{Refused, Token};
 use appserver::Error;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::Serialize;
@@ -108,20 +108,21 @@ mod queue {
         }
     }
 
-    /// The next task, leased for the queue's lease time; its `task_id` is the lease token.
-    /// HEAD is refused (405): it would lease a task whose token no one receives.
+    /// The next task, leased for the queue's lease time, with the `task_id` its put
+    /// answered. HEAD is refused (405): it would lease a task no one receives.
     #[route(r"/get/", head = false)]
     async fn get(queue: String, queues: State<Queues>, _caller: Caller<Consume>) -> Result<Task, Failure> {
         match queues.lease(&queue, 1, None, Duration::ZERO).await {
             Ok(leased) => match leased.into_iter().next() {
-                Some(leased) => Ok(Task { worker: queue, task_id: leased.token(), task: leased.data }),
+                Some(leased) => Ok(Task { worker: queue, task_id: leased.id.to_string(), task: leased.data }),
                 None => refused(queue, Refused::UnknownTask),
             },
             Err(err) => refused(queue, err),
         }
     }
 
-    /// Finishes the task leased under `task_id` (the id alone finishes its current lease).
+    /// Finishes the current lease of the task `task_id` (a v2 lease token `<id>.<attempt>`
+    /// finishes that lease only); a task not leased answers an empty `task_id`.
     #[route(r"/done/(?P<task_id>[^/]+)", head = false)]
     async fn done(
         queue: String,
@@ -144,9 +145,9 @@ mod queue {
     }
 
     async fn finish(queues: &Queues, queue: String, task_id: String) -> Result<Task, Failure> {
-        let Ok(token) = task_id.parse() else { return refused(queue, Refused::UnknownTask) };
+        let Ok(token) = task_id.parse::<Token>() else { return refused(queue, Refused::UnknownTask) };
         match queues.done(&queue, token).await {
-            Ok(data) => Ok(Task { worker: queue, task_id, task: data }),
+            Ok(data) => Ok(Task { worker: queue, task_id: token.id.to_string(), task: data }),
             Err(err) => refused(queue, err),
         }
     }

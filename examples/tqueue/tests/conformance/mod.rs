@@ -11,6 +11,7 @@ macro_rules! suite {
     ($store:expr) => {
         conformance::suite!(@tests $store;
             v1_speaks_the_original_protocol_byte_for_byte,
+            v1_get_and_done_answer_the_ids_put_answered,
             v1_refuses_a_put_past_the_bound_with_an_empty_task_id,
             leases_run_out_come_back_with_their_attempt_and_end_dead,
             release_delays_and_order_is_first_in_first_out,
@@ -54,22 +55,43 @@ pub(crate) fn v1_speaks_the_original_protocol_byte_for_byte(store: &Store) {
     assert_eq!(reply.header("content-type"), Some("application/json"));
     assert_eq!(c.get("/printer/qsize/").body, r#"{"worker":"printer","qsize":1}"#);
     // GET or POST, as in the original.
+    // get and done answer the id put answered.
     let reply = c.post("/printer/get/");
-    assert_eq!(reply.body, r#"{"worker":"printer","task_id":"1.1","task":{"document":"report.pdf","copies":"2"}}"#);
+    assert_eq!(reply.body, r#"{"worker":"printer","task_id":"1","task":{"document":"report.pdf","copies":"2"}}"#);
     assert_eq!(c.get("/printer/qsize/").body, r#"{"worker":"printer","qsize":0}"#);
     // Nothing to get, nothing to finish: an empty task_id.
     assert_eq!(c.get("/printer/get/").body, r#"{"worker":"printer","task_id":"","task":{}}"#);
-    let reply = c.get("/printer/done/1.1");
-    assert_eq!(reply.body, r#"{"worker":"printer","task_id":"1.1","task":{"document":"report.pdf","copies":"2"}}"#);
-    assert_eq!(c.get("/printer/done/1.1").body, r#"{"worker":"printer","task_id":"","task":{}}"#);
+    let reply = c.get("/printer/done/1");
+    assert_eq!(reply.body, r#"{"worker":"printer","task_id":"1","task":{"document":"report.pdf","copies":"2"}}"#);
+    assert_eq!(c.get("/printer/done/1").body, r#"{"worker":"printer","task_id":"","task":{}}"#);
     assert_eq!(c.get("/printer/done/nonsense").body, r#"{"worker":"printer","task_id":"","task":{}}"#);
-    // The id alone finishes the task's current lease.
+    // With the trailing slash the original's clients send.
     c.post_form("/printer/put/", "n=1");
     c.get("/printer/get/");
     assert_eq!(c.get("/printer/done/2/").body, r#"{"worker":"printer","task_id":"2","task":{"n":"1"}}"#);
     // Queue names are checked by the route: anything else is a 404.
     assert_eq!(c.get("/bad%20name/qsize/").status, 404);
     assert_eq!(c.get(&format!("/{}/qsize/", "q".repeat(65))).status, 404);
+}
+
+pub(crate) fn v1_get_and_done_answer_the_ids_put_answered(store: &Store) {
+    let server = open(store);
+    let mut c = Client::new(server.addr());
+    let put: Vec<String> = (0..3)
+        .map(|n| c.post_form("/jobs/put/", &format!("n={n}")).json()["task_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(put, ["1", "2", "3"]);
+    // A task put but not handed out cannot be finished.
+    assert_eq!(c.get("/jobs/done/3").body, r#"{"worker":"jobs","task_id":"","task":{}}"#);
+    for (n, id) in put.iter().enumerate() {
+        let got = c.get("/jobs/get/").json();
+        assert_eq!((got["task_id"].as_str(), &got["task"]), (Some(id.as_str()), &json!({"n": n.to_string()})));
+        let done = c.get(&format!("/jobs/done/{id}")).json();
+        assert_eq!(done["task_id"], id.as_str(), "done answers the same id");
+        // Finished: no longer leased.
+        assert_eq!(c.get(&format!("/jobs/done/{id}")).json()["task_id"], "");
+    }
+    assert_eq!(c.get("/jobs/qsize/").json()["qsize"], 0);
 }
 
 pub(crate) fn v1_refuses_a_put_past_the_bound_with_an_empty_task_id(store: &Store) {
@@ -217,7 +239,7 @@ pub(crate) fn tokens_and_roles_guard_every_route(store: &Store) {
     assert!(reply.header("www-authenticate").unwrap().contains("insufficient_scope"));
     assert_eq!(consumer.post_json("/v2/queues/q/tasks", &json!({"task": 1})).status, 403);
     assert_eq!(consumer.get("/q/qsize/").body, r#"{"worker":"q","qsize":1}"#, "any token reads sizes");
-    assert_eq!(consumer.get("/q/get/").json()["task_id"], "1.1");
+    assert_eq!(consumer.get("/q/get/").json()["task_id"], "1");
     assert_eq!(consumer.get("/v2/queues/q/dead").status, 403);
     assert_eq!(admin.get("/v2/queues/q/dead").json(), json!({"queue": "q", "tasks": []}));
     assert_eq!(anonymous.get("/v2/queues").status, 401);
