@@ -37,6 +37,18 @@ class ClientTest(unittest.TestCase):
             q.get(timeout=0.5)
         self.assertGreaterEqual(time.monotonic() - started, 0.45)
 
+    def test_batches_put_many_and_finish_many(self):
+        q = TQueue(URL, "py-batch")
+        ids = q.put_many([{"n": n} for n in range(50)])
+        self.assertEqual(len(ids), 50)
+        self.assertEqual(ids, sorted(ids, key=int))
+        leases = q.lease(50)
+        self.assertEqual([lease.task for lease in leases], [{"n": n} for n in range(50)])
+        self.assertEqual(q.done_many(leases), [])
+        self.assertEqual(q.done_many(leases[:2]), [lease.token for lease in leases[:2]], "done already")
+        stats = q.stats()
+        self.assertEqual((stats["done"], stats["ready"], stats["leased"]), (50, 0, 0))
+
     def test_a_blocked_get_wakes_on_put(self):
         q = TQueue(URL, "py-wake")
         got = []

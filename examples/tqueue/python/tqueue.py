@@ -86,6 +86,15 @@ class TQueue:
     def put_nowait(self, item):
         return self.put(item, block=False)
 
+    def put_many(self, items, delay=0):
+        """Adds items (1 to 1000 JSON values) in one commit: all or none; their ids, in
+        order. A full queue raises Full (nothing was added)."""
+        tasks = [{"task": item, "delay": delay} if delay else {"task": item} for item in items]
+        try:
+            return self._call("POST", "/tasks/batch", {"tasks": tasks})["ids"]
+        except TQueueError as error:
+            raise Full(error.message) if error.status == 429 else error
+
     def get(self, block=True, timeout=None, lease=None):
         """Leases the next task and returns it; task_done() finishes it. Waits (block) up
         to timeout seconds (None: until there is one), else raises Empty."""
@@ -131,6 +140,12 @@ class TQueue:
     def done(self, lease):
         """Finishes a Lease; TQueueError 409 if it ran out and the task was leased again."""
         self._call("POST", f"/leases/{lease.token}/done")
+
+    def done_many(self, leases):
+        """Finishes many Leases in one request; the tokens of those whose lease had run out
+        (their tasks will be handed out again)."""
+        answer = self._call("POST", "/leases/done", {"leases": [lease.token for lease in leases]})
+        return answer["stale"]
 
     def release(self, lease, delay=0):
         """Gives a Lease back: the task is ready again (after delay seconds)."""

@@ -358,6 +358,69 @@ impl Store for Embedded {
         Ok(id)
     }
 
+    async fn put_many(&self, queue: &str, tasks: Vec<(Box<RawValue>, Duration)>) -> Result<Vec<u64>, Refused> {
+        let max_task_bytes = self.settings.max_task_bytes;
+        if tasks.iter().any(|(data, _)| data.get().len() > max_task_bytes) {
+            return Err(Refused::TooLarge { max_task_bytes });
+        }
+        let count = tasks.len() as u64;
+        let (ids, ack) = self.with_queue(
+            queue,
+            Sync::Disk,
+            true,
+            || unreachable!(),
+            |q, next_id, changes| {
+                if q.tasks.len() + tasks.len() > q.limits.max_tasks {
+                    return Err(Refused::QueueFull { max_tasks: q.limits.max_tasks });
+                }
+                let now = now_ms();
+                let ids = tasks
+                    .into_iter()
+                    .map(|(data, delay)| {
+                        let (id, data): (u64, Arc<RawValue>) = (*next_id, data.into());
+                        *next_id += 1;
+                        let stage = match delay.is_zero() {
+                            true => Stage::Ready,
+                            false => Stage::Delayed { until: now.saturating_add(ms(delay)) },
+                        };
+                        q.tasks.insert(id, Task { data: Arc::clone(&data), stage: Stage::Ready, attempts: 0 });
+                        q.ready.insert(id);
+                        q.move_to(id, stage);
+                        changes.push(Change::Put { id, queue: Arc::clone(&q.name), data, stage, attempts: 0 });
+                        id
+                    })
+                    .collect();
+                q.wake.notify_waiters();
+                Ok(ids)
+            },
+        )?;
+        self.safe(ack).await?;
+        self.count(queue, |totals| totals.put += count);
+        Ok(ids)
+    }
+
+    async fn done_many(&self, queue: &str, tokens: &[Token]) -> Result<Vec<bool>, Refused> {
+        let missing = || Ok(vec![false; tokens.len()]);
+        let (done, ack) = self.with_queue(queue, Sync::Disk, false, missing, |q, _, changes| {
+            let done = tokens
+                .iter()
+                .map(|&token| {
+                    let leased = q.leased(token).is_ok();
+                    if leased {
+                        q.remove(token.id);
+                        changes.push(Change::Delete { id: token.id });
+                    }
+                    leased
+                })
+                .collect();
+            Ok(done)
+        })?;
+        self.safe(ack).await?;
+        let finished = done.iter().filter(|&&d| d).count() as u64;
+        self.count(queue, |totals| totals.done += finished);
+        Ok(done)
+    }
+
     async fn lease(
         &self,
         queue: &str,

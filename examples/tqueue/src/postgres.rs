@@ -290,8 +290,14 @@ impl Store for Postgres {
     }
 
     async fn put(&self, queue: &str, data: Box<RawValue>, delay: Duration) -> Result<u64, Refused> {
-        if data.get().len() > self.settings.max_task_bytes {
-            return Err(Refused::TooLarge { max_task_bytes: self.settings.max_task_bytes });
+        let ids = self.put_many(queue, vec![(data, delay)]).await?;
+        Ok(ids[0])
+    }
+
+    async fn put_many(&self, queue: &str, tasks: Vec<(Box<RawValue>, Duration)>) -> Result<Vec<u64>, Refused> {
+        let max_task_bytes = self.settings.max_task_bytes;
+        if tasks.iter().any(|(data, _)| data.get().len() > max_task_bytes) {
+            return Err(Refused::TooLarge { max_task_bytes });
         }
         let limits = self.settings.limits(queue);
         let mut client = self.client().await?;
@@ -312,31 +318,69 @@ impl Store for Postgres {
                 return Err(Refused::TooManyQueues { max_queues: self.settings.max_queues });
             }
         }
-        // Stops at the bound: a short scan unless the queue is about full.
+        // Room for all of them: a short scan unless the queue is about full.
+        let room = (limits.max_tasks as i64).checked_sub(tasks.len() as i64);
+        let Some(room) = room else { return Err(Refused::QueueFull { max_tasks: limits.max_tasks }) };
         let full = txn
             .query_opt(
                 &prepared(&txn, "SELECT 1 FROM tqueue_tasks WHERE queue = $1 OFFSET $2 LIMIT 1").await?,
-                &[&queue, &(limits.max_tasks as i64 - 1)],
+                &[&queue, &room],
             )
             .await
             .map_err(store_error)?;
         if full.is_some() {
             return Err(Refused::QueueFull { max_tasks: limits.max_tasks });
         }
-        let row = txn
-            .query_one(
-                &prepared(&txn, &format!(
-                    "INSERT INTO tqueue_tasks (queue, data, stage, due, attempts) VALUES ($1, $2, {WAITING}, {NOW} + $3, 0) \
+        let (data, delays): (Vec<&str>, Vec<i64>) =
+            tasks.iter().map(|(data, delay)| (data.get(), ms(*delay) as i64)).unzip();
+        let rows = txn
+            .query(
+                &prepared(
+                    &txn,
+                    &format!(
+                        "INSERT INTO tqueue_tasks (queue, data, stage, due, attempts) \
+                     SELECT $1, t.data, {WAITING}, {NOW} + t.delay, 0 \
+                     FROM unnest($2::text[], $3::bigint[]) WITH ORDINALITY AS t(data, delay, n) ORDER BY t.n \
                      RETURNING id"
-                )).await?,
-                &[&queue, &data.get(), &(ms(delay) as i64)],
+                    ),
+                )
+                .await?,
+                &[&queue, &data, &delays],
             )
             .await
             .map_err(store_error)?;
         txn.execute(&prepared(&txn, "SELECT pg_notify('tqueue', $1)").await?, &[&queue]).await.map_err(store_error)?;
         txn.commit().await.map_err(store_error)?;
-        self.count(queue, |t| t.put += 1);
-        Ok(row.get::<_, i64>(0) as u64)
+        self.count(queue, |t| t.put += rows.len() as u64);
+        // Ids come from the sequence in the rows' order.
+        let mut ids: Vec<u64> = rows.iter().map(|row| row.get::<_, i64>(0) as u64).collect();
+        ids.sort_unstable();
+        Ok(ids)
+    }
+
+    async fn done_many(&self, queue: &str, tokens: &[Token]) -> Result<Vec<bool>, Refused> {
+        let client = self.client().await?;
+        let ids: Vec<i64> = tokens.iter().map(|t| t.id as i64).collect();
+        let attempts: Vec<Option<i32>> = tokens.iter().map(|t| t.attempt.map(|a| a as i32)).collect();
+        let rows = client
+            .query(
+                &prepared(
+                    &client,
+                    &format!(
+                        "DELETE FROM tqueue_tasks t USING unnest($1::bigint[], $3::integer[]) AS l(id, attempt) \
+                     WHERE t.id = l.id AND t.queue = $2 AND t.stage = {LEASED} AND t.due > {NOW} \
+                     AND (l.attempt IS NULL OR t.attempts = l.attempt) RETURNING t.id"
+                    ),
+                )
+                .await?,
+                &[&ids, &queue, &attempts],
+            )
+            .await
+            .map_err(store_error)?;
+        let mut finished: std::collections::HashSet<i64> = rows.iter().map(|row| row.get(0)).collect();
+        self.count(queue, |t| t.done += finished.len() as u64);
+        // A lease named twice is done once, as in the embedded store.
+        Ok(ids.iter().map(|id| finished.remove(id)).collect())
     }
 
     async fn lease(

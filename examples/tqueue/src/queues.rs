@@ -44,6 +44,16 @@ impl Queues {
         self.0.put(queue, data, delay).await
     }
 
+    /// Adds `tasks` (each with its delay) to `queue` in one commit: all or none; their ids.
+    pub async fn put_many(&self, queue: &str, tasks: Vec<(Box<RawValue>, Duration)>) -> Result<Vec<u64>, Refused> {
+        self.0.put_many(queue, tasks).await
+    }
+
+    /// Finishes the tasks leased under `tokens` in one commit: for each, whether it was.
+    pub async fn done_many(&self, queue: &str, tokens: &[Token]) -> Result<Vec<bool>, Refused> {
+        self.0.done_many(queue, tokens).await
+    }
+
     /// Leases up to `max` ready tasks of `queue` for `lease` (the queue's default if
     /// `None`), waiting up to `wait` (at most `max_wait`) for one to be ready.
     pub async fn lease(

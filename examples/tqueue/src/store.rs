@@ -20,6 +20,14 @@ pub(crate) trait Store: Send + Sync + fmt::Debug {
     /// Adds a task to `queue`, ready now or after `delay`; answered once it is on disk.
     async fn put(&self, queue: &str, data: Box<RawValue>, delay: Duration) -> Result<u64, Refused>;
 
+    /// Adds `tasks` (each with its delay) to `queue` in one commit: all of them or none;
+    /// their ids, in order. Answered once they are on disk.
+    async fn put_many(&self, queue: &str, tasks: Vec<(Box<RawValue>, Duration)>) -> Result<Vec<u64>, Refused>;
+
+    /// Finishes the tasks leased under `tokens` in one commit: for each, whether it was
+    /// (`false`: its lease is over, or no such task). Answered once it is on disk.
+    async fn done_many(&self, queue: &str, tokens: &[Token]) -> Result<Vec<bool>, Refused>;
+
     /// Leases up to `max` ready tasks of `queue` for `lease` (the queue's default if
     /// `None`), waiting up to `wait` for one to be ready.
     async fn lease(

@@ -53,6 +53,9 @@ fn lease_token(text: &str) -> Result<Token, Error> {
         .ok_or_else(|| Error::not_found(format!("`{text}` is not a lease token (<id>.<attempt>)")))
 }
 
+/// The most tasks a batch puts, and the most leases it finishes.
+const MAX_BATCH: usize = 1000;
+
 /// A task to put.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -103,6 +106,85 @@ mod queue {
         let delay = duration("delay", body.0.delay)?.unwrap_or_default();
         let id = queues.put(&queue, body.0.task, delay).await?;
         Ok(appserver::Created(Put { queue, id: id.to_string() }))
+    }
+
+    /// Tasks to put at once.
+    #[derive(Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    struct NewTasks {
+        /// 1 to 1000 tasks: all are put, or none.
+        #[schemars(length(min = 1, max = 1000))]
+        tasks: Vec<NewTask>,
+    }
+
+    /// The answer of a batch put: the tasks' ids, in order.
+    #[derive(Serialize, JsonSchema)]
+    struct PutMany {
+        queue: String,
+        ids: Vec<String>,
+    }
+
+    /// Puts many tasks in one commit: all of them or none (a bound, a task too large).
+    #[route(POST, r"/tasks/batch")]
+    async fn put_many(
+        queue: String,
+        body: Json<NewTasks>,
+        queues: State<Queues>,
+        _caller: Caller<Produce>,
+    ) -> Result<appserver::Created<PutMany>, Failure> {
+        if !(1..=MAX_BATCH).contains(&body.0.tasks.len()) {
+            return Err(Error::new(StatusCode::UNPROCESSABLE_ENTITY, "`tasks` must hold 1 to 1000 tasks").into());
+        }
+        let tasks = body
+            .0
+            .tasks
+            .into_iter()
+            .map(|task| Ok((task.task, duration("delay", task.delay)?.unwrap_or_default())))
+            .collect::<Result<Vec<_>, Error>>()?;
+        let ids = queues.put_many(&queue, tasks).await?;
+        Ok(appserver::Created(PutMany { queue, ids: ids.iter().map(u64::to_string).collect() }))
+    }
+
+    /// Leases to finish at once.
+    #[derive(Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    struct Leases {
+        /// 1 to 1000 lease tokens (`<id>.<attempt>`).
+        #[schemars(length(min = 1, max = 1000))]
+        leases: Vec<String>,
+    }
+
+    /// The answer of a batch done: the leases done, and those over (or unknown).
+    #[derive(Serialize, JsonSchema)]
+    struct DoneMany {
+        queue: String,
+        done: Vec<String>,
+        stale: Vec<String>,
+    }
+
+    /// Finishes many leases in one commit; each is reported done or stale.
+    #[route(POST, r"/leases/done")]
+    async fn done_many(
+        queue: String,
+        body: Json<Leases>,
+        queues: State<Queues>,
+        _caller: Caller<Consume>,
+    ) -> Result<DoneMany, Failure> {
+        if !(1..=MAX_BATCH).contains(&body.0.leases.len()) {
+            return Err(
+                Error::new(StatusCode::UNPROCESSABLE_ENTITY, "`leases` must hold 1 to 1000 lease tokens").into()
+            );
+        }
+        let tokens = body.0.leases.iter().map(|lease| lease_token(lease)).collect::<Result<Vec<_>, Error>>()?;
+        let finished = queues.done_many(&queue, &tokens).await?;
+        let (mut done, mut stale) = (Vec::new(), Vec::new());
+        for (lease, finished) in body.0.leases.into_iter().zip(finished) {
+            match finished {
+                true => done.push(lease),
+                false => stale.push(lease),
+            }
+        }
+        Ok(DoneMany { queue, done, stale })
     }
 
     /// The answer of a put.

@@ -226,3 +226,57 @@ fn kill_9_at_full_speed_loses_no_acknowledged_put_and_repeats_no_acknowledged_do
     let numbers: HashSet<u64> = a.put.values().copied().collect();
     assert_eq!(numbers.len(), a.put.len(), "one id per acknowledged put");
 }
+
+#[test]
+fn kill_9_during_batch_puts_leaves_each_batch_whole_or_absent() {
+    const SIZE: u64 = 50;
+    let dir = scratch_dir();
+    let server = Process::start(&dir, &[]).unwrap();
+    let addr = server.addr;
+    let acknowledged = Arc::new(Mutex::new(Vec::new()));
+    let clients: Vec<_> = (0..4u64)
+        .map(|client| {
+            let acknowledged = Arc::clone(&acknowledged);
+            std::thread::spawn(move || {
+                let mut c = Client::new(addr);
+                for n in 0.. {
+                    let batch = client * 1_000_000 + n;
+                    let tasks: Vec<Value> = (0..SIZE).map(|i| json!({"task": {"batch": batch, "i": i}})).collect();
+                    let body = json!({"tasks": tasks}).to_string();
+                    match c.try_send("POST", "/v2/queues/q/tasks/batch", "application/json", &body) {
+                        Ok(reply) if reply.status == 201 => acknowledged.lock().unwrap().push(batch),
+                        Ok(reply) => panic!("{}: {}", reply.status, reply.body),
+                        Err(_) => return,
+                    }
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(600));
+    server.kill();
+    for client in clients {
+        client.join().unwrap();
+    }
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(acknowledged.len() > 10, "only {} batches before the kill", acknowledged.len());
+
+    let server = Process::start(&dir, &[]).unwrap();
+    let mut c = Client::new(server.addr);
+    let mut found: HashMap<u64, u64> = HashMap::new();
+    loop {
+        let leased = c.post("/v2/queues/q/lease?max=100").json();
+        let tasks = leased["tasks"].as_array().unwrap();
+        if tasks.is_empty() {
+            break;
+        }
+        for task in tasks {
+            *found.entry(task["task"]["batch"].as_u64().unwrap()).or_default() += 1;
+        }
+    }
+    // Each batch is there whole or not at all; every acknowledged one is there.
+    assert!(found.values().all(|&count| count == SIZE), "a batch stored in part: {found:?}");
+    for batch in &acknowledged {
+        assert_eq!(found.get(batch), Some(&SIZE), "acknowledged batch {batch} lost");
+    }
+    println!("{} batches of {SIZE} acknowledged before kill -9; {} stored", acknowledged.len(), found.len());
+}

@@ -13,6 +13,7 @@ macro_rules! suite {
             v1_speaks_the_original_protocol_byte_for_byte,
             v1_get_and_done_answer_the_ids_put_answered,
             v1_refuses_a_put_past_the_bound_with_an_empty_task_id,
+            v2_batches_put_all_or_none_and_finish_each_lease,
             leases_run_out_come_back_with_their_attempt_and_end_dead,
             release_delays_and_order_is_first_in_first_out,
             bad_requests_get_clear_errors,
@@ -92,6 +93,58 @@ pub(crate) fn v1_get_and_done_answer_the_ids_put_answered(store: &Store) {
         assert_eq!(c.get(&format!("/jobs/done/{id}")).json()["task_id"], "");
     }
     assert_eq!(c.get("/jobs/qsize/").json()["qsize"], 0);
+}
+
+pub(crate) fn v2_batches_put_all_or_none_and_finish_each_lease(store: &Store) {
+    let server = store.start(Settings { max_tasks: 5, ..Settings::default() }, Tokens::new());
+    let mut c = Client::new(server.addr());
+    let batch = json!({"tasks": [{"task": "a"}, {"task": {"b": 2}}, {"task": 3, "delay": 30}]});
+    let reply = c.post_json("/v2/queues/b/tasks/batch", &batch);
+    assert_eq!((reply.status, reply.json()), (201, json!({"queue": "b", "ids": ["1", "2", "3"]})), "{}", reply.body);
+    let stats = c.get("/v2/queues/b").json();
+    assert_eq!(
+        (stats["ready"].as_u64(), stats["delayed"].as_u64(), stats["put"].as_u64()),
+        (Some(2), Some(1), Some(3))
+    );
+    // Past the bound (3 + 3 > 5): none of them is put.
+    let reply = c.post_json("/v2/queues/b/tasks/batch", &json!({"tasks": [{"task": 4}, {"task": 5}, {"task": 6}]}));
+    assert_eq!(reply.status, 429, "{}", reply.body);
+    // One task too large: none is put.
+    let large = "x".repeat(70_000);
+    let reply = c.post_json("/v2/queues/b/tasks/batch", &json!({"tasks": [{"task": 4}, {"task": large}]}));
+    assert_eq!(reply.status, 422, "{}", reply.body);
+    // A bad delay, an empty batch, one past 1000: refused whole.
+    let reply = c.post_json("/v2/queues/b/tasks/batch", &json!({"tasks": [{"task": 4}, {"task": 5, "delay": -1}]}));
+    assert_eq!(reply.status, 422, "{}", reply.body);
+    assert_eq!(c.post_json("/v2/queues/b/tasks/batch", &json!({"tasks": []})).status, 422);
+    let many: Vec<Value> = (0..1001).map(|n| json!({"task": n})).collect();
+    assert_eq!(c.post_json("/v2/queues/b/tasks/batch", &json!({"tasks": many})).status, 422);
+    assert_eq!(c.get("/v2/queues/b").json()["put"], 3, "nothing more was put");
+
+    // Finish many leases at once: each reported done or stale.
+    let leased = c.post("/v2/queues/b/lease?max=2").json();
+    let leases: Vec<String> =
+        leased["tasks"].as_array().unwrap().iter().map(|t| t["lease"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(leases, ["1.1", "2.1"]);
+    let reply = c.post_json("/v2/queues/b/leases/done", &json!({"leases": ["1.1", "3.1", "2.1", "1.1", "99.1"]}));
+    assert_eq!(
+        (reply.status, reply.json()),
+        (200, json!({"queue": "b", "done": ["1.1", "2.1"], "stale": ["3.1", "1.1", "99.1"]})),
+        "{}",
+        reply.body
+    );
+    let stats = c.get("/v2/queues/b").json();
+    assert_eq!(
+        (stats["leased"].as_u64(), stats["delayed"].as_u64(), stats["done"].as_u64()),
+        (Some(0), Some(1), Some(2))
+    );
+    assert_eq!(c.post_json("/v2/queues/b/leases/done", &json!({"leases": ["1.1"]})).json()["stale"], json!(["1.1"]));
+    assert_eq!(
+        c.post_json("/v2/queues/nowhere/leases/done", &json!({"leases": ["1.1"]})).json()["stale"],
+        json!(["1.1"])
+    );
+    assert_eq!(c.post_json("/v2/queues/b/leases/done", &json!({"leases": ["x"]})).status, 404);
+    assert_eq!(c.post_json("/v2/queues/b/leases/done", &json!({"leases": []})).status, 422);
 }
 
 pub(crate) fn v1_refuses_a_put_past_the_bound_with_an_empty_task_id(store: &Store) {
