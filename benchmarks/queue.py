@@ -69,7 +69,8 @@ def command(peer, port, data):
     raise ValueError(peer)
 
 
-def measure(peer, clients, seconds, scratch):
+def measure(peer, clients, seconds, scratch, load=None):
+    """`load`: the generator's mode (the peer's first word unless given)."""
     data = tempfile.mkdtemp(dir=scratch)
     port = free_port()
     argv, env = command(peer, port, data)
@@ -79,7 +80,7 @@ def measure(peer, clients, seconds, scratch):
         wait_for_port(port, peer)
         before = cpu_seconds(server.pid)
         out = subprocess.run(["taskset", "-c", "1", os.path.join(RELEASE, "queue-load"),
-                              peer.split()[0], str(port), str(clients), str(seconds)],
+                              load or peer.split()[0], str(port), str(clients), str(seconds)],
                              check=True, capture_output=True, text=True).stdout
         spent = cpu_seconds(server.pid) - before
     finally:
@@ -87,14 +88,14 @@ def measure(peer, clients, seconds, scratch):
         server.wait()
         shutil.rmtree(data, ignore_errors=True)
     result = json.loads(out)
-    result["cpu_us"] = spent * 1e6 / max(result["cycles"], 1)
+    result["cpu_us"] = spent * 1e6 / max(result["tasks"], 1)
     return result
 
 
 SCRIPT = os.path.join(ROOT, "examples", "tqueue", "scripts", "throwaway-postgres.sh")
 
 
-def measure_postgres(nodes, clients, seconds, scratch):
+def measure_postgres(nodes, clients, seconds, scratch, load="tqueue"):
     """TQueue nodes (Threaded, 1 worker each) on one throwaway PostgreSQL, all on CPU 0;
     the clients spread over the nodes. The CPU is the nodes' and PostgreSQL's together."""
     out = subprocess.run(["taskset", "-c", "0", SCRIPT, "start"], check=True, capture_output=True, text=True).stdout
@@ -117,7 +118,7 @@ def measure_postgres(nodes, clients, seconds, scratch):
             wait_for_port(port, "tqueue")
         pids = [postmaster] + [s.pid for s in servers]
         before = sum(cpu_seconds(pid) for pid in pids)
-        out = subprocess.run(["taskset", "-c", "1", os.path.join(RELEASE, "queue-load"), "tqueue",
+        out = subprocess.run(["taskset", "-c", "1", os.path.join(RELEASE, "queue-load"), load,
                               ",".join(map(str, ports)), str(clients), str(seconds)],
                              check=True, capture_output=True, text=True).stdout
         spent = sum(cpu_seconds(pid) for pid in pids) - before
@@ -127,7 +128,7 @@ def measure_postgres(nodes, clients, seconds, scratch):
             server.wait()
         subprocess.run([SCRIPT, "stop", values["PGDATA"]], check=False)
     result = json.loads(out)
-    result["cpu_us"] = spent * 1e6 / max(result["cycles"], 1)
+    result["cpu_us"] = spent * 1e6 / max(result["tasks"], 1)
     return result
 
 
@@ -149,6 +150,18 @@ def main():
                 r = measure_postgres(nodes, 64, seconds, scratch)
                 print(f"| tqueue postgres, {nodes} node{'s' if nodes > 1 else ''} | 64 | {r['per_second']:,.0f} | "
                       f"{r['cpu_us']:.1f} µs | {r['p50_us']:,} µs | {r['p99_us']:,} µs |", flush=True)
+        # Batches of 100: a batch put, a lease of up to 100, a batch done; tasks per second,
+        # CPU per task, and the times of a whole cycle of 100.
+        print("\n| server, batches of 100 | clients | tasks/s | server CPU per task | cycle p50 | cycle p99 |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for clients in [1, 16]:
+            r = measure("tqueue", clients, seconds, scratch, load="tqueue-batch")
+            print(f"| tqueue | {clients} | {r['per_second']:,.0f} | {r['cpu_us']:.1f} µs | "
+                  f"{r['p50_us']:,} µs | {r['p99_us']:,} µs |", flush=True)
+        if os.path.exists("/usr/lib/postgresql"):
+            r = measure_postgres(1, 16, seconds, scratch, load="tqueue-batch")
+            print(f"| tqueue postgres, 1 node | 16 | {r['per_second']:,.0f} | {r['cpu_us']:.1f} µs | "
+                  f"{r['p50_us']:,} µs | {r['p99_us']:,} µs |", flush=True)
         rate, p50 = fsync_rate(scratch)
         print(f"\ndisk again: {rate:,.0f} appends+fdatasync per second, p50 {p50:.0f} µs")
     finally:

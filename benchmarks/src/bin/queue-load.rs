@@ -1,11 +1,12 @@
 //! The queue load generator of `benchmarks/queue.sh`: CLIENTS threads, each on one
 //! connection, each doing the cycle put + lease + done of a ~100-byte task one after
 //! another for SECONDS seconds, against TQueue (HTTP v2), beanstalkd (put, reserve,
-//! delete) or Redis (LPUSH, LMOVE to a processing list, LREM). Prints one JSON line:
-//! cycles, cycles/s, p50 and p99 of a cycle in microseconds.
+//! delete) or Redis (LPUSH, LMOVE to a processing list, LREM); `tqueue-batch` does it 100
+//! tasks at a time (a batch put, a lease of up to 100, a batch done). Prints one JSON line:
+//! tasks through a cycle, per second, p50 and p99 of a cycle in microseconds.
 //!
-//! Run with: queue-load tqueue|beanstalkd|redis PORT[,PORT...] CLIENTS SECONDS (the
-//! clients spread over the ports in turn: several TQueue nodes of one database).
+//! Run with: queue-load tqueue|tqueue-batch|beanstalkd|redis PORT[,PORT...] CLIENTS SECONDS
+//! (the clients spread over the ports in turn: several TQueue nodes of one database).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -13,9 +14,12 @@ use std::time::{Duration, Instant};
 
 /// One client's connection, speaking one peer's protocol.
 trait Peer {
-    /// One cycle: put `task`, lease one task, finish it.
-    fn cycle(&mut self, task: &str);
+    /// One cycle: put `task`, lease one task, finish it; how many tasks went through.
+    fn cycle(&mut self, task: &str) -> usize;
 }
+
+/// The tasks of a `tqueue-batch` cycle.
+const BATCH: usize = 100;
 
 fn connect(port: u16) -> BufReader<TcpStream> {
     let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
@@ -58,7 +62,7 @@ impl Tqueue {
 }
 
 impl Peer for Tqueue {
-    fn cycle(&mut self, task: &str) {
+    fn cycle(&mut self, task: &str) -> usize {
         let (status, _) = self.post("/v2/queues/bench/tasks", &format!(r#"{{"task":"{task}"}}"#));
         assert_eq!(status, 201);
         loop {
@@ -69,15 +73,40 @@ impl Peer for Tqueue {
             let token = &token[..token.find('"').expect("a token")];
             let (status, body) = self.post(&format!("/v2/queues/bench/leases/{token}/done"), "");
             assert_eq!(status, 200, "{body}");
-            return;
+            return 1;
         }
+    }
+}
+
+struct TqueueBatch(Tqueue);
+
+impl Peer for TqueueBatch {
+    fn cycle(&mut self, task: &str) -> usize {
+        let tasks: Vec<String> = (0..BATCH).map(|i| format!(r#"{{"task":"{task}-{i:03}"}}"#)).collect();
+        let (status, body) =
+            self.0.post("/v2/queues/bench/tasks/batch", &format!(r#"{{"tasks":[{}]}}"#, tasks.join(",")));
+        assert_eq!(status, 201, "{body}");
+        let mut leases = Vec::new();
+        while leases.len() < BATCH {
+            let (status, body) = self.0.post(&format!("/v2/queues/bench/lease?max={}", BATCH - leases.len()), "");
+            assert_eq!(status, 200, "{body}");
+            leases.extend(
+                body.split(r#""lease":""#)
+                    .skip(1)
+                    .map(|rest| format!(r#""{}""#, &rest[..rest.find('"').expect("a token")])),
+            );
+        }
+        let (status, body) =
+            self.0.post("/v2/queues/bench/leases/done", &format!(r#"{{"leases":[{}]}}"#, leases.join(",")));
+        assert_eq!(status, 200, "{body}");
+        leases.len()
     }
 }
 
 struct Beanstalkd(BufReader<TcpStream>);
 
 impl Peer for Beanstalkd {
-    fn cycle(&mut self, task: &str) {
+    fn cycle(&mut self, task: &str) -> usize {
         let put = format!("put 0 0 60 {}\r\n{task}\r\n", task.len());
         self.0.get_mut().write_all(put.as_bytes()).expect("write");
         assert!(line(&mut self.0).starts_with("INSERTED "));
@@ -92,7 +121,7 @@ impl Peer for Beanstalkd {
             self.0.read_exact(&mut data).expect("data");
             self.0.get_mut().write_all(format!("delete {id}\r\n").as_bytes()).expect("write");
             assert_eq!(line(&mut self.0), "DELETED\r\n");
-            return;
+            return 1;
         }
     }
 }
@@ -122,7 +151,7 @@ impl Redis {
 }
 
 impl Peer for Redis {
-    fn cycle(&mut self, task: &str) {
+    fn cycle(&mut self, task: &str) -> usize {
         assert!(self.command(&["LPUSH", "bench", task]).starts_with(':'));
         loop {
             let data = self.command(&["LMOVE", "bench", "processing", "RIGHT", "LEFT"]);
@@ -130,7 +159,7 @@ impl Peer for Redis {
                 continue;
             }
             assert_eq!(self.command(&["LREM", "processing", "1", &data]), ":1\r\n");
-            return;
+            return 1;
         }
     }
 }
@@ -138,7 +167,7 @@ impl Peer for Redis {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let [_, peer, port, clients, seconds] = &args[..] else {
-        eprintln!("usage: queue-load tqueue|beanstalkd|redis PORT CLIENTS SECONDS");
+        eprintln!("usage: queue-load tqueue|tqueue-batch|beanstalkd|redis PORT CLIENTS SECONDS");
         std::process::exit(2);
     };
     let ports: Vec<u16> = port.split(',').map(|p| p.parse().expect("a port")).collect();
@@ -152,33 +181,39 @@ fn main() {
             std::thread::spawn(move || {
                 let mut connection: Box<dyn Peer> = match peer.as_str() {
                     "tqueue" => Box::new(Tqueue(connect(port))),
+                    "tqueue-batch" => Box::new(TqueueBatch(Tqueue(connect(port)))),
                     "beanstalkd" => Box::new(Beanstalkd(connect(port))),
                     "redis" => Box::new(Redis(connect(port))),
                     other => panic!("unknown peer {other}"),
                 };
                 std::thread::sleep(start.saturating_duration_since(Instant::now()));
-                let mut took = Vec::new();
+                let (mut took, mut tasks) = (Vec::new(), 0);
                 let mut n = 0u64;
                 while start.elapsed() < duration {
                     // ~100 bytes, unique (Redis's LREM finds the task by its value).
                     let task = format!("client-{client:03}-task-{n:012}-{}", "x".repeat(64));
                     let began = Instant::now();
-                    connection.cycle(&task);
+                    tasks += connection.cycle(&task);
                     took.push(began.elapsed().as_micros() as u64);
                     n += 1;
                 }
-                took
+                (took, tasks)
             })
         })
         .collect();
-    let mut all: Vec<u64> = threads.into_iter().flat_map(|t| t.join().expect("a client")).collect();
+    let (mut all, mut tasks) = (Vec::new(), 0);
+    for thread in threads {
+        let (took, moved) = thread.join().expect("a client");
+        all.extend(took);
+        tasks += moved;
+    }
     let elapsed = start.elapsed().as_secs_f64();
     all.sort_unstable();
     let at = |q: f64| all.get(((all.len() as f64 * q) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or(0);
     println!(
-        r#"{{"cycles": {}, "per_second": {:.1}, "p50_us": {}, "p99_us": {}}}"#,
-        all.len(),
-        all.len() as f64 / elapsed,
+        r#"{{"tasks": {}, "per_second": {:.1}, "p50_us": {}, "p99_us": {}}}"#,
+        tasks,
+        tasks as f64 / elapsed,
         at(0.50),
         at(0.99)
     );
