@@ -54,8 +54,9 @@ settings! {
     /// The most the embedded store's file may grow to, in MiB; 0: as the disk allows. Past
     /// it, writes are refused (503) as on a full disk, until tasks are done.
     max_store_mb: u64 = "0", "the embedded store's file, in MiB (0: as the disk allows)";
-    /// Connections to PostgreSQL per process.
-    pool_size: usize = "16", "connections to PostgreSQL per process";
+    /// Connections to PostgreSQL per process for puts, dones and the rest; as many again
+    /// for leases.
+    pool_size: usize = "16", "connections to PostgreSQL per process, for writes (as many again for leases)";
     /// The most tasks a queue holds, whatever their stage; a put past it is refused.
     max_tasks: usize = "100000", "tasks per queue (waiting, leased, delayed or dead)";
     /// The largest task, in bytes of JSON; a larger one is refused.
