@@ -2,19 +2,20 @@
 
 use super::error::Error;
 use super::extract::{FromRequest, has_content_type};
+use super::object_only::ObjectOnly;
 use super::request::Request;
 use super::response::{IntoResponse, Response, json_response};
 use http::StatusCode;
 use serde::Serialize;
-use serde::de::{DeserializeOwned, Deserializer, Visitor};
+use serde::de::DeserializeOwned;
 
 /// A JSON request body, deserialized into `T` (or a response body, serialized from `T`).
 ///
 /// As an extractor it needs `Content-Type: application/json` (or `application/*+json`),
 /// else 415; malformed JSON is a 400, JSON of the wrong shape a 422. An integer field takes
 /// a whole number however it is spelled (`2`, `2.0`, `2e3`), as JSON Schema counts them all
-/// integers (up to 2^53, past which a float does not spell one exactly); a struct is read
-/// from an object, not from an array of its fields.
+/// integers (up to 2^53, past which a float does not spell one exactly); a struct, at any
+/// depth, is read from an object, not from an array of its fields.
 ///
 /// ```
 /// use appserver::{route, Json};
@@ -52,50 +53,12 @@ impl<T: DeserializeOwned> FromRequest for Json<T> {
 /// How many whole floats one body may spell integers with: each costs a reading of the body.
 const RESPELLINGS: usize = 16;
 
-/// `bytes` deserialized, a struct from an object only: serde's derive also takes an array
-/// of the fields in order, which no JSON Schema of the struct admits.
+/// `bytes` deserialized, every struct from an object only ([`ObjectOnly`]).
 fn read<T: DeserializeOwned>(bytes: &[u8]) -> serde_json::Result<T> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = T::deserialize(ObjectOnly(&mut deserializer))?;
     deserializer.end()?;
     Ok(value)
-}
-
-/// serde_json's deserializer, but for a struct, which it reads only from an object.
-struct ObjectOnly<'a, 'de>(&'a mut serde_json::Deserializer<serde_json::de::SliceRead<'de>>);
-
-/// Each method as serde_json has it.
-macro_rules! forward {
-    ($($method:ident($($arg:ident: $ty:ty),*);)*) => {$(
-        fn $method<V: Visitor<'de>>(self, $($arg: $ty,)* visitor: V) -> serde_json::Result<V::Value> {
-            self.0.$method($($arg,)* visitor)
-        }
-    )*};
-}
-
-impl<'de> Deserializer<'de> for ObjectOnly<'_, 'de> {
-    type Error = serde_json::Error;
-
-    forward! {
-        deserialize_any(); deserialize_bool(); deserialize_i8(); deserialize_i16(); deserialize_i32();
-        deserialize_i64(); deserialize_i128(); deserialize_u8(); deserialize_u16(); deserialize_u32();
-        deserialize_u64(); deserialize_u128(); deserialize_f32(); deserialize_f64(); deserialize_char();
-        deserialize_str(); deserialize_string(); deserialize_bytes(); deserialize_byte_buf();
-        deserialize_option(); deserialize_unit(); deserialize_unit_struct(name: &'static str);
-        deserialize_newtype_struct(name: &'static str); deserialize_seq(); deserialize_tuple(len: usize);
-        deserialize_tuple_struct(name: &'static str, len: usize); deserialize_map();
-        deserialize_enum(name: &'static str, variants: &'static [&'static str]); deserialize_identifier();
-        deserialize_ignored_any();
-    }
-
-    fn deserialize_struct<V: Visitor<'de>>(
-        self,
-        _name: &'static str,
-        _fields: &'static [&'static str],
-        visitor: V,
-    ) -> serde_json::Result<V::Value> {
-        self.0.deserialize_map(visitor)
-    }
 }
 
 /// `body` deserialized, reading an integer spelled as a whole float (which serde refuses)
@@ -175,10 +138,29 @@ mod tests {
         assert_eq!(sample.any.to_string(), "[4.0,5]");
     }
 
+    #[derive(Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct Outer {
+        inner: Vec<Inner>,
+        maybe: Option<Inner>,
+    }
+
+    #[derive(Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct Inner {
+        a: u8,
+    }
+
     #[test]
-    fn a_struct_is_read_from_an_object_only() {
+    fn a_struct_is_read_from_an_object_only_at_any_depth() {
         let err = from_slice::<Sample>(b"[1, [], null]").unwrap_err();
         assert!(err.to_string().starts_with("invalid type: sequence, expected struct Sample"), "{err}");
+        let err = from_slice::<Outer>(b"{\"inner\": [[1]], \"maybe\": null}").unwrap_err();
+        assert!(err.to_string().starts_with("invalid type: sequence, expected struct Inner"), "{err}");
+        let err = from_slice::<Outer>(b"{\"inner\": [], \"maybe\": [2]}").unwrap_err();
+        assert!(err.to_string().starts_with("invalid type: sequence, expected struct Inner"), "{err}");
+        let outer = from_slice::<Outer>(b"{\"inner\": [{\"a\": 1}, {\"a\": 2.0}], \"maybe\": {\"a\": 3}}").unwrap();
+        assert_eq!((outer.inner.len(), outer.maybe.map(|i| i.a)), (2, Some(3)));
         // An array is still an array, and a map a map.
         assert_eq!(from_slice::<Vec<u8>>(b"[1, 2.0]").unwrap(), [1, 2]);
         let map = from_slice::<std::collections::BTreeMap<String, u8>>(b"{\"a\": 1}").unwrap();

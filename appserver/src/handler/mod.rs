@@ -18,6 +18,7 @@ mod extract;
 mod form;
 mod json;
 mod multipart;
+mod object_only;
 mod param;
 mod parts;
 mod query;

@@ -326,36 +326,8 @@ impl Store for Embedded {
     }
 
     async fn put(&self, queue: &str, data: Box<RawValue>, delay: Duration) -> Result<u64, Refused> {
-        if data.get().len() > self.settings.max_task_bytes {
-            return Err(Refused::TooLarge { max_task_bytes: self.settings.max_task_bytes });
-        }
-        let data: Arc<RawValue> = data.into();
-        let (id, ack) = self.with_queue(
-            queue,
-            Sync::Disk,
-            true,
-            || unreachable!(),
-            |q, next_id, changes| {
-                if q.tasks.len() >= q.limits.max_tasks {
-                    return Err(Refused::QueueFull { max_tasks: q.limits.max_tasks });
-                }
-                let id = *next_id;
-                *next_id += 1;
-                let stage = match delay.is_zero() {
-                    true => Stage::Ready,
-                    false => Stage::Delayed { until: now_ms().saturating_add(ms(delay)) },
-                };
-                q.tasks.insert(id, Task { data: Arc::clone(&data), stage: Stage::Ready, attempts: 0 });
-                q.ready.insert(id);
-                q.move_to(id, stage);
-                changes.push(Change::Put { id, queue: Arc::clone(&q.name), data, stage, attempts: 0 });
-                q.wake.notify_waiters();
-                Ok(id)
-            },
-        )?;
-        self.safe(ack).await?;
-        self.count(queue, |totals| totals.put += 1);
-        Ok(id)
+        let ids = self.put_many(queue, vec![(data, delay)]).await?;
+        Ok(ids[0])
     }
 
     async fn put_many(&self, queue: &str, tasks: Vec<(Box<RawValue>, Duration)>) -> Result<Vec<u64>, Refused> {
