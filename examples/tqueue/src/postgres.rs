@@ -306,16 +306,7 @@ impl Store for Postgres {
         &self.settings
     }
 
-    async fn put(&self, queue: &str, data: Box<RawValue>, delay: Duration) -> Result<u64, Refused> {
-        let ids = self.put_many(queue, vec![(data, delay)]).await?;
-        Ok(ids[0])
-    }
-
     async fn put_many(&self, queue: &str, tasks: Vec<(Box<RawValue>, Duration)>) -> Result<Vec<u64>, Refused> {
-        let max_task_bytes = self.settings.max_task_bytes;
-        if tasks.iter().any(|(data, _)| data.get().len() > max_task_bytes) {
-            return Err(Refused::TooLarge { max_task_bytes });
-        }
         let limits = self.settings.limits(queue);
         let mut client = self.client().await?;
         let (data, delays): (Vec<&str>, Vec<i64>) =

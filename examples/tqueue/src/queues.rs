@@ -41,11 +41,15 @@ impl Queues {
 
     /// Adds a task to `queue`, ready now or after `delay`; answered once it is on disk.
     pub async fn put(&self, queue: &str, data: Box<RawValue>, delay: Duration) -> Result<u64, Refused> {
-        self.0.put(queue, data, delay).await
+        Ok(self.put_many(queue, vec![(data, delay)]).await?[0])
     }
 
     /// Adds `tasks` (each with its delay) to `queue` in one commit: all or none; their ids.
     pub async fn put_many(&self, queue: &str, tasks: Vec<(Box<RawValue>, Duration)>) -> Result<Vec<u64>, Refused> {
+        let max_task_bytes = self.settings().max_task_bytes;
+        if tasks.iter().any(|(data, _)| data.get().len() > max_task_bytes) {
+            return Err(Refused::TooLarge { max_task_bytes });
+        }
         self.0.put_many(queue, tasks).await
     }
 

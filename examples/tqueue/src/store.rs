@@ -17,11 +17,9 @@ pub(crate) trait Store: Send + Sync + fmt::Debug {
     /// The settings the queues run with.
     fn settings(&self) -> &Settings;
 
-    /// Adds a task to `queue`, ready now or after `delay`; answered once it is on disk.
-    async fn put(&self, queue: &str, data: Box<RawValue>, delay: Duration) -> Result<u64, Refused>;
-
-    /// Adds `tasks` (each with its delay) to `queue` in one commit: all of them or none;
-    /// their ids, in order. Answered once they are on disk.
+    /// Adds `tasks` (each with its delay, none past `max_task_bytes`: checked before) to
+    /// `queue` in one commit: all of them or none; their ids, in order. Answered once they
+    /// are on disk. A single put is a batch of one.
     async fn put_many(&self, queue: &str, tasks: Vec<(Box<RawValue>, Duration)>) -> Result<Vec<u64>, Refused>;
 
     /// Finishes the tasks leased under `tokens` in one commit: for each, whether it was
