@@ -29,6 +29,7 @@
 
 mod access;
 mod embedded;
+mod gather;
 mod postgres;
 mod queues;
 mod refusal;

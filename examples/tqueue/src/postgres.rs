@@ -9,6 +9,7 @@
 //! (`pg_notify('tqueue', queue)`); each process listens on its own connection and wakes
 //! its long-polls, which also look again every second in case a notification was missed.
 
+use crate::gather::Gather;
 use crate::settings::Settings;
 use crate::store::{DeadTask, Leased, OpenError, Refused, Stats, Store, StoreError, Token, ms};
 use deadpool_postgres::{Pool, PoolConfig, Runtime, Timeouts};
@@ -34,7 +35,26 @@ const WAITING: i16 = 0;
 const LEASED: i16 = 2;
 const DEAD: i16 = 3;
 
-pub(crate) struct Postgres {
+/// The store: a handle on what its gathered statements share.
+#[derive(Debug)]
+pub(crate) struct Postgres(Arc<Inner>);
+
+impl std::ops::Deref for Postgres {
+    type Target = Inner;
+
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+/// A batch of puts (each request's tasks), for one queue.
+type Puts = Gather<Inner, String, Vec<(Box<RawValue>, Duration)>, Result<Vec<u64>, Refused>>;
+/// A batch of dones (each request's leases), for one queue: each task's data if done.
+type Dones = Gather<Inner, String, Vec<Token>, Result<Vec<Option<String>>, Refused>>;
+/// A batch of leases (each request's most), for one queue and lease time in milliseconds.
+type Takes = Gather<Inner, (String, u64), usize, Result<Vec<Leased>, Refused>>;
+
+pub(crate) struct Inner {
     pool: Pool,
     /// Connections whose commits do not wait for the WAL flush, for leases: a lease lost
     /// to a database crash only hands its task out again.
@@ -49,13 +69,17 @@ pub(crate) struct Postgres {
     totals: Mutex<HashMap<String, Stats>>,
     /// When this process last ended the run-out leases of each queue.
     expired: Mutex<HashMap<String, tokio::time::Instant>>,
+    /// The puts, dones and leases of many requests, each kind a statement per queue.
+    puts: Puts,
+    dones: Dones,
+    takes: Takes,
 }
 
 /// How often a process ends the run-out leases of a queue before it leases from it, at
 /// most: a lease that ran out waits at most this much longer to be handed out again.
 const EXPIRE_EVERY: Duration = Duration::from_millis(100);
 
-impl std::fmt::Debug for Postgres {
+impl std::fmt::Debug for Inner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Postgres").finish_non_exhaustive()
     }
@@ -98,7 +122,7 @@ impl Postgres {
         let leases =
             config.create_pool(Some(Runtime::Tokio1), NoTls).map_err(|e| OpenError::store(&place)(e.into()))?;
         tracing::info!(database = %place, "the PostgreSQL store is ready");
-        Ok(Postgres {
+        Ok(Postgres(Arc::new(Inner {
             pool,
             leases,
             url,
@@ -107,9 +131,16 @@ impl Postgres {
             listening: Mutex::new(None),
             totals: Mutex::default(),
             expired: Mutex::default(),
-        })
+            puts: Gather::new(|inner, queue, puts| Box::pin(async move { inner.put_batch(&queue, puts).await })),
+            dones: Gather::new(|inner, queue, dones| Box::pin(async move { inner.done_batch(&queue, dones).await })),
+            takes: Gather::new(|inner, (queue, lease), mosts| {
+                Box::pin(async move { inner.lease_batch(&queue, lease, mosts).await })
+            }),
+        })))
     }
+}
 
+impl Inner {
     /// Wakes the long-polls of `queue` on every node, once its tasks are committed: in a
     /// statement of its own on a connection that does not wait for flushes, as PostgreSQL
     /// serializes the commits of notifying transactions, a flush each otherwise. A lost
@@ -149,7 +180,20 @@ impl Postgres {
         Ok(())
     }
 
-    async fn try_lease(&self, queue: &str, max: usize, lease: Duration) -> Result<Vec<Leased>, Refused> {
+    /// Leases for a batch of requests, each wanting up to its most: one statement for all,
+    /// the tasks handed out in id order, request by request.
+    async fn lease_batch(&self, queue: &str, lease: u64, mosts: Vec<usize>) -> Vec<Result<Vec<Leased>, Refused>> {
+        match self.lease_rows(queue, lease, mosts.iter().sum()).await {
+            Ok(leased) => {
+                let mut leased = leased.into_iter();
+                mosts.iter().map(|most| Ok(leased.by_ref().take(*most).collect())).collect()
+            }
+            Err(refused) => mosts.iter().map(|_| Err(refused.clone())).collect(),
+        }
+    }
+
+    /// Leases up to `max` ready tasks of `queue` for `lease` milliseconds, in id order.
+    async fn lease_rows(&self, queue: &str, lease: u64, max: usize) -> Result<Vec<Leased>, Refused> {
         let client = self.leases.get().await.map_err(store_error)?;
         let due = {
             let now = tokio::time::Instant::now();
@@ -178,7 +222,7 @@ impl Postgres {
                     ),
                 )
                 .await?,
-                &[&queue, &(max as i64), &(ms(lease) as i64)],
+                &[&queue, &(max as i64), &(lease as i64)],
             )
             .await
             .map_err(store_error)?;
@@ -196,6 +240,211 @@ impl Postgres {
             .collect();
         leased.sort_by_key(|l| l.id);
         Ok(leased)
+    }
+
+    /// Puts a batch of requests' tasks into `queue`: in one statement for all when there is
+    /// room for all, else request by request (each all or none). Notifies once.
+    async fn put_batch(
+        self: Arc<Self>,
+        queue: &str,
+        puts: Vec<Vec<(Box<RawValue>, Duration)>>,
+    ) -> Vec<Result<Vec<u64>, Refused>> {
+        let answers = match self.client().await {
+            Err(refused) => puts.iter().map(|_| Err(refused.clone())).collect(),
+            Ok(mut client) => {
+                let all: Vec<&(Box<RawValue>, Duration)> = puts.iter().flatten().collect();
+                let fast = match puts.len() {
+                    1 => self.put_one(&mut client, queue, &all).await.map(Some),
+                    _ => self.put_fast(&client, queue, &all).await,
+                };
+                match fast {
+                    Ok(Some(ids)) => {
+                        let mut ids = ids.into_iter();
+                        puts.iter().map(|tasks| Ok(ids.by_ref().take(tasks.len()).collect())).collect()
+                    }
+                    Ok(None) => {
+                        let mut answers = Vec::with_capacity(puts.len());
+                        for tasks in &puts {
+                            let tasks: Vec<_> = tasks.iter().collect();
+                            answers.push(self.put_one(&mut client, queue, &tasks).await);
+                        }
+                        answers
+                    }
+                    Err(refused) => puts.iter().map(|_| Err(refused.clone())).collect(),
+                }
+            }
+        };
+        let put: usize = answers.iter().map(|ids| ids.as_ref().map_or(0, Vec::len)).sum();
+        if put > 0 {
+            self.count(queue, |t| t.put += put as u64);
+            let (inner, queue) = (Arc::clone(&self), queue.to_owned());
+            tokio::spawn(async move { inner.notify(&queue).await });
+        }
+        answers
+    }
+
+    /// The usual put in one statement, its own transaction: room in the queue for all of
+    /// `tasks`, and the queue known or under `max_queues`. Otherwise it puts nothing and
+    /// answers `None`.
+    async fn put_fast(
+        &self,
+        client: &deadpool_postgres::Client,
+        queue: &str,
+        tasks: &[&(Box<RawValue>, Duration)],
+    ) -> Result<Option<Vec<u64>>, Refused> {
+        let limits = self.settings.limits(queue);
+        let (data, delays): (Vec<&str>, Vec<i64>) =
+            tasks.iter().map(|(data, delay)| (data.get(), ms(*delay) as i64)).unzip();
+        let Some(room) = (limits.max_tasks as i64).checked_sub(tasks.len() as i64) else { return Ok(None) };
+        let fast = client
+            .query_one(
+                &prepared(client, &format!(
+                    "WITH new_queue AS (INSERT INTO tqueue_queues (name) VALUES ($1) ON CONFLICT DO NOTHING RETURNING 1), \
+                     room AS (SELECT NOT EXISTS (SELECT 1 FROM tqueue_tasks WHERE queue = $1 OFFSET $4 LIMIT 1) \
+                              AND (NOT EXISTS (SELECT 1 FROM new_queue) OR (SELECT count(*) FROM tqueue_queues) < $5) AS ok), \
+                     inserted AS (INSERT INTO tqueue_tasks (queue, data, stage, due, attempts) \
+                                  SELECT $1, t.data, {WAITING}, {NOW} + t.delay, 0 \
+                                  FROM unnest($2::text[], $3::bigint[]) WITH ORDINALITY AS t(data, delay, n), room \
+                                  WHERE room.ok ORDER BY t.n RETURNING id) \
+                     SELECT (SELECT ok FROM room), array(SELECT id FROM inserted ORDER BY id)"
+                ))
+                .await?,
+                &[&queue, &data, &delays, &room, &(self.settings.max_queues as i64)],
+            )
+            .await
+            .map_err(store_error)?;
+        if !fast.get::<_, bool>(0) {
+            return Ok(None);
+        }
+        let ids: Vec<i64> = fast.get(1);
+        Ok(Some(ids.into_iter().map(|id| id as u64).collect()))
+    }
+
+    /// One request's put: [`Inner::put_fast`], else [`Inner::put_slow`].
+    async fn put_one(
+        &self,
+        client: &mut deadpool_postgres::Client,
+        queue: &str,
+        tasks: &[&(Box<RawValue>, Duration)],
+    ) -> Result<Vec<u64>, Refused> {
+        match self.put_fast(client, queue, tasks).await? {
+            Some(ids) => Ok(ids),
+            None => self.put_slow(client, queue, tasks).await,
+        }
+    }
+
+    /// A put near a bound: the checks one at a time in a transaction, which decide.
+    async fn put_slow(
+        &self,
+        client: &mut deadpool_postgres::Client,
+        queue: &str,
+        tasks: &[&(Box<RawValue>, Duration)],
+    ) -> Result<Vec<u64>, Refused> {
+        let limits = self.settings.limits(queue);
+        let Some(room) = (limits.max_tasks as i64).checked_sub(tasks.len() as i64) else {
+            return Err(Refused::QueueFull { max_tasks: limits.max_tasks });
+        };
+        let (data, delays): (Vec<&str>, Vec<i64>) =
+            tasks.iter().map(|(data, delay)| (data.get(), ms(*delay) as i64)).unzip();
+        let txn = client.transaction().await.map_err(store_error)?;
+        // The statement above may have added the queue: count it whether new or not.
+        txn.execute(
+            &prepared(&txn, "INSERT INTO tqueue_queues (name) VALUES ($1) ON CONFLICT DO NOTHING").await?,
+            &[&queue],
+        )
+        .await
+        .map_err(store_error)?;
+        if queue_count(&txn).await? > self.settings.max_queues as i64 {
+            // A queue with no tasks does not count: forget the empty ones, then count again.
+            let forget = "DELETE FROM tqueue_queues q WHERE name <> $1 \
+                          AND NOT EXISTS (SELECT 1 FROM tqueue_tasks t WHERE t.queue = q.name)";
+            txn.execute(&prepared(&txn, forget).await?, &[&queue]).await.map_err(store_error)?;
+            if queue_count(&txn).await? > self.settings.max_queues as i64 {
+                // Nor does this one stay, as no task was put in it.
+                let unmake = "DELETE FROM tqueue_queues q WHERE name = $1 \
+                              AND NOT EXISTS (SELECT 1 FROM tqueue_tasks t WHERE t.queue = q.name)";
+                txn.execute(&prepared(&txn, unmake).await?, &[&queue]).await.map_err(store_error)?;
+                txn.commit().await.map_err(store_error)?;
+                return Err(Refused::TooManyQueues { max_queues: self.settings.max_queues });
+            }
+        }
+        // Room for all of them: a short scan unless the queue is about full.
+        let full = txn
+            .query_opt(
+                &prepared(&txn, "SELECT 1 FROM tqueue_tasks WHERE queue = $1 OFFSET $2 LIMIT 1").await?,
+                &[&queue, &room],
+            )
+            .await
+            .map_err(store_error)?;
+        if full.is_some() {
+            return Err(Refused::QueueFull { max_tasks: limits.max_tasks });
+        }
+        let rows = txn
+            .query(
+                &prepared(
+                    &txn,
+                    &format!(
+                        "INSERT INTO tqueue_tasks (queue, data, stage, due, attempts) \
+                     SELECT $1, t.data, {WAITING}, {NOW} + t.delay, 0 \
+                     FROM unnest($2::text[], $3::bigint[]) WITH ORDINALITY AS t(data, delay, n) ORDER BY t.n \
+                     RETURNING id"
+                    ),
+                )
+                .await?,
+                &[&queue, &data, &delays],
+            )
+            .await
+            .map_err(store_error)?;
+        txn.commit().await.map_err(store_error)?;
+        // Ids come from the sequence in the rows' order.
+        let mut ids: Vec<u64> = rows.iter().map(|row| row.get::<_, i64>(0) as u64).collect();
+        ids.sort_unstable();
+        Ok(ids)
+    }
+
+    /// Finishes a batch of requests' leases of `queue` in one statement: for each lease,
+    /// its task's data if it was running (a lease named twice is done once).
+    async fn done_batch(&self, queue: &str, dones: Vec<Vec<Token>>) -> Vec<Result<Vec<Option<String>>, Refused>> {
+        match self.delete_leased(queue, dones.iter().flatten()).await {
+            Ok(mut finished) => {
+                let mut take = |token: &Token| {
+                    let matches = finished
+                        .get(&token.id)
+                        .is_some_and(|(attempts, _)| token.attempt.is_none_or(|a| a == *attempts));
+                    matches.then(|| finished.remove(&token.id).map(|(_, data)| data)).flatten()
+                };
+                dones.iter().map(|tokens| Ok(tokens.iter().map(&mut take).collect())).collect()
+            }
+            Err(refused) => dones.iter().map(|_| Err(refused.clone())).collect(),
+        }
+    }
+
+    /// Deletes the tasks whose leases `tokens` name and run: by id, their attempt and data.
+    async fn delete_leased(
+        &self,
+        queue: &str,
+        tokens: impl Iterator<Item = &Token>,
+    ) -> Result<HashMap<u64, (u32, String)>, Refused> {
+        let client = self.client().await?;
+        let (ids, attempts): (Vec<i64>, Vec<Option<i32>>) =
+            tokens.map(|t| (t.id as i64, t.attempt.map(|a| a as i32))).unzip();
+        let rows = client
+            .query(
+                &prepared(
+                    &client,
+                    &format!(
+                        "DELETE FROM tqueue_tasks t USING unnest($1::bigint[], $3::integer[]) AS l(id, attempt) \
+                     WHERE t.id = l.id AND t.queue = $2 AND t.stage = {LEASED} AND t.due > {NOW} \
+                     AND (l.attempt IS NULL OR t.attempts = l.attempt) RETURNING t.id, t.attempts, t.data"
+                    ),
+                )
+                .await?,
+                &[&ids, &queue, &attempts],
+            )
+            .await
+            .map_err(store_error)?;
+        self.count(queue, |t| t.done += rows.len() as u64);
+        Ok(rows.iter().map(|row| (row.get::<_, i64>(0) as u64, (row.get::<_, i32>(1) as u32, row.get(2)))).collect())
     }
 
     /// Milliseconds until the next task of `queue` is due (a delay or a lease ending).
@@ -307,120 +556,12 @@ impl Store for Postgres {
     }
 
     async fn put_many(&self, queue: &str, tasks: Vec<(Box<RawValue>, Duration)>) -> Result<Vec<u64>, Refused> {
-        let limits = self.settings.limits(queue);
-        let mut client = self.client().await?;
-        let (data, delays): (Vec<&str>, Vec<i64>) =
-            tasks.iter().map(|(data, delay)| (data.get(), ms(*delay) as i64)).unzip();
-        let Some(room) = (limits.max_tasks as i64).checked_sub(tasks.len() as i64) else {
-            return Err(Refused::QueueFull { max_tasks: limits.max_tasks });
-        };
-        // The usual case in one statement, its own transaction: room in the queue, and the
-        // queue known or under `max_queues`. Otherwise it puts nothing, and the checks
-        // below decide, one at a time.
-        let fast = client
-            .query_one(
-                &prepared(&client, &format!(
-                    "WITH new_queue AS (INSERT INTO tqueue_queues (name) VALUES ($1) ON CONFLICT DO NOTHING RETURNING 1), \
-                     room AS (SELECT NOT EXISTS (SELECT 1 FROM tqueue_tasks WHERE queue = $1 OFFSET $4 LIMIT 1) \
-                              AND (NOT EXISTS (SELECT 1 FROM new_queue) OR (SELECT count(*) FROM tqueue_queues) < $5) AS ok), \
-                     inserted AS (INSERT INTO tqueue_tasks (queue, data, stage, due, attempts) \
-                                  SELECT $1, t.data, {WAITING}, {NOW} + t.delay, 0 \
-                                  FROM unnest($2::text[], $3::bigint[]) WITH ORDINALITY AS t(data, delay, n), room \
-                                  WHERE room.ok ORDER BY t.n RETURNING id) \
-                     SELECT (SELECT ok FROM room), array(SELECT id FROM inserted ORDER BY id)"
-                ))
-                .await?,
-                &[&queue, &data, &delays, &room, &(self.settings.max_queues as i64)],
-            )
-            .await
-            .map_err(store_error)?;
-        if fast.get::<_, bool>(0) {
-            let ids: Vec<i64> = fast.get(1);
-            self.count(queue, |t| t.put += ids.len() as u64);
-            self.notify(queue).await;
-            return Ok(ids.into_iter().map(|id| id as u64).collect());
-        }
-        let txn = client.transaction().await.map_err(store_error)?;
-        // The statement above may have added the queue: count it whether new or not.
-        txn.execute(
-            &prepared(&txn, "INSERT INTO tqueue_queues (name) VALUES ($1) ON CONFLICT DO NOTHING").await?,
-            &[&queue],
-        )
-        .await
-        .map_err(store_error)?;
-        if queue_count(&txn).await? > self.settings.max_queues as i64 {
-            // A queue with no tasks does not count: forget the empty ones, then count again.
-            let forget = "DELETE FROM tqueue_queues q WHERE name <> $1 \
-                          AND NOT EXISTS (SELECT 1 FROM tqueue_tasks t WHERE t.queue = q.name)";
-            txn.execute(&prepared(&txn, forget).await?, &[&queue]).await.map_err(store_error)?;
-            if queue_count(&txn).await? > self.settings.max_queues as i64 {
-                // Nor does this one stay, as no task was put in it.
-                let unmake = "DELETE FROM tqueue_queues q WHERE name = $1 \
-                              AND NOT EXISTS (SELECT 1 FROM tqueue_tasks t WHERE t.queue = q.name)";
-                txn.execute(&prepared(&txn, unmake).await?, &[&queue]).await.map_err(store_error)?;
-                txn.commit().await.map_err(store_error)?;
-                return Err(Refused::TooManyQueues { max_queues: self.settings.max_queues });
-            }
-        }
-        // Room for all of them: a short scan unless the queue is about full.
-        let full = txn
-            .query_opt(
-                &prepared(&txn, "SELECT 1 FROM tqueue_tasks WHERE queue = $1 OFFSET $2 LIMIT 1").await?,
-                &[&queue, &room],
-            )
-            .await
-            .map_err(store_error)?;
-        if full.is_some() {
-            return Err(Refused::QueueFull { max_tasks: limits.max_tasks });
-        }
-        let rows = txn
-            .query(
-                &prepared(
-                    &txn,
-                    &format!(
-                        "INSERT INTO tqueue_tasks (queue, data, stage, due, attempts) \
-                     SELECT $1, t.data, {WAITING}, {NOW} + t.delay, 0 \
-                     FROM unnest($2::text[], $3::bigint[]) WITH ORDINALITY AS t(data, delay, n) ORDER BY t.n \
-                     RETURNING id"
-                    ),
-                )
-                .await?,
-                &[&queue, &data, &delays],
-            )
-            .await
-            .map_err(store_error)?;
-        txn.commit().await.map_err(store_error)?;
-        self.notify(queue).await;
-        self.count(queue, |t| t.put += rows.len() as u64);
-        // Ids come from the sequence in the rows' order.
-        let mut ids: Vec<u64> = rows.iter().map(|row| row.get::<_, i64>(0) as u64).collect();
-        ids.sort_unstable();
-        Ok(ids)
+        self.puts.submit(&self.0, queue.to_owned(), tasks).await?
     }
 
     async fn done_many(&self, queue: &str, tokens: &[Token]) -> Result<Vec<bool>, Refused> {
-        let client = self.client().await?;
-        let ids: Vec<i64> = tokens.iter().map(|t| t.id as i64).collect();
-        let attempts: Vec<Option<i32>> = tokens.iter().map(|t| t.attempt.map(|a| a as i32)).collect();
-        let rows = client
-            .query(
-                &prepared(
-                    &client,
-                    &format!(
-                        "DELETE FROM tqueue_tasks t USING unnest($1::bigint[], $3::integer[]) AS l(id, attempt) \
-                     WHERE t.id = l.id AND t.queue = $2 AND t.stage = {LEASED} AND t.due > {NOW} \
-                     AND (l.attempt IS NULL OR t.attempts = l.attempt) RETURNING t.id"
-                    ),
-                )
-                .await?,
-                &[&ids, &queue, &attempts],
-            )
-            .await
-            .map_err(store_error)?;
-        let mut finished: std::collections::HashSet<i64> = rows.iter().map(|row| row.get(0)).collect();
-        self.count(queue, |t| t.done += finished.len() as u64);
-        // A lease named twice is done once, as in the embedded store.
-        Ok(ids.iter().map(|id| finished.remove(id)).collect())
+        let done = self.dones.submit(&self.0, queue.to_owned(), tokens.to_vec()).await??;
+        Ok(done.iter().map(Option::is_some).collect())
     }
 
     async fn lease(
@@ -440,7 +581,7 @@ impl Store for Postgres {
             let notified = wake.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let leased = self.try_lease(queue, max, lease).await?;
+            let leased = self.takes.submit(&self.0, (queue.to_owned(), ms(lease)), max).await??;
             let now = tokio::time::Instant::now();
             if !leased.is_empty() || now >= deadline {
                 return Ok(leased);
@@ -452,19 +593,10 @@ impl Store for Postgres {
     }
 
     async fn done(&self, queue: &str, token: Token) -> Result<Arc<RawValue>, Refused> {
-        let client = self.client().await?;
-        let attempt = token.attempt.map(|a| a as i32);
-        let row = client
-            .query_opt(
-                &prepared(&client, &format!("DELETE FROM tqueue_tasks WHERE {} RETURNING data", Self::leased_by()))
-                    .await?,
-                &[&(token.id as i64), &queue, &attempt],
-            )
-            .await
-            .map_err(store_error)?;
-        let Some(row) = row else { return Err(self.refusal(&client, queue, token).await) };
-        self.count(queue, |t| t.done += 1);
-        let data: String = row.get(0);
+        let done = self.dones.submit(&self.0, queue.to_owned(), vec![token]).await??;
+        let Some(Some(data)) = done.into_iter().next() else {
+            return Err(self.refusal(&self.client().await?, queue, token).await);
+        };
         RawValue::from_string(data)
             .map(Arc::from)
             .map_err(|_| Refused::Store(StoreError::Damaged { id: token.id as i64 }))
@@ -479,7 +611,7 @@ impl Store for Postgres {
                 &prepared(&client, &format!(
                     "WITH released AS (UPDATE tqueue_tasks SET stage = CASE WHEN attempts >= $4 THEN {DEAD} ELSE {WAITING} END, \
                      due = {NOW} + $5 WHERE {} RETURNING id) SELECT pg_notify('tqueue', $2) FROM released",
-                    Self::leased_by()
+                    Inner::leased_by()
                 )).await?,
                 &[&(token.id as i64), &queue, &attempt, &max_attempts, &(ms(delay) as i64)],
             )
@@ -499,7 +631,7 @@ impl Store for Postgres {
             .query_opt(
                 &prepared(
                     &client,
-                    &format!("UPDATE tqueue_tasks SET due = {NOW} + $4 WHERE {} RETURNING due", Self::leased_by()),
+                    &format!("UPDATE tqueue_tasks SET due = {NOW} + $4 WHERE {} RETURNING due", Inner::leased_by()),
                 )
                 .await?,
                 &[&(token.id as i64), &queue, &attempt, &(ms(lease) as i64)],

@@ -71,7 +71,7 @@ pub(crate) fn ms(duration: Duration) -> u64 {
 }
 
 /// Why an operation was not done.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Refused {
     /// No such task in this queue.
     UnknownTask,

@@ -152,8 +152,10 @@ fn two_nodes_one_database_every_task_finished_once_and_a_killed_nodes_leases_com
         assert!(twice.is_empty(), "handed to two workers: {twice:?}");
     }
 
-    // Kill the forked node in the middle of the next 1000: its leases come back after 2 s
-    // and the other node finishes them.
+    // Kill the forked node in the middle of the next 1000, while two producers put batches
+    // of 100 (tasks 2000 and up) to it, gathered with the workers' requests: its leases
+    // come back after 2 s and the other node finishes them; a batch it answered is
+    // finished whole, the one it did not answer whole or not at all.
     pause.store(true, Ordering::Relaxed);
     std::thread::sleep(Duration::from_millis(700));
     put(a.addr, 1000..2000);
@@ -162,11 +164,32 @@ fn two_nodes_one_database_every_task_finished_once_and_a_killed_nodes_leases_com
     pause.store(false, Ordering::Relaxed);
     let doomed: Vec<u64> = doomed["tasks"].as_array().unwrap().iter().map(|t| t["task"].as_u64().unwrap()).collect();
     assert_eq!(doomed.len(), 5, "{doomed:?}");
+    let producers: Vec<_> = (0..2u64)
+        .map(|producer| {
+            let b_addr = b.addr;
+            std::thread::spawn(move || {
+                let (mut client, mut answered, mut first) = (Client::new(b_addr), Vec::new(), 2000 + producer * 100);
+                loop {
+                    let tasks: Vec<Value> = (first..first + 100).map(|n| json!({"task": n})).collect();
+                    let body = json!({"tasks": tasks}).to_string();
+                    match client.try_send("POST", "/v2/queues/work/tasks/batch", "application/json", &body) {
+                        Ok(reply) if reply.status == 201 => answered.push(first),
+                        Ok(reply) => panic!("a batch put answered {}: {}", reply.status, reply.body),
+                        Err(_) => return (answered, first),
+                    }
+                    first += 200;
+                }
+            })
+        })
+        .collect();
     std::thread::sleep(Duration::from_millis(300));
     b.kill_all();
     let killed = Instant::now();
+    let batches: Vec<(Vec<u64>, u64)> = producers.into_iter().map(|p| p.join().unwrap()).collect();
+    let expected = 2000 + 100 * batches.iter().map(|(answered, _)| answered.len()).sum::<usize>();
+    assert!(expected > 2000, "no batch put was answered before the kill");
     let settled = |seen: &Seen| seen.done.len() + seen.unanswered.len();
-    while settled(&seen.lock().unwrap()) < 2000 && killed.elapsed() < Duration::from_secs(60) {
+    while settled(&seen.lock().unwrap()) < expected && killed.elapsed() < Duration::from_secs(60) {
         std::thread::sleep(Duration::from_millis(50));
     }
     std::thread::sleep(Duration::from_secs(3));
@@ -175,15 +198,29 @@ fn two_nodes_one_database_every_task_finished_once_and_a_killed_nodes_leases_com
         worker.join().unwrap();
     }
     let seen = seen.lock().unwrap();
-    let lost: Vec<u64> = (0..2000).filter(|n| !seen.done.contains_key(n) && !seen.unanswered.contains(n)).collect();
+    let settled = |n: &u64| seen.done.contains_key(n) || seen.unanswered.contains(n);
+    let lost: Vec<u64> = (0..2000).filter(|n| !settled(n)).collect();
     let again = seen.leased.values().filter(|leases| leases.iter().any(|&(_, attempt)| attempt > 1)).count();
     println!(
-        "after kill -9 of the forked node and its workers: {} finished, {} dones unanswered, {again} tasks leased again after their lease ran out (the 5 held on it among them), lost {}",
+        "after kill -9 of the forked node and its workers: {} finished, {} dones unanswered, {again} tasks leased again after their lease ran out (the 5 held on it among them), lost {}; {} batch puts answered",
         seen.done.len(),
         seen.unanswered.len(),
-        lost.len()
+        lost.len(),
+        (expected - 2000) / 100
     );
     assert!(lost.is_empty(), "never finished: {lost:?}");
+    for (answered, unanswered) in &batches {
+        for first in answered {
+            let missing: Vec<u64> = (*first..first + 100).filter(|n| !settled(n)).collect();
+            assert!(missing.is_empty(), "of the answered batch from {first}, never finished: {missing:?}");
+        }
+        let found = (*unanswered..unanswered + 100).filter(settled).count();
+        assert!(found == 0 || found == 100, "the unanswered batch from {unanswered} is in part: {found} of 100");
+        // This producer's later batches were never sent.
+        let producer = |n: u64| (n - 2000) / 100 % 2;
+        let never = seen.leased.keys().filter(|&&n| n >= unanswered + 100 && producer(n) == producer(*unanswered));
+        assert_eq!(never.count(), 0, "tasks of batches never sent");
+    }
     for n in &doomed {
         let leases = &seen.leased[n];
         assert!(leases.iter().any(|&(_, attempt)| attempt == 2), "task {n} came back: {leases:?}");
