@@ -2,12 +2,16 @@
 //!
 //! Every operation is one transaction on a pooled connection (deadpool-postgres over
 //! tokio-postgres), with times from the database's clock so that nodes agree on them.
+//! The puts, dones and leases of concurrent requests are gathered, per queue, into one
+//! statement while the previous one is in flight ([`Gather`]): one commit, one flush and
+//! one round trip for many requests.
 //! Leasing takes ready rows with `FOR UPDATE SKIP LOCKED`, so concurrent nodes never hand
 //! out one task twice; a lease is committed without waiting for the WAL flush (on
 //! connections of their own, with `synchronous_commit = off`), a put or done waits for it.
 //! A put is one statement unless a bound is near. A put or release notifies
-//! (`pg_notify('tqueue', queue)`); each process listens on its own connection and wakes
-//! its long-polls, which also look again every second in case a notification was missed.
+//! (`pg_notify('tqueue', queue)`, in its transaction: once per gathered put); each process
+//! listens on its own connection and wakes its long-polls, which also look again every
+//! second in case a notification was missed.
 
 use crate::gather::Gather;
 use crate::settings::Settings;
@@ -141,17 +145,6 @@ impl Postgres {
 }
 
 impl Inner {
-    /// Wakes the long-polls of `queue` on every node, once its tasks are committed: in a
-    /// statement of its own on a connection that does not wait for flushes, as PostgreSQL
-    /// serializes the commits of notifying transactions, a flush each otherwise. A lost
-    /// notification only delays a long-poll to its next look ([`POLL`]).
-    async fn notify(&self, queue: &str) {
-        let Ok(client) = self.leases.get().await else { return };
-        if let Ok(statement) = prepared(&client, "SELECT pg_notify('tqueue', $1)").await {
-            let _ = client.execute(&statement, &[&queue]).await;
-        }
-    }
-
     async fn client(&self) -> Result<deadpool_postgres::Object, Refused> {
         self.pool.get().await.map_err(store_error)
     }
@@ -277,8 +270,6 @@ impl Inner {
         let put: usize = answers.iter().map(|ids| ids.as_ref().map_or(0, Vec::len)).sum();
         if put > 0 {
             self.count(queue, |t| t.put += put as u64);
-            let (inner, queue) = (Arc::clone(&self), queue.to_owned());
-            tokio::spawn(async move { inner.notify(&queue).await });
         }
         answers
     }
@@ -300,13 +291,14 @@ impl Inner {
             .query_one(
                 &prepared(client, &format!(
                     "WITH new_queue AS (INSERT INTO tqueue_queues (name) VALUES ($1) ON CONFLICT DO NOTHING RETURNING 1), \
-                     room AS (SELECT NOT EXISTS (SELECT 1 FROM tqueue_tasks WHERE queue = $1 OFFSET $4 LIMIT 1) \
+                     room AS (SELECT NOT EXISTS (SELECT 1 FROM tqueue_tasks WHERE queue = $1 ORDER BY queue, stage, due, id OFFSET $4 LIMIT 1) \
                               AND (NOT EXISTS (SELECT 1 FROM new_queue) OR (SELECT count(*) FROM tqueue_queues) < $5) AS ok), \
                      inserted AS (INSERT INTO tqueue_tasks (queue, data, stage, due, attempts) \
                                   SELECT $1, t.data, {WAITING}, {NOW} + t.delay, 0 \
                                   FROM unnest($2::text[], $3::bigint[]) WITH ORDINALITY AS t(data, delay, n), room \
-                                  WHERE room.ok ORDER BY t.n RETURNING id) \
-                     SELECT (SELECT ok FROM room), array(SELECT id FROM inserted ORDER BY id)"
+                                  WHERE room.ok ORDER BY t.n RETURNING id), \
+                     notified AS (SELECT pg_notify('tqueue', $1) FROM room WHERE room.ok) \
+                     SELECT (SELECT ok FROM room), array(SELECT id FROM inserted ORDER BY id), (SELECT count(*) FROM notified)"
                 ))
                 .await?,
                 &[&queue, &data, &delays, &room, &(self.settings.max_queues as i64)],
@@ -371,7 +363,11 @@ impl Inner {
         // Room for all of them: a short scan unless the queue is about full.
         let full = txn
             .query_opt(
-                &prepared(&txn, "SELECT 1 FROM tqueue_tasks WHERE queue = $1 OFFSET $2 LIMIT 1").await?,
+                &prepared(
+                    &txn,
+                    "SELECT 1 FROM tqueue_tasks WHERE queue = $1 ORDER BY queue, stage, due, id OFFSET $2 LIMIT 1",
+                )
+                .await?,
                 &[&queue, &room],
             )
             .await
@@ -395,6 +391,7 @@ impl Inner {
             )
             .await
             .map_err(store_error)?;
+        txn.execute(&prepared(&txn, "SELECT pg_notify('tqueue', $1)").await?, &[&queue]).await.map_err(store_error)?;
         txn.commit().await.map_err(store_error)?;
         // Ids come from the sequence in the rows' order.
         let mut ids: Vec<u64> = rows.iter().map(|row| row.get::<_, i64>(0) as u64).collect();

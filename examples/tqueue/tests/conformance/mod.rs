@@ -14,6 +14,7 @@ macro_rules! suite {
             v1_get_and_done_answer_the_ids_put_answered,
             v1_refuses_a_put_past_the_bound_with_an_empty_task_id,
             v2_batches_put_all_or_none_and_finish_each_lease,
+            concurrent_requests_each_get_their_own_answer,
             leases_run_out_come_back_with_their_attempt_and_end_dead,
             release_delays_and_order_is_first_in_first_out,
             bad_requests_get_clear_errors,
@@ -145,6 +146,96 @@ pub(crate) fn v2_batches_put_all_or_none_and_finish_each_lease(store: &Store) {
     );
     assert_eq!(c.post_json("/v2/queues/b/leases/done", &json!({"leases": ["x"]})).status, 404);
     assert_eq!(c.post_json("/v2/queues/b/leases/done", &json!({"leases": []})).status, 422);
+}
+
+/// 16 clients at once (a store may gather their requests into one statement): each put
+/// answers the ids of its own tasks, the bound holds, and two dones of one lease, one of
+/// them in a batch, finish it once.
+pub(crate) fn concurrent_requests_each_get_their_own_answer(store: &Store) {
+    let server = store.start(Settings { max_tasks: 100, ..Settings::default() }, Tokens::new());
+    let addr = server.addr();
+    let putters: Vec<_> = (0..16)
+        .map(|client| {
+            std::thread::spawn(move || {
+                let (mut c, mut put, mut refused) = (Client::new(addr), Vec::new(), 0);
+                for round in 0..4 {
+                    let tasks: Vec<String> = (0..=round % 2).map(|k| format!("{client}-{round}-{k}")).collect();
+                    let reply = match tasks.len() {
+                        1 => c.post_json("/v2/queues/c/tasks", &json!({"task": tasks[0]})),
+                        _ => c.post_json(
+                            "/v2/queues/c/tasks/batch",
+                            &json!({"tasks": tasks.iter().map(|t| json!({"task": t})).collect::<Vec<_>>()}),
+                        ),
+                    };
+                    match reply.status {
+                        201 if tasks.len() == 1 => {
+                            put.push((reply.json()["id"].as_str().unwrap().to_owned(), tasks[0].clone()))
+                        }
+                        201 => {
+                            let ids = reply.json()["ids"].as_array().unwrap().clone();
+                            assert_eq!(ids.len(), tasks.len(), "{}", reply.body);
+                            put.extend(ids.iter().map(|id| id.as_str().unwrap().to_owned()).zip(tasks));
+                        }
+                        429 => refused += tasks.len(),
+                        status => panic!("a put answered {status}: {}", reply.body),
+                    }
+                }
+                (put, refused)
+            })
+        })
+        .collect();
+    let mut put = std::collections::HashMap::new();
+    let mut refused = 0;
+    for putter in putters {
+        let (ids, was_refused) = putter.join().unwrap();
+        refused += was_refused;
+        for (id, task) in ids {
+            assert!(put.insert(id.clone(), task).is_none(), "id {id} answered twice");
+        }
+    }
+    // 96 tasks asked for, 100 allowed: none refused.
+    assert_eq!((put.len(), refused), (96, 0));
+    let mut c = Client::new(addr);
+    let leased = c.post("/v2/queues/c/lease?max=100").json();
+    let leased = leased["tasks"].as_array().unwrap();
+    assert_eq!(leased.len(), 96);
+    for task in leased {
+        let id = task["id"].as_str().unwrap();
+        assert_eq!(put.get(id).map(String::as_str), task["task"].as_str(), "the task under id {id}");
+    }
+    // Past the bound: of 16 more at once, exactly 4 are put.
+    let more: Vec<_> = (0..16)
+        .map(|n| {
+            std::thread::spawn(move || Client::new(addr).post_json("/v2/queues/c/tasks", &json!({"task": n})).status)
+        })
+        .collect();
+    let statuses: Vec<u16> = more.into_iter().map(|t| t.join().unwrap()).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 4, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 12, "{statuses:?}");
+
+    // Each lease finished by two clients at once: one single done, one in a batch.
+    let dones: Vec<_> = leased
+        .iter()
+        .map(|task| {
+            let lease = task["lease"].as_str().unwrap().to_owned();
+            std::thread::spawn(move || {
+                let single = std::thread::spawn({
+                    let lease = lease.clone();
+                    move || Client::new(addr).post(&format!("/v2/queues/c/leases/{lease}/done")).status
+                });
+                let batch = Client::new(addr).post_json("/v2/queues/c/leases/done", &json!({"leases": [lease]})).json();
+                let single = single.join().unwrap();
+                (single, batch["done"].as_array().unwrap().len())
+            })
+        })
+        .collect();
+    for done in dones {
+        let (single, batch) = done.join().unwrap();
+        // The one that comes second finds the task gone (404), or not yet gone but done (409).
+        assert!(matches!((single, batch), (200, 0) | (404 | 409, 1)), "single done {single}, batch done {batch}");
+    }
+    let stats = c.get("/v2/queues/c").json();
+    assert_eq!((stats["leased"].as_u64(), stats["done"].as_u64()), (Some(0), Some(96)), "{stats}");
 }
 
 pub(crate) fn v1_refuses_a_put_past_the_bound_with_an_empty_task_id(store: &Store) {
