@@ -20,7 +20,10 @@ const MOST: usize = 512;
 const LINGER: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// A statement's run over a batch: one answer per request, in order.
-pub(crate) type Run<S, K, R, O> = fn(Arc<S>, K, Vec<R>) -> Pin<Box<dyn Future<Output = Vec<O>> + Send>>;
+pub(crate) type Run<S, K, R, O> = fn(Arc<S>, K, Vec<R>) -> Answers<O>;
+
+/// The answers of a batch, to come.
+pub(crate) type Answers<O> = Pin<Box<dyn Future<Output = Vec<O>> + Send>>;
 
 /// The requests waiting, by key; a key is present while its statement is in flight.
 type Waiting<K, R, O> = Arc<Mutex<HashMap<K, Vec<(R, oneshot::Sender<O>)>>>>;
@@ -128,7 +131,7 @@ mod tests {
         largest: AtomicUsize,
     }
 
-    fn double(seen: Arc<Seen>, key: u8, batch: Vec<u32>) -> Pin<Box<dyn Future<Output = Vec<(u8, u32)>> + Send>> {
+    fn double(seen: Arc<Seen>, key: u8, batch: Vec<u32>) -> Answers<(u8, u32)> {
         Box::pin(async move {
             seen.runs.fetch_add(1, Ordering::Relaxed);
             seen.largest.fetch_max(batch.len(), Ordering::Relaxed);
@@ -178,7 +181,7 @@ mod tests {
         });
     }
 
-    fn explode(_: Arc<Seen>, _: u8, _: Vec<u32>) -> Pin<Box<dyn Future<Output = Vec<(u8, u32)>> + Send>> {
+    fn explode(_: Arc<Seen>, _: u8, _: Vec<u32>) -> Answers<(u8, u32)> {
         Box::pin(async { panic!("the statement failed badly") })
     }
 
