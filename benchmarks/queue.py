@@ -146,10 +146,11 @@ def main():
                 print(f"| {peer} | {clients} | {r['per_second']:,.0f} | {r['cpu_us']:.1f} µs | "
                       f"{r['p50_us']:,} µs | {r['p99_us']:,} µs |", flush=True)
         if os.path.exists("/usr/lib/postgresql"):
-            for nodes in [1, 2]:
-                r = measure_postgres(nodes, 64, seconds, scratch)
-                print(f"| tqueue postgres, {nodes} node{'s' if nodes > 1 else ''} | 64 | {r['per_second']:,.0f} | "
-                      f"{r['cpu_us']:.1f} µs | {r['p50_us']:,} µs | {r['p99_us']:,} µs |", flush=True)
+            for nodes, clients in [(1, 1), (1, 16), (1, 64), (2, 64)]:
+                r = measure_postgres(nodes, clients, seconds, scratch)
+                print(f"| tqueue postgres, {nodes} node{'s' if nodes > 1 else ''} | {clients} | "
+                      f"{r['per_second']:,.0f} | {r['cpu_us']:.1f} µs | {r['p50_us']:,} µs | {r['p99_us']:,} µs |",
+                      flush=True)
         # Batches of 100: a batch put, a lease of up to 100, a batch done; tasks per second,
         # CPU per task, and the times of a whole cycle of 100.
         print("\n| server, batches of 100 | clients | tasks/s | server CPU per task | cycle p50 | cycle p99 |")
@@ -159,9 +160,10 @@ def main():
             print(f"| tqueue | {clients} | {r['per_second']:,.0f} | {r['cpu_us']:.1f} µs | "
                   f"{r['p50_us']:,} µs | {r['p99_us']:,} µs |", flush=True)
         if os.path.exists("/usr/lib/postgresql"):
-            r = measure_postgres(1, 16, seconds, scratch, load="tqueue-batch")
-            print(f"| tqueue postgres, 1 node | 16 | {r['per_second']:,.0f} | {r['cpu_us']:.1f} µs | "
-                  f"{r['p50_us']:,} µs | {r['p99_us']:,} µs |", flush=True)
+            for clients in [1, 16]:
+                r = measure_postgres(1, clients, seconds, scratch, load="tqueue-batch")
+                print(f"| tqueue postgres, 1 node | {clients} | {r['per_second']:,.0f} | {r['cpu_us']:.1f} µs | "
+                      f"{r['p50_us']:,} µs | {r['p99_us']:,} µs |", flush=True)
         rate, p50 = fsync_rate(scratch)
         print(f"\ndisk again: {rate:,.0f} appends+fdatasync per second, p50 {p50:.0f} µs")
     finally:

@@ -2,7 +2,7 @@
 # The queue benchmark: TQueue beside beanstalkd (-f 0: fsync on every write) and Redis
 # (appendfsync always), the cycle put + lease + done with 1, 16 and 64 clients, each
 # server on CPU 0 and the load generator on CPU 1, SECONDS seconds per row; then TQueue on
-# PostgreSQL, one node and two, with 64 clients. See BENCHMARKS.md.
+# PostgreSQL: one node with 1, 16 and 64 clients, two nodes with 64. See BENCHMARKS.md.
 #
 # Run with: benchmarks/queue.sh [SECONDS=5]
 set -euo pipefail

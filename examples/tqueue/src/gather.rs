@@ -1,7 +1,8 @@
 //! Requests gathered into one statement ([`Gather`]): while a key's statement is in flight,
 //! the requests that come for that key wait, and the next statement takes them all. A
-//! request alone goes at once; after a statement for several, the next waits up to
-//! [`LINGER`] for as many (the PostgreSQL queues' batch completers wait a fixed delay).
+//! request alone goes at once; after a statement for several, the next lets the runtime
+//! turn [`LINGER_TURNS`] times for as many to join (the PostgreSQL queues' batch
+//! completers wait a fixed delay instead).
 
 use crate::store::{Refused, StoreError};
 use std::collections::HashMap;
@@ -17,7 +18,7 @@ const MOST: usize = 512;
 /// How long a statement that followed one of several requests waits for as many again:
 /// under load, fewer and larger statements for a millisecond more (a lone client never
 /// waits).
-const LINGER: std::time::Duration = std::time::Duration::from_millis(1);
+const LINGER_TURNS: usize = 4;
 
 /// A statement's run over a batch: one answer per request, in order.
 pub(crate) type Run<S, K, R, O> = fn(Arc<S>, K, Vec<R>) -> Answers<O>;
@@ -103,7 +104,9 @@ impl<K: Hash + Eq + Clone, R, O> Drain<K, R, O> {
                         break queue.drain(..take).collect();
                     }
                 }
-                tokio::time::sleep(LINGER).await;
+                for _ in 0..LINGER_TURNS {
+                    tokio::task::yield_now().await;
+                }
                 lingered = true;
             };
         }
@@ -162,7 +165,7 @@ mod tests {
             assert!(runs < 20, "{runs} statements for 200 requests on 2 keys");
             assert!(seen.largest.load(Ordering::Relaxed) > 10);
             // After the last answer a drain lingers once, finds nothing, and ends.
-            tokio::time::sleep(LINGER * 5).await;
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
             assert!(gather.waiting.lock().unwrap().is_empty(), "a key left behind");
         });
     }
