@@ -141,6 +141,14 @@ fn expand(attr: &Attr, handler: &Handler<'_>, bindings: &[Binding], names: &[Str
         false => quote_spanned!(ty.span()=> .or(<#ty as ::appserver::FromRequest>::BEARER)),
     });
 
+    // The request headers the extractors and guards read, for the OpenAPI document.
+    let headers = extractor_types().map(|ty| match asynchronous {
+        true => quote_spanned! {ty.span()=>
+            (&&::appserver::__private::Extract::<#ty>::new()).__appserver_extractor().header::<#ty>()
+        },
+        false => quote_spanned!(ty.span()=> <#ty as ::appserver::FromRequest>::HEADER),
+    });
+
     // Extractors that read no body also run before the body is read, so that a request
     // they refuse (a missing token) is refused without reading it.
     let prechecks = extractor_types().map(|ty| match asynchronous {
@@ -290,6 +298,7 @@ fn expand(attr: &Attr, handler: &Handler<'_>, bindings: &[Binding], names: &[Str
             extractors: &[#(#extractors),*],
             parameters: &[#(#parameters),*],
             bearer: __appserver_bearer,
+            headers: __appserver_headers,
             response: __appserver_response,
             answer: __appserver_answer,
             head: #head,
@@ -346,6 +355,13 @@ fn expand(attr: &Attr, handler: &Handler<'_>, bindings: &[Binding], names: &[Str
                 #[allow(unused_imports)]
                 use ::appserver::__private::{ViaAsyncExtractor as _, ViaSyncExtractor as _};
                 ::core::option::Option::None #( #bearers )*
+            }
+
+            #[allow(clippy::all)]
+            fn __appserver_headers() -> ::std::vec::Vec<::appserver::HeaderDoc> {
+                #[allow(unused_imports)]
+                use ::appserver::__private::{ViaAsyncExtractor as _, ViaSyncExtractor as _};
+                ::appserver::__private::headers(&[#( #headers ),*])
             }
 
             #[allow(unused_variables, clippy::all)]

@@ -134,8 +134,8 @@ pub use config::{Config, ErrorFormat, ServerType, Tokens};
 /// see [`Cookies`].
 pub use cookie;
 pub use handler::{
-    AnyRole, Bearer, Body, BodyStream, Cookies, Created, Error, Field, Form, FromRequest, FromRequestAsync, Html,
-    IntoResponse, Json, Multipart, Query, Redirect, Request, Response, Result, Role, Shutdown, State, Text,
+    AnyRole, Bearer, Body, BodyStream, Cookies, Created, Error, Field, Form, FromRequest, FromRequestAsync, HeaderDoc,
+    Html, IntoResponse, Json, Multipart, Query, Redirect, Request, Response, Result, Role, Shutdown, State, Text,
 };
 pub use http::{self, HeaderMap, Method, StatusCode, Uri};
 /// The `metrics` facade, to record an application's own metrics where the setting

@@ -9,7 +9,7 @@
 //! `(&&Returned::of(&error)).__appserver_error()` (its `IntoResponse`, else
 //! `Into<appserver::Error>`). Method resolution picks the first trait that applies.
 
-use crate::handler::{Error, FromRequest, FromRequestAsync, IntoResponse, Json, Response, json_response};
+use crate::handler::{Error, FromRequest, FromRequestAsync, HeaderDoc, IntoResponse, Json, Response, json_response};
 use http::header::HeaderName;
 use http::{HeaderMap, StatusCode};
 use serde::Serialize;
@@ -257,6 +257,11 @@ pub trait ViaSyncExtractor {
 }
 impl<T> ViaSyncExtractor for Extract<T> {}
 
+/// The headers a route's extractors read, those that read one.
+pub fn headers(read: &[Option<HeaderDoc>]) -> Vec<HeaderDoc> {
+    read.iter().flatten().copied().collect()
+}
+
 /// Extracts with `FromRequestAsync`.
 pub struct AsyncExtractor;
 impl AsyncExtractor {
@@ -276,6 +281,11 @@ impl AsyncExtractor {
     /// The role of the bearer token `T` takes, for the OpenAPI document.
     pub fn bearer<T: FromRequestAsync>(self) -> Option<&'static str> {
         T::BEARER
+    }
+
+    /// The header `T` reads, for the OpenAPI document.
+    pub fn header<T: FromRequestAsync>(self) -> Option<HeaderDoc> {
+        T::HEADER
     }
 
     /// Nothing: an async extractor may need to wait, so it runs with the handler.
@@ -305,6 +315,11 @@ impl SyncExtractor {
     /// The role of the bearer token `T` takes, for the OpenAPI document.
     pub fn bearer<T: FromRequest>(self) -> Option<&'static str> {
         T::BEARER
+    }
+
+    /// The header `T` reads, for the OpenAPI document.
+    pub fn header<T: FromRequest>(self) -> Option<HeaderDoc> {
+        T::HEADER
     }
 
     /// `T`'s check before the body is read.

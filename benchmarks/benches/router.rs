@@ -54,6 +54,7 @@ fn appserver_router(templates: &[String]) -> Router {
             extractors: &[],
             parameters: &[],
             bearer: || None,
+            headers: Vec::new,
             response: |_| None,
             answer: || appserver::__private::AnswerDoc::JSON,
             head: true,

@@ -64,6 +64,30 @@ fn socket(ws: appserver::ws::WebSocketUpgrade) -> appserver::Response {
     ws.on_upgrade(|_socket| async {})
 }
 
+/// An extractor that reads a header, and says so for the document.
+struct Tenant(String);
+
+impl appserver::FromRequest for Tenant {
+    fn from_request(request: &appserver::Request) -> Result<Self, appserver::Error> {
+        match request.headers().get("x-tenant").and_then(|v| v.to_str().ok()) {
+            Some(tenant) => Ok(Tenant(tenant.to_owned())),
+            None => Err(appserver::Error::bad_request("missing X-Tenant")),
+        }
+    }
+
+    const HEADER: Option<appserver::HeaderDoc> = Some(appserver::HeaderDoc {
+        name: "X-Tenant",
+        required: true,
+        description: "Whose orders",
+        pattern: Some("^[a-z]{1,16}$"),
+    });
+}
+
+#[route(GET, r"/tenant/orders/")]
+fn tenant_orders(tenant: Tenant) -> String {
+    tenant.0
+}
+
 #[route(GET, r"/elsewhere/")]
 fn elsewhere() -> Redirect {
     Redirect::to("/page/")
@@ -161,6 +185,12 @@ fn bodies_and_answers_have_their_json_schemas_and_the_document_is_valid() {
     let headers: Vec<&str> = handshake.as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
     assert_eq!(headers, ["Upgrade", "Connection", "Sec-WebSocket-Version", "Sec-WebSocket-Key"]);
     assert!(handshake.as_array().unwrap().iter().all(|p| p["in"] == "header" && p["required"] == true));
+    // A header an extractor reads, as it declares it.
+    assert_eq!(
+        document["paths"]["/tenant/orders/"]["get"]["parameters"],
+        json!([{"name": "X-Tenant", "in": "header", "required": true, "description": "Whose orders",
+                "schema": {"type": "string", "pattern": "^[a-z]{1,16}$"}}])
+    );
     let elsewhere = &document["paths"]["/elsewhere/"]["get"]["responses"]["3XX"];
     assert_eq!(elsewhere["headers"]["Location"]["required"], true, "{elsewhere}");
     assert!(elsewhere["content"].is_null(), "{elsewhere}");

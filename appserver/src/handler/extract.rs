@@ -51,6 +51,10 @@ pub trait FromRequest: Sized {
     /// when the server has tokens (an extractor may let anyone in without them).
     const BEARER: Option<&'static str> = None;
 
+    /// For the OpenAPI document: the request header this extractor reads, if it reads one
+    /// (listed as a header parameter of the routes that take it).
+    const HEADER: Option<HeaderDoc> = None;
+
     /// The state this extractor needs, checked when the server starts.
     #[doc(hidden)]
     fn __required_state() -> Option<(TypeId, &'static str)> {
@@ -72,6 +76,21 @@ pub trait FromRequest: Sized {
             false => Ok(()),
         }
     }
+}
+
+/// A request header an extractor reads, as the OpenAPI document lists it: a header
+/// parameter of each route that takes the extractor ([`FromRequest::HEADER`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeaderDoc {
+    /// The header's name.
+    pub name: &'static str,
+    /// Whether a request without it is refused.
+    pub required: bool,
+    /// What it is for.
+    pub description: &'static str,
+    /// The values it takes: a regular expression (ECMA-262) the whole value matches, or
+    /// `None` for any.
+    pub pattern: Option<&'static str>,
 }
 
 /// What a route's extractors take beyond the request, the most of them: known at startup,
@@ -130,6 +149,10 @@ pub trait FromRequestAsync: Sized + Send + 'static {
     /// For the OpenAPI document: `Some(role)` if this extractor takes a bearer token with
     /// that role, as [`FromRequest::BEARER`].
     const BEARER: Option<&'static str> = None;
+
+    /// For the OpenAPI document: the request header this extractor reads, as
+    /// [`FromRequest::HEADER`].
+    const HEADER: Option<HeaderDoc> = None;
 
     /// The state this extractor needs, checked when the server starts.
     #[doc(hidden)]

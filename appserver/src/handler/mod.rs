@@ -41,7 +41,7 @@ pub use cookies::Cookies;
 pub use created::Created;
 pub(crate) use ending::Ending;
 pub use error::{Error, Result};
-pub use extract::{FromRequest, FromRequestAsync, Takes};
+pub use extract::{FromRequest, FromRequestAsync, HeaderDoc, Takes};
 pub use form::Form;
 pub use json::Json;
 pub(crate) use multipart::FieldLimit;

@@ -100,6 +100,14 @@ fn operation(route: &Route, pattern: &Pattern, method: &str, tokens: bool, schem
     if (route.takes)() == Takes::Upgrade {
         parameters.extend(handshake_headers());
     }
+    parameters.extend((route.headers)().iter().map(|header| {
+        let mut schema = json!({"type": "string"});
+        if let Some(pattern) = header.pattern {
+            schema["pattern"] = json!(pattern);
+        }
+        json!({"name": header.name, "in": "header", "required": header.required,
+               "description": header.description, "schema": schema})
+    }));
     let mut operation = json!({
         "operationId": format!("{}.{}", route.name.replace("::", "."), method.to_ascii_lowercase()),
         "summary": route.name,

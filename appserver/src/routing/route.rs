@@ -2,7 +2,7 @@
 
 use super::answer::AnswerFn;
 use super::schema::SchemaFn;
-use crate::handler::{Error, Request, Response, Takes};
+use crate::handler::{Error, HeaderDoc, Request, Response, Takes};
 use appserver_pattern::Methods;
 use std::future::Future;
 use std::pin::Pin;
@@ -31,6 +31,8 @@ pub struct Route {
     pub parameters: &'static [Parameter],
     /// The role of the bearer token an extractor or a guard takes (`FromRequest::BEARER`).
     pub bearer: fn() -> Option<&'static str>,
+    /// The request headers the extractors and guards read (`FromRequest::HEADER`).
+    pub headers: fn() -> Vec<HeaderDoc>,
     /// The JSON Schema of the answer's body, for the OpenAPI document.
     pub response: SchemaFn,
     /// The answer's status and media type, for the OpenAPI document.

@@ -2,16 +2,34 @@
 
 import os
 import queue
+import socket
 import subprocess
 import sys
 import threading
 import time
 import unittest
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tqueue import TQueue, TQueueError  # noqa: E402
 
 URL = os.environ["TQUEUE_URL"]
+
+
+def _whole_request(sock):
+    """One HTTP request read from sock: its head, and its body by Content-Length."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    while len(body) < length:
+        body += sock.recv(65536)
+    return head + b"\r\n\r\n" + body
 
 
 class ClientTest(unittest.TestCase):
@@ -48,6 +66,50 @@ class ClientTest(unittest.TestCase):
         self.assertEqual(q.done_many(leases[:2]), [lease.token for lease in leases[:2]], "done already")
         stats = q.stats()
         self.assertEqual((stats["done"], stats["ready"], stats["leased"]), (50, 0, 0))
+
+    def test_priorities_higher_first(self):
+        q = TQueue(URL, "py-priority")
+        q.put("low")
+        q.put("high", priority=5)
+        q.put_many(["middle", "middle too"], priority=1)
+        self.assertEqual([q.get(timeout=1) for _ in range(4)], ["high", "middle", "middle too", "low"])
+        for _ in range(4):
+            q.task_done()
+
+    def test_a_put_that_got_no_answer_is_sent_again_and_made_once(self):
+        # A proxy that passes the first request on to the server but drops the connection
+        # before the answer comes back, then passes everything.
+        target = urllib.parse.urlsplit(URL)
+        listener = socket.create_server(("127.0.0.1", 0))
+        dropped = []
+
+        def serve():
+            while True:
+                try:
+                    client, _ = listener.accept()
+                except OSError:
+                    return
+                with client, socket.create_connection((target.hostname, target.port)) as server:
+                    request = _whole_request(client)
+                    server.sendall(request)
+                    # urllib asks for Connection: close: the answer ends with the stream.
+                    answer = b"".join(iter(lambda: server.recv(65536), b""))
+                    if not dropped:
+                        dropped.append(request)
+                        continue
+                    client.sendall(answer)
+
+        threading.Thread(target=serve, daemon=True).start()
+        try:
+            q = TQueue(f"http://127.0.0.1:{listener.getsockname()[1]}", "py-retry")
+            task_id = q.put("once")
+        finally:
+            listener.close()
+        self.assertEqual(len(dropped), 1, "the first answer was dropped")
+        self.assertIn(b"Idempotency-Key: ", dropped[0])
+        direct = TQueue(URL, "py-retry")
+        self.assertEqual(direct.qsize(), 1, "put once")
+        self.assertEqual(direct.lease()[0].id, task_id)
 
     def test_a_blocked_get_wakes_on_put(self):
         q = TQueue(URL, "py-wake")

@@ -7,6 +7,10 @@
     send(task)
     q.task_done()
 
+Every put carries an Idempotency-Key: a put that got no answer (a timeout, a dropped
+connection) is sent again with the same key, and the server answers the first put's id
+instead of putting the task twice.
+
 A task handed out by get() is leased: if task_done() does not come before the lease runs
 out (the queue's lease, 60 s unless the server says otherwise), the task is handed out
 again. lease() and done() give the leases themselves, to finish them in any order, extend
@@ -15,10 +19,12 @@ them (heartbeat) or release them.
 
 import json
 import queue
+import socket
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 
 __all__ = ["TQueue", "Lease", "Empty", "Full", "TQueueError"]
 
@@ -27,6 +33,10 @@ Full = queue.Full
 
 # The longest long-poll one request asks for; longer waits are several requests.
 _POLL = 20.0
+
+# How often a put that got no answer is sent again (with its key), and the pause before.
+_PUT_TRIES = 4
+_PUT_PAUSE = 0.5
 
 
 class TQueueError(Exception):
@@ -53,6 +63,16 @@ class Lease:
         return f"Lease({self.queue!r}, token={self.token!r}, task={self.task!r})"
 
 
+def _task(item, delay, priority):
+    """A task as the v2 API takes it."""
+    task = {"task": item}
+    if delay:
+        task["delay"] = delay
+    if priority:
+        task["priority"] = priority
+    return task
+
+
 class TQueue:
     """One queue of a TQueue server."""
 
@@ -65,16 +85,14 @@ class TQueue:
 
     # queue.Queue's interface
 
-    def put(self, item, block=True, timeout=None, delay=0):
-        """Adds item (any JSON value); answers its id once it is on disk. A full queue:
-        waits (block) up to timeout seconds, else raises Full."""
+    def put(self, item, block=True, timeout=None, delay=0, priority=0):
+        """Adds item (any JSON value); answers its id once it is on disk. Higher priorities
+        are handed out first. A full queue: waits (block) up to timeout seconds, else
+        raises Full."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             try:
-                body = {"task": item}
-                if delay:
-                    body["delay"] = delay
-                return self._call("POST", "/tasks", body)["id"]
+                return self._put("/tasks", _task(item, delay, priority))["id"]
             except TQueueError as error:
                 if error.status != 429 or not block:
                     raise Full(error.message) if error.status == 429 else error
@@ -86,12 +104,12 @@ class TQueue:
     def put_nowait(self, item):
         return self.put(item, block=False)
 
-    def put_many(self, items, delay=0):
+    def put_many(self, items, delay=0, priority=0):
         """Adds items (1 to 1000 JSON values) in one commit: all or none; their ids, in
         order. A full queue raises Full (nothing was added)."""
-        tasks = [{"task": item, "delay": delay} if delay else {"task": item} for item in items]
+        tasks = [_task(item, delay, priority) for item in items]
         try:
-            return self._call("POST", "/tasks/batch", {"tasks": tasks})["ids"]
+            return self._put("/tasks/batch", {"tasks": tasks})["ids"]
         except TQueueError as error:
             raise Full(error.message) if error.status == 429 else error
 
@@ -161,10 +179,22 @@ class TQueue:
         """The queue's counts: ready, leased, delayed, dead, put, done, expired."""
         return self._call("GET", "")
 
-    def _call(self, method, path, body=None, timeout=None):
+    def _put(self, path, body):
+        """POSTs a put with a new Idempotency-Key; sends it again, with the same key, while
+        it gets no answer (up to _PUT_TRIES times)."""
+        key = uuid.uuid4().hex
+        for attempt in range(_PUT_TRIES):
+            try:
+                return self._call("POST", path, body, headers={"Idempotency-Key": key})
+            except (urllib.error.URLError, ConnectionError, socket.timeout) as no_answer:
+                if isinstance(no_answer, urllib.error.HTTPError) or attempt == _PUT_TRIES - 1:
+                    raise
+                time.sleep(_PUT_PAUSE)
+
+    def _call(self, method, path, body=None, timeout=None, headers=None):
         url = f"{self.url}/v2/queues/{urllib.parse.quote(self.name)}{path}"
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(url, data=data, method=method)
+        request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
         if data is not None:
             request.add_header("Content-Type", "application/json")
         if self.token:

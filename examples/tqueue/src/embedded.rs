@@ -1,16 +1,19 @@
 //! The embedded store's queues: every task in memory, each change written to the SQLite
 //! file ([`Sqlite`]) in the order it was made, and answered once it is as safe as it must be.
 //!
-//! A task is ready, delayed, leased or dead. Ready tasks are handed out in the order they
-//! were put (lowest id first). A lease names its attempt (`<id>.<attempt>`); when it runs
+//! A task is ready, delayed, leased or dead. Ready tasks are handed out by priority,
+//! highest first, and in the order they were put within a priority (lowest id first). A lease names its attempt (`<id>.<attempt>`); when it runs
 //! out, the task is ready again, or dead after `max_attempts` leases. Times that run out
 //! are found when the queue is next used, and a long-poll sleeps until the next one.
 
 use crate::settings::{Limits, Settings};
-use crate::sqlite::{Change, Sqlite, Stage, Stored, Sync, Ticket};
-use crate::store::{DeadTask, Leased, OpenError, Refused, Stats, Store, StoreError, Token, ms, now_ms};
+use crate::sqlite::{Change, Contents, Sqlite, Stage, StoredKey, Sync, Ticket};
+use crate::store::{
+    DeadTask, Key, Leased, OpenError, Put, Receipt, Refused, Stats, Store, StoreError, Token, ms, now_ms,
+};
 use serde_json::value::RawValue;
-use std::collections::{BTreeSet, HashMap};
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::path::Path;
@@ -45,16 +48,21 @@ struct Task {
     data: Arc<RawValue>,
     stage: Stage,
     attempts: u32,
+    priority: i32,
 }
 
 struct Queue {
     name: Arc<str>,
     limits: Limits,
     tasks: Tasks,
-    ready: BTreeSet<u64>,
+    /// Ready tasks in the order they are handed out: priority, highest first, then id.
+    ready: BTreeSet<(Reverse<i32>, u64)>,
     /// Delayed and leased tasks, by the time they are due.
     timed: BTreeSet<(u64, u64)>,
     dead: BTreeSet<u64>,
+    /// The keys of idempotent puts, and the order they were made in (oldest first).
+    keys: HashMap<String, StoredKey>,
+    key_order: VecDeque<(u64, String)>,
     wake: Arc<Notify>,
     totals: Stats,
 }
@@ -68,31 +76,51 @@ impl Queue {
             ready: BTreeSet::new(),
             timed: BTreeSet::new(),
             dead: BTreeSet::new(),
+            keys: HashMap::new(),
+            key_order: VecDeque::new(),
             wake: Arc::default(),
             totals: Stats::default(),
         }
     }
 
+    /// Adds `task`, as `id`, in its stage.
+    fn insert(&mut self, id: u64, task: Task) {
+        self.tasks.insert(id, task);
+        self.put_in(id);
+    }
+
     /// Puts task `id` in `stage`, out of the one it was in.
     fn move_to(&mut self, id: u64, stage: Stage) {
-        let Some(task) = self.tasks.get_mut(&id) else { return };
+        self.take_out(id);
+        if let Some(task) = self.tasks.get_mut(&id) {
+            task.stage = stage;
+            self.put_in(id);
+        }
+    }
+
+    /// Adds task `id` to the set of its stage.
+    fn put_in(&mut self, id: u64) {
+        let Some(task) = self.tasks.get(&id) else { return };
         match task.stage {
-            Stage::Ready => self.ready.remove(&id),
-            Stage::Delayed { until } | Stage::Leased { until } => self.timed.remove(&(until, id)),
-            Stage::Dead => self.dead.remove(&id),
-        };
-        task.stage = stage;
-        match stage {
-            Stage::Ready => self.ready.insert(id),
+            Stage::Ready => self.ready.insert((Reverse(task.priority), id)),
             Stage::Delayed { until } | Stage::Leased { until } => self.timed.insert((until, id)),
             Stage::Dead => self.dead.insert(id),
         };
     }
 
+    /// Takes task `id` out of the set of its stage.
+    fn take_out(&mut self, id: u64) {
+        let Some(task) = self.tasks.get(&id) else { return };
+        match task.stage {
+            Stage::Ready => self.ready.remove(&(Reverse(task.priority), id)),
+            Stage::Delayed { until } | Stage::Leased { until } => self.timed.remove(&(until, id)),
+            Stage::Dead => self.dead.remove(&id),
+        };
+    }
+
     /// Takes task `id` out of the queue.
     fn remove(&mut self, id: u64) -> Option<Task> {
-        self.move_to(id, Stage::Ready);
-        self.ready.remove(&id);
+        self.take_out(id);
         self.tasks.remove(&id)
     }
 
@@ -116,6 +144,27 @@ impl Queue {
             };
             self.move_to(id, stage);
             changes.push(Change::Stage { id, stage, attempts: task_attempts(&self.tasks, id) });
+        }
+    }
+
+    /// Remembers `kept`, the key of a put just made.
+    fn keep(&mut self, kept: StoredKey) {
+        self.key_order.push_back((kept.created, kept.key.clone()));
+        self.keys.insert(kept.key.clone(), kept);
+    }
+
+    /// Forgets the keys made before `since`, and the oldest past `most` kept.
+    fn forget_keys(&mut self, since: u64, most: usize, changes: &mut Vec<Change>) {
+        while let Some((created, _)) = self.key_order.front() {
+            if *created >= since && self.key_order.len() <= most {
+                break;
+            }
+            let Some((created, key)) = self.key_order.pop_front() else { break };
+            // A key used again after it expired has a newer entry: keep that one.
+            if self.keys.get(&key).is_some_and(|kept| kept.created == created) {
+                self.keys.remove(&key);
+                changes.push(Change::Unkey { queue: Arc::clone(&self.name), key });
+            }
         }
     }
 
@@ -175,16 +224,24 @@ impl fmt::Debug for Embedded {
 }
 
 impl Inner {
-    /// Puts the tasks read from the file in their queues.
-    fn fill(&mut self, tasks: Vec<Stored>, settings: &Settings) {
-        for stored in tasks {
+    /// Puts the tasks and keys read from the file in their queues.
+    fn fill(&mut self, contents: Contents, settings: &Settings) {
+        for stored in contents.tasks {
             let queue = self
                 .queues
                 .entry(stored.queue.as_str().into())
                 .or_insert_with(|| Queue::new(&stored.queue, settings.limits(&stored.queue)));
-            queue.tasks.insert(stored.id, Task { data: stored.data, stage: Stage::Ready, attempts: stored.attempts });
-            queue.ready.insert(stored.id);
-            queue.move_to(stored.id, stored.stage);
+            let task =
+                Task { data: stored.data, stage: stored.stage, attempts: stored.attempts, priority: stored.priority };
+            queue.insert(stored.id, task);
+        }
+        // Oldest first, as they were read.
+        for kept in contents.keys {
+            let queue = self
+                .queues
+                .entry(kept.queue.as_str().into())
+                .or_insert_with(|| Queue::new(&kept.queue, settings.limits(&kept.queue)));
+            queue.keep(kept);
         }
     }
 }
@@ -196,9 +253,9 @@ impl Embedded {
         let dir: &Path = &settings.data_dir;
         let max_bytes = settings.max_store_mb.saturating_mul(1 << 20);
         let loaded = Sqlite::open(dir, max_bytes).map_err(OpenError::store(dir.display()))?;
-        let mut inner = Inner { queues: HashMap::new(), next_id: loaded.next_id, synced: 0 };
+        let mut inner = Inner { queues: HashMap::new(), next_id: loaded.contents.next_id, synced: 0 };
         let mut changes = Vec::new();
-        inner.fill(loaded.tasks, &settings);
+        inner.fill(loaded.contents, &settings);
         let now = now_ms();
         for queue in inner.queues.values_mut() {
             queue.promote(now, &mut changes);
@@ -218,17 +275,19 @@ impl Embedded {
             return;
         }
         match self.store.reload(cause) {
-            Ok((tasks, next_id)) => {
+            Ok(contents) => {
                 inner.synced = self.store.failures();
-                inner.next_id = inner.next_id.max(next_id);
+                inner.next_id = inner.next_id.max(contents.next_id);
                 for queue in inner.queues.values_mut() {
                     queue.tasks.clear();
                     queue.ready.clear();
                     queue.timed.clear();
                     queue.dead.clear();
+                    queue.keys.clear();
+                    queue.key_order.clear();
                 }
-                let count = tasks.len();
-                inner.fill(tasks, &self.settings);
+                let count = contents.tasks.len();
+                inner.fill(contents, &self.settings);
                 tracing::warn!(tasks = count, "the queues were read from the store again after a failed write");
             }
             Err(error) => tracing::error!(%error, "the queues could not be read from the store again"),
@@ -259,7 +318,7 @@ impl Embedded {
             let max_queues = self.settings.max_queues;
             if queues.len() >= max_queues {
                 // A queue with no tasks does not count: forget those nobody waits on.
-                queues.retain(|_, q| !q.tasks.is_empty() || Arc::strong_count(&q.wake) > 1);
+                queues.retain(|_, q| !q.tasks.is_empty() || !q.keys.is_empty() || Arc::strong_count(&q.wake) > 1);
                 if queues.values().filter(|q| !q.tasks.is_empty()).count() >= max_queues {
                     return Err(Refused::TooManyQueues { max_queues });
                 }
@@ -325,41 +384,77 @@ impl Store for Embedded {
         &self.settings
     }
 
-    async fn put_many(&self, queue: &str, tasks: Vec<(Box<RawValue>, Duration)>) -> Result<Vec<u64>, Refused> {
+    async fn put_many(&self, queue: &str, tasks: Vec<Put>, key: Option<Key>) -> Result<Receipt, Refused> {
         let count = tasks.len() as u64;
-        let (ids, ack) = self.with_queue(
-            queue,
-            Sync::Disk,
-            true,
-            || unreachable!(),
-            |q, next_id, changes| {
-                if q.tasks.len() + tasks.len() > q.limits.max_tasks {
-                    return Err(Refused::QueueFull { max_tasks: q.limits.max_tasks });
-                }
-                let now = now_ms();
-                let ids = tasks
-                    .into_iter()
-                    .map(|(data, delay)| {
-                        let (id, data): (u64, Arc<RawValue>) = (*next_id, data.into());
-                        *next_id += 1;
-                        let stage = match delay.is_zero() {
-                            true => Stage::Ready,
-                            false => Stage::Delayed { until: now.saturating_add(ms(delay)) },
+        let window = self.settings.idempotency_ms();
+        let mut tasks = Some(tasks);
+        loop {
+            let (receipt, ack) = self.with_queue(
+                queue,
+                Sync::Disk,
+                true,
+                || unreachable!(),
+                |q, next_id, changes| {
+                    let now = now_ms();
+                    if let Some(key) = &key {
+                        q.forget_keys(now.saturating_sub(window), q.limits.max_tasks, changes);
+                        if let Some(kept) = q.keys.get(&key.key) {
+                            return match kept.fingerprint == key.fingerprint {
+                                true => Ok(Receipt { ids: kept.ids.clone(), replayed: true }),
+                                false => Err(Refused::KeyReused),
+                            };
+                        }
+                    }
+                    let tasks = tasks.take().unwrap_or_default();
+                    if q.tasks.len() + tasks.len() > q.limits.max_tasks {
+                        return Err(Refused::QueueFull { max_tasks: q.limits.max_tasks });
+                    }
+                    let ids: Vec<u64> = tasks
+                        .into_iter()
+                        .map(|Put { data, delay, priority }| {
+                            let (id, data): (u64, Arc<RawValue>) = (*next_id, data.into());
+                            *next_id += 1;
+                            let stage = match delay.is_zero() {
+                                true => Stage::Ready,
+                                false => Stage::Delayed { until: now.saturating_add(ms(delay)) },
+                            };
+                            q.insert(id, Task { data: Arc::clone(&data), stage, attempts: 0, priority });
+                            let queue = Arc::clone(&q.name);
+                            changes.push(Change::Put { id, queue, data, stage, attempts: 0, priority });
+                            id
+                        })
+                        .collect();
+                    if let Some(key) = &key {
+                        let kept = StoredKey {
+                            queue: q.name.to_string(),
+                            key: key.key.clone(),
+                            fingerprint: key.fingerprint,
+                            ids: ids.clone(),
+                            created: now,
                         };
-                        q.tasks.insert(id, Task { data: Arc::clone(&data), stage: Stage::Ready, attempts: 0 });
-                        q.ready.insert(id);
-                        q.move_to(id, stage);
-                        changes.push(Change::Put { id, queue: Arc::clone(&q.name), data, stage, attempts: 0 });
-                        id
-                    })
-                    .collect();
-                q.wake.notify_waiters();
-                Ok(ids)
-            },
-        )?;
-        self.safe(ack).await?;
-        self.count(queue, |totals| totals.put += count);
-        Ok(ids)
+                        changes.push(Change::Key(kept.clone()));
+                        q.keep(kept);
+                    }
+                    q.wake.notify_waiters();
+                    Ok(Receipt { ids, replayed: false })
+                },
+            )?;
+            if !receipt.replayed {
+                self.safe(ack).await?;
+                self.count(queue, |totals| totals.put += count);
+                return Ok(receipt);
+            }
+            // The put that used the key may still wait for its commit: answer once what
+            // was pending then is on disk, and if that commit failed (the key is gone with
+            // it), put now.
+            let next_id = self.lock().next_id;
+            self.safe(Some(self.store.write(Vec::new(), next_id, Sync::Disk))).await?;
+            let key = key.as_ref().map(|key| key.key.as_str()).unwrap_or_default();
+            let kept = self.lock().queues.get(queue).and_then(|q| q.keys.get(key)).map(|kept| kept.ids.clone());
+            if kept.as_ref() == Some(&receipt.ids) || tasks.is_none() {
+                return Ok(receipt);
+            }
+        }
     }
 
     async fn done_many(&self, queue: &str, tokens: &[Token]) -> Result<Vec<bool>, Refused> {
@@ -413,7 +508,7 @@ impl Store for Embedded {
                     let until = now.saturating_add(ms(lease.unwrap_or(q.limits.lease)));
                     let mut leased = Vec::new();
                     while leased.len() < max {
-                        let Some(id) = q.ready.first().copied() else { break };
+                        let Some(&(_, id)) = q.ready.first() else { break };
                         q.move_to(id, Stage::Leased { until });
                         let task = q.tasks.get_mut(&id).expect("a ready task exists");
                         task.attempts += 1;

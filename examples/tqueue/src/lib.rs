@@ -30,6 +30,7 @@
 mod access;
 mod embedded;
 mod gather;
+mod idempotency;
 mod postgres;
 mod queues;
 mod refusal;
@@ -42,7 +43,7 @@ pub mod v2;
 pub use access::{Admin, Anonymous, Caller, Consume, Produce};
 pub use queues::Queues;
 pub use settings::{Problem, QueueSettings, Settings, StoreKind};
-pub use store::{DeadTask, Leased, OpenError, Refused, Stats, StoreError, Token, TokenError};
+pub use store::{DeadTask, Key, Leased, OpenError, Put, Receipt, Refused, Stats, StoreError, Token, TokenError};
 
 use appserver::{ServeError, Server, ServerType};
 use std::fmt;

@@ -15,7 +15,7 @@
 
 use crate::gather::Gather;
 use crate::settings::Settings;
-use crate::store::{DeadTask, Leased, OpenError, Refused, Stats, Store, StoreError, Token, ms};
+use crate::store::{DeadTask, Key, Leased, OpenError, Put, Receipt, Refused, Stats, Store, StoreError, Token, ms};
 use deadpool_postgres::{Pool, PoolConfig, Runtime, Timeouts};
 use serde_json::value::RawValue;
 use std::collections::HashMap;
@@ -25,7 +25,7 @@ use tokio::sync::Notify;
 use tokio_postgres::{AsyncMessage, NoTls};
 
 /// The schema's version.
-const VERSION: i32 = 2;
+const VERSION: i32 = 3;
 /// The advisory lock nodes take to create or migrate the schema one at a time.
 const MIGRATION_LOCK: i64 = 0x7471_7565_7565; // "tqueue"
 /// The database's clock, in milliseconds since the Unix epoch.
@@ -52,7 +52,7 @@ impl std::ops::Deref for Postgres {
 }
 
 /// A batch of puts (each request's tasks), for one queue.
-type Puts = Gather<Inner, String, Vec<(Box<RawValue>, Duration)>, Result<Vec<u64>, Refused>>;
+type Puts = Gather<Inner, String, Vec<Put>, Result<Vec<u64>, Refused>>;
 /// A batch of dones (each request's leases), for one queue: each task's data if done.
 type Dones = Gather<Inner, String, Vec<Token>, Result<Vec<Option<String>>, Refused>>;
 /// A batch of leases (each request's most), for one queue and lease time in milliseconds.
@@ -170,6 +170,10 @@ impl Inner {
         if expired > 0 {
             self.count(queue, |t| t.expired += expired);
         }
+        // And the keys of idempotent puts past the window.
+        let window = self.settings.idempotency_ms() as i64;
+        let forget = format!("DELETE FROM tqueue_keys WHERE queue = $1 AND created <= {NOW} - $2");
+        client.execute(&prepared(client, &forget).await?, &[&queue, &window]).await.map_err(store_error)?;
         Ok(())
     }
 
@@ -210,8 +214,8 @@ impl Inner {
                     &format!(
                         "UPDATE tqueue_tasks t SET stage = {LEASED}, due = {NOW} + $3, attempts = t.attempts + 1 \
                      FROM (SELECT id FROM tqueue_tasks WHERE queue = $1 AND stage = {WAITING} AND due <= {NOW} \
-                           ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED) s \
-                     WHERE t.id = s.id RETURNING t.id, t.attempts, t.due, t.data"
+                           ORDER BY priority DESC, id LIMIT $2 FOR UPDATE SKIP LOCKED) s \
+                     WHERE t.id = s.id RETURNING t.id, t.attempts, t.due, t.data, t.priority"
                     ),
                 )
                 .await?,
@@ -219,33 +223,31 @@ impl Inner {
             )
             .await
             .map_err(store_error)?;
-        let mut leased: Vec<Leased> = rows
+        let mut leased: Vec<(i32, Leased)> = rows
             .iter()
             .filter_map(|row| {
                 let data: String = row.get(3);
-                Some(Leased {
+                let leased = Leased {
                     id: row.get::<_, i64>(0) as u64,
                     attempt: row.get::<_, i32>(1) as u32,
                     until: row.get::<_, i64>(2) as u64,
                     data: RawValue::from_string(data).ok()?.into(),
-                })
+                };
+                Some((row.get(4), leased))
             })
             .collect();
-        leased.sort_by_key(|l| l.id);
-        Ok(leased)
+        // In the order they are handed out: priority, highest first, then id.
+        leased.sort_by_key(|(priority, l)| (std::cmp::Reverse(*priority), l.id));
+        Ok(leased.into_iter().map(|(_, l)| l).collect())
     }
 
     /// Puts a batch of requests' tasks into `queue`: in one statement for all when there is
     /// room for all, else request by request (each all or none). Notifies once.
-    async fn put_batch(
-        self: Arc<Self>,
-        queue: &str,
-        puts: Vec<Vec<(Box<RawValue>, Duration)>>,
-    ) -> Vec<Result<Vec<u64>, Refused>> {
+    async fn put_batch(self: Arc<Self>, queue: &str, puts: Vec<Vec<Put>>) -> Vec<Result<Vec<u64>, Refused>> {
         let answers = match self.client().await {
             Err(refused) => puts.iter().map(|_| Err(refused.clone())).collect(),
             Ok(mut client) => {
-                let all: Vec<&(Box<RawValue>, Duration)> = puts.iter().flatten().collect();
+                let all: Vec<&Put> = puts.iter().flatten().collect();
                 let fast = match puts.len() {
                     1 => self.put_one(&mut client, queue, &all).await.map(Some),
                     _ => self.put_fast(&client, queue, &all).await,
@@ -277,15 +279,14 @@ impl Inner {
     /// The usual put in one statement, its own transaction: room in the queue for all of
     /// `tasks`, and the queue known or under `max_queues`. Otherwise it puts nothing and
     /// answers `None`.
-    async fn put_fast(
+    async fn put_fast<C: deadpool_postgres::GenericClient + Sync>(
         &self,
-        client: &deadpool_postgres::Client,
+        client: &C,
         queue: &str,
-        tasks: &[&(Box<RawValue>, Duration)],
+        tasks: &[&Put],
     ) -> Result<Option<Vec<u64>>, Refused> {
         let limits = self.settings.limits(queue);
-        let (data, delays): (Vec<&str>, Vec<i64>) =
-            tasks.iter().map(|(data, delay)| (data.get(), ms(*delay) as i64)).unzip();
+        let (data, delays, priorities) = columns(tasks);
         let Some(room) = (limits.max_tasks as i64).checked_sub(tasks.len() as i64) else { return Ok(None) };
         let fast = client
             .query_one(
@@ -293,15 +294,15 @@ impl Inner {
                     "WITH new_queue AS (INSERT INTO tqueue_queues (name) VALUES ($1) ON CONFLICT DO NOTHING RETURNING 1), \
                      room AS (SELECT NOT EXISTS (SELECT 1 FROM tqueue_tasks WHERE queue = $1 ORDER BY queue, stage, due, id OFFSET $4 LIMIT 1) \
                               AND (NOT EXISTS (SELECT 1 FROM new_queue) OR (SELECT count(*) FROM tqueue_queues) < $5) AS ok), \
-                     inserted AS (INSERT INTO tqueue_tasks (queue, data, stage, due, attempts) \
-                                  SELECT $1, t.data, {WAITING}, {NOW} + t.delay, 0 \
-                                  FROM unnest($2::text[], $3::bigint[]) WITH ORDINALITY AS t(data, delay, n), room \
+                     inserted AS (INSERT INTO tqueue_tasks (queue, data, stage, due, attempts, priority) \
+                                  SELECT $1, t.data, {WAITING}, {NOW} + t.delay, 0, t.priority \
+                                  FROM unnest($2::text[], $3::bigint[], $6::integer[]) WITH ORDINALITY AS t(data, delay, priority, n), room \
                                   WHERE room.ok ORDER BY t.n RETURNING id), \
                      notified AS (SELECT pg_notify('tqueue', $1) FROM room WHERE room.ok) \
                      SELECT (SELECT ok FROM room), array(SELECT id FROM inserted ORDER BY id), (SELECT count(*) FROM notified)"
                 ))
                 .await?,
-                &[&queue, &data, &delays, &room, &(self.settings.max_queues as i64)],
+                &[&queue, &data, &delays, &room, &(self.settings.max_queues as i64), &priorities],
             )
             .await
             .map_err(store_error)?;
@@ -317,7 +318,7 @@ impl Inner {
         &self,
         client: &mut deadpool_postgres::Client,
         queue: &str,
-        tasks: &[&(Box<RawValue>, Duration)],
+        tasks: &[&Put],
     ) -> Result<Vec<u64>, Refused> {
         match self.put_fast(client, queue, tasks).await? {
             Some(ids) => Ok(ids),
@@ -325,38 +326,106 @@ impl Inner {
         }
     }
 
+    /// A put with an `Idempotency-Key`, in a transaction of its own: the key is claimed
+    /// first (a unique index: a second node's put with the same key waits for this one's
+    /// commit, then finds the key), then the tasks are put, and the key keeps their ids.
+    async fn put_keyed(&self, queue: &str, tasks: &[&Put], key: &Key) -> Result<Receipt, Refused> {
+        let mut client = self.client().await?;
+        let txn = client.transaction().await.map_err(store_error)?;
+        let window = self.settings.idempotency_ms() as i64;
+        // A key past the window is free again.
+        let expired = format!("DELETE FROM tqueue_keys WHERE queue = $1 AND key = $2 AND created <= {NOW} - $3");
+        txn.execute(&prepared(&txn, &expired).await?, &[&queue, &key.key, &window]).await.map_err(store_error)?;
+        let claim = format!(
+            "INSERT INTO tqueue_keys (queue, key, fingerprint, ids, created) VALUES ($1, $2, $3, '{{}}', {NOW}) \
+             ON CONFLICT DO NOTHING RETURNING 1"
+        );
+        let claim = prepared(&txn, &claim).await?;
+        let claimed = txn.query_opt(&claim, &[&queue, &key.key, &key.fingerprint]).await.map_err(store_error)?;
+        if claimed.is_none() {
+            let kept = txn
+                .query_opt(
+                    &prepared(&txn, "SELECT fingerprint, ids FROM tqueue_keys WHERE queue = $1 AND key = $2").await?,
+                    &[&queue, &key.key],
+                )
+                .await
+                .map_err(store_error)?;
+            return match kept {
+                Some(row) if row.get::<_, i64>(0) == key.fingerprint => {
+                    let ids: Vec<i64> = row.get(1);
+                    Ok(Receipt { ids: ids.into_iter().map(|id| id as u64).collect(), replayed: true })
+                }
+                Some(_) => Err(Refused::KeyReused),
+                // Past the window and forgotten meanwhile: as a put after the window would.
+                None => {
+                    drop(txn);
+                    return Box::pin(self.put_keyed(queue, tasks, key)).await;
+                }
+            };
+        }
+        let ids = match self.put_fast(&txn, queue, tasks).await? {
+            Some(ids) => ids,
+            None => self.put_checks(&txn, queue, tasks).await?,
+        };
+        let stored: Vec<i64> = ids.iter().map(|&id| id as i64).collect();
+        txn.execute(
+            &prepared(&txn, "UPDATE tqueue_keys SET ids = $3 WHERE queue = $1 AND key = $2").await?,
+            &[&queue, &key.key, &stored],
+        )
+        .await
+        .map_err(store_error)?;
+        txn.commit().await.map_err(store_error)?;
+        self.count(queue, |t| t.put += ids.len() as u64);
+        Ok(Receipt { ids, replayed: false })
+    }
+
     /// A put near a bound: the checks one at a time in a transaction, which decide.
     async fn put_slow(
         &self,
         client: &mut deadpool_postgres::Client,
         queue: &str,
-        tasks: &[&(Box<RawValue>, Duration)],
+        tasks: &[&Put],
+    ) -> Result<Vec<u64>, Refused> {
+        let txn = client.transaction().await.map_err(store_error)?;
+        match self.put_checks(&txn, queue, tasks).await {
+            // Refused for `max_queues`, the empty queues it forgot stay forgotten.
+            outcome @ (Ok(_) | Err(Refused::TooManyQueues { .. })) => {
+                txn.commit().await.map_err(store_error)?;
+                outcome
+            }
+            refused => refused,
+        }
+    }
+
+    /// The checks of a put near a bound, then the put, in `txn`, which the caller commits.
+    async fn put_checks(
+        &self,
+        txn: &deadpool_postgres::Transaction<'_>,
+        queue: &str,
+        tasks: &[&Put],
     ) -> Result<Vec<u64>, Refused> {
         let limits = self.settings.limits(queue);
         let Some(room) = (limits.max_tasks as i64).checked_sub(tasks.len() as i64) else {
             return Err(Refused::QueueFull { max_tasks: limits.max_tasks });
         };
-        let (data, delays): (Vec<&str>, Vec<i64>) =
-            tasks.iter().map(|(data, delay)| (data.get(), ms(*delay) as i64)).unzip();
-        let txn = client.transaction().await.map_err(store_error)?;
+        let (data, delays, priorities) = columns(tasks);
         // The statement above may have added the queue: count it whether new or not.
         txn.execute(
-            &prepared(&txn, "INSERT INTO tqueue_queues (name) VALUES ($1) ON CONFLICT DO NOTHING").await?,
+            &prepared(txn, "INSERT INTO tqueue_queues (name) VALUES ($1) ON CONFLICT DO NOTHING").await?,
             &[&queue],
         )
         .await
         .map_err(store_error)?;
-        if queue_count(&txn).await? > self.settings.max_queues as i64 {
+        if queue_count(txn).await? > self.settings.max_queues as i64 {
             // A queue with no tasks does not count: forget the empty ones, then count again.
             let forget = "DELETE FROM tqueue_queues q WHERE name <> $1 \
                           AND NOT EXISTS (SELECT 1 FROM tqueue_tasks t WHERE t.queue = q.name)";
-            txn.execute(&prepared(&txn, forget).await?, &[&queue]).await.map_err(store_error)?;
-            if queue_count(&txn).await? > self.settings.max_queues as i64 {
+            txn.execute(&prepared(txn, forget).await?, &[&queue]).await.map_err(store_error)?;
+            if queue_count(txn).await? > self.settings.max_queues as i64 {
                 // Nor does this one stay, as no task was put in it.
                 let unmake = "DELETE FROM tqueue_queues q WHERE name = $1 \
                               AND NOT EXISTS (SELECT 1 FROM tqueue_tasks t WHERE t.queue = q.name)";
-                txn.execute(&prepared(&txn, unmake).await?, &[&queue]).await.map_err(store_error)?;
-                txn.commit().await.map_err(store_error)?;
+                txn.execute(&prepared(txn, unmake).await?, &[&queue]).await.map_err(store_error)?;
                 return Err(Refused::TooManyQueues { max_queues: self.settings.max_queues });
             }
         }
@@ -364,7 +433,7 @@ impl Inner {
         let full = txn
             .query_opt(
                 &prepared(
-                    &txn,
+                    txn,
                     "SELECT 1 FROM tqueue_tasks WHERE queue = $1 ORDER BY queue, stage, due, id OFFSET $2 LIMIT 1",
                 )
                 .await?,
@@ -378,21 +447,20 @@ impl Inner {
         let rows = txn
             .query(
                 &prepared(
-                    &txn,
+                    txn,
                     &format!(
-                        "INSERT INTO tqueue_tasks (queue, data, stage, due, attempts) \
-                     SELECT $1, t.data, {WAITING}, {NOW} + t.delay, 0 \
-                     FROM unnest($2::text[], $3::bigint[]) WITH ORDINALITY AS t(data, delay, n) ORDER BY t.n \
-                     RETURNING id"
+                        "INSERT INTO tqueue_tasks (queue, data, stage, due, attempts, priority) \
+                     SELECT $1, t.data, {WAITING}, {NOW} + t.delay, 0, t.priority \
+                     FROM unnest($2::text[], $3::bigint[], $4::integer[]) WITH ORDINALITY AS t(data, delay, priority, n) \
+                     ORDER BY t.n RETURNING id"
                     ),
                 )
                 .await?,
-                &[&queue, &data, &delays],
+                &[&queue, &data, &delays, &priorities],
             )
             .await
             .map_err(store_error)?;
-        txn.execute(&prepared(&txn, "SELECT pg_notify('tqueue', $1)").await?, &[&queue]).await.map_err(store_error)?;
-        txn.commit().await.map_err(store_error)?;
+        txn.execute(&prepared(txn, "SELECT pg_notify('tqueue', $1)").await?, &[&queue]).await.map_err(store_error)?;
         // Ids come from the sequence in the rows' order.
         let mut ids: Vec<u64> = rows.iter().map(|row| row.get::<_, i64>(0) as u64).collect();
         ids.sort_unstable();
@@ -552,8 +620,11 @@ impl Store for Postgres {
         &self.settings
     }
 
-    async fn put_many(&self, queue: &str, tasks: Vec<(Box<RawValue>, Duration)>) -> Result<Vec<u64>, Refused> {
-        self.puts.submit(&self.0, queue.to_owned(), tasks).await?
+    async fn put_many(&self, queue: &str, tasks: Vec<Put>, key: Option<Key>) -> Result<Receipt, Refused> {
+        match key {
+            Some(key) => self.put_keyed(queue, &tasks.iter().collect::<Vec<_>>(), &key).await,
+            None => Ok(Receipt { ids: self.puts.submit(&self.0, queue.to_owned(), tasks).await??, replayed: false }),
+        }
     }
 
     async fn done_many(&self, queue: &str, tokens: &[Token]) -> Result<Vec<bool>, Refused> {
@@ -752,6 +823,26 @@ async fn migrate(url: &str) -> Result<(), tokio_postgres::Error> {
             "CREATE INDEX tqueue_tasks_waiting ON tqueue_tasks (queue, id) WHERE stage = {WAITING};
              ALTER TABLE tqueue_tasks SET (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 1000,
                                            autovacuum_vacuum_cost_delay = 0);
+             INSERT INTO tqueue_schema VALUES (2);"
+        ))
+        .await?;
+    }
+    if version.unwrap_or(0) < 3 {
+        // Priorities: ready rows leased highest first, in id order within a priority, from
+        // an index in that order. The keys of idempotent puts, unique per queue.
+        txn.batch_execute(&format!(
+            "ALTER TABLE tqueue_tasks ADD COLUMN priority integer NOT NULL DEFAULT 0;
+             CREATE INDEX tqueue_tasks_ready ON tqueue_tasks (queue, priority DESC, id) WHERE stage = {WAITING};
+             DROP INDEX tqueue_tasks_waiting;
+             CREATE TABLE tqueue_keys (
+                 queue text NOT NULL,
+                 key text NOT NULL,
+                 fingerprint bigint NOT NULL,
+                 ids bigint[] NOT NULL,
+                 created bigint NOT NULL,
+                 PRIMARY KEY (queue, key)
+             );
+             CREATE INDEX tqueue_keys_by_age ON tqueue_keys (queue, created);
              INSERT INTO tqueue_schema VALUES ({VERSION});"
         ))
         .await?;
@@ -760,6 +851,13 @@ async fn migrate(url: &str) -> Result<(), tokio_postgres::Error> {
     drop(client);
     let _ = driver.await;
     Ok(())
+}
+
+/// The columns of `tasks` for `unnest`: data, delays in milliseconds, priorities.
+fn columns<'a>(tasks: &[&'a Put]) -> (Vec<&'a str>, Vec<i64>, Vec<i32>) {
+    let data = tasks.iter().map(|t| t.data.get()).collect();
+    let delays = tasks.iter().map(|t| ms(t.delay) as i64).collect();
+    (data, delays, tasks.iter().map(|t| t.priority).collect())
 }
 
 /// Wakes the long-polls of this process on each notification, from a connection of its

@@ -4,7 +4,7 @@
 use crate::embedded::Embedded;
 use crate::postgres::Postgres;
 use crate::settings::{Settings, StoreKind, seconds};
-use crate::store::{DeadTask, Leased, OpenError, Refused, Stats, Store, Token};
+use crate::store::{DeadTask, Key, Leased, OpenError, Put, Receipt, Refused, Stats, Store, Token};
 use serde_json::value::RawValue;
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,18 +39,21 @@ impl Queues {
         self.0.settings()
     }
 
-    /// Adds a task to `queue`, ready now or after `delay`; answered once it is on disk.
-    pub async fn put(&self, queue: &str, data: Box<RawValue>, delay: Duration) -> Result<u64, Refused> {
-        Ok(self.put_many(queue, vec![(data, delay)]).await?[0])
+    /// Adds a task to `queue`; answered once it is on disk.
+    pub async fn put(&self, queue: &str, task: Put) -> Result<u64, Refused> {
+        Ok(self.put_many(queue, vec![task], None).await?.ids[0])
     }
 
-    /// Adds `tasks` (each with its delay) to `queue` in one commit: all or none; their ids.
-    pub async fn put_many(&self, queue: &str, tasks: Vec<(Box<RawValue>, Duration)>) -> Result<Vec<u64>, Refused> {
+    /// Adds `tasks` to `queue` in one commit: all or none; their ids. With an
+    /// `Idempotency-Key` (`key`): the ids of the put that used it within
+    /// `idempotency_window`, if one did, and nothing is put.
+    pub async fn put_many(&self, queue: &str, tasks: Vec<Put>, key: Option<String>) -> Result<Receipt, Refused> {
         let max_task_bytes = self.settings().max_task_bytes;
-        if tasks.iter().any(|(data, _)| data.get().len() > max_task_bytes) {
+        if tasks.iter().any(|task| task.data.get().len() > max_task_bytes) {
             return Err(Refused::TooLarge { max_task_bytes });
         }
-        self.0.put_many(queue, tasks).await
+        let key = key.map(|key| Key::new(key, &tasks));
+        self.0.put_many(queue, tasks, key).await
     }
 
     /// Finishes the tasks leased under `tokens` in one commit: for each, whether it was.

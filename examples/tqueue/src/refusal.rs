@@ -17,7 +17,7 @@ impl IntoResponse for Refused {
             Refused::StaleLease => Error::new(StatusCode::CONFLICT, message),
             Refused::QueueFull { .. } => retry(Error::new(StatusCode::TOO_MANY_REQUESTS, message)),
             Refused::TooManyQueues { .. } => Error::new(StatusCode::INSUFFICIENT_STORAGE, message),
-            Refused::TooLarge { .. } => Error::new(StatusCode::UNPROCESSABLE_ENTITY, message),
+            Refused::TooLarge { .. } | Refused::KeyReused => Error::new(StatusCode::UNPROCESSABLE_ENTITY, message),
             Refused::Store(_) => retry(Error::new(StatusCode::SERVICE_UNAVAILABLE, message)),
         };
         error.into_response()

@@ -69,6 +69,9 @@ settings! {
     max_attempts: u32 = "5", "leases before a task is dead";
     /// The longest long-poll of a lease request, in seconds.
     max_wait: f64 = "20", "the longest long-poll, in seconds";
+    /// How long a put's `Idempotency-Key` is remembered, in seconds: the same key on the
+    /// same queue within it answers the first put's ids and puts nothing.
+    idempotency_window: f64 = "86400", "seconds a put's Idempotency-Key is remembered";
     /// With no tokens configured, serve beyond the loopback address anyway.
     allow_anonymous: bool = "false", "serve without tokens beyond this host";
 }
@@ -177,6 +180,7 @@ impl Settings {
         };
         positive("lease".into(), self.lease);
         positive("max_wait".into(), self.max_wait);
+        positive("idempotency_window".into(), self.idempotency_window);
         for (name, queue) in &self.queues {
             if let Some(lease) = queue.lease {
                 positive(format!("queues.{name}.lease"), lease);
@@ -203,6 +207,11 @@ impl Settings {
             problems.push(Problem::QueueName(name.clone()));
         }
         problems
+    }
+
+    /// [`Settings::idempotency_window`], in milliseconds.
+    pub(crate) fn idempotency_ms(&self) -> u64 {
+        crate::store::ms(seconds(self.idempotency_window).unwrap_or_default())
     }
 
     pub(crate) fn limits(&self, queue: &str) -> Limits {

@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use tokio::sync::{Notify, oneshot};
 
 /// The schema's version, in SQLite's `user_version`.
-const VERSION: i64 = 1;
+const VERSION: i64 = 2;
 
 /// Where a task is; times are milliseconds since the Unix epoch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,14 +65,54 @@ pub(crate) struct Stored {
     pub(crate) data: Arc<RawValue>,
     pub(crate) stage: Stage,
     pub(crate) attempts: u32,
+    pub(crate) priority: i32,
+}
+
+/// An `Idempotency-Key` as stored: the put that used it.
+#[derive(Debug, Clone)]
+pub(crate) struct StoredKey {
+    pub(crate) queue: String,
+    pub(crate) key: String,
+    pub(crate) fingerprint: i64,
+    pub(crate) ids: Vec<u64>,
+    /// When the put was made, in milliseconds since the Unix epoch.
+    pub(crate) created: u64,
+}
+
+/// What the file holds: every task, every key kept, and the next task id.
+#[derive(Debug)]
+pub(crate) struct Contents {
+    pub(crate) tasks: Vec<Stored>,
+    pub(crate) keys: Vec<StoredKey>,
+    pub(crate) next_id: u64,
 }
 
 /// One write of the in-memory queues to the store.
 #[derive(Debug)]
 pub(crate) enum Change {
-    Put { id: u64, queue: Arc<str>, data: Arc<RawValue>, stage: Stage, attempts: u32 },
-    Stage { id: u64, stage: Stage, attempts: u32 },
-    Delete { id: u64 },
+    Put {
+        id: u64,
+        queue: Arc<str>,
+        data: Arc<RawValue>,
+        stage: Stage,
+        attempts: u32,
+        priority: i32,
+    },
+    Stage {
+        id: u64,
+        stage: Stage,
+        attempts: u32,
+    },
+    Delete {
+        id: u64,
+    },
+    /// A put's key, kept with its ids.
+    Key(StoredKey),
+    /// A key forgotten.
+    Unkey {
+        queue: Arc<str>,
+        key: String,
+    },
 }
 
 /// How safe a write must be before it is answered.
@@ -107,7 +147,7 @@ enum Job {
     /// A transaction, and who waits for it.
     Commit(Pending, oneshot::Sender<Result<(), StoreError>>),
     /// Every task as stored, and the next id.
-    Load(mpsc::Sender<Result<(Vec<Stored>, u64), StoreError>>),
+    Load(mpsc::Sender<Result<Contents, StoreError>>),
 }
 
 /// The writes of failed commits, recent ones first: `(first, last, error)`.
@@ -140,8 +180,7 @@ pub(crate) struct Sqlite {
 /// What the store held when it was opened.
 pub(crate) struct Loaded {
     pub(crate) store: Sqlite,
-    pub(crate) tasks: Vec<Stored>,
-    pub(crate) next_id: u64,
+    pub(crate) contents: Contents,
 }
 
 impl Sqlite {
@@ -150,7 +189,7 @@ impl Sqlite {
     pub(crate) fn open(dir: &Path, max_bytes: u64) -> Result<Loaded, StoreError> {
         std::fs::create_dir_all(dir)?;
         let mut connection = Connection::open(dir.join("tqueue.sqlite3"))?;
-        let (tasks, next_id) = load(&connection)?;
+        let contents = load(&connection)?;
         if max_bytes > 0 {
             let page: u64 = connection.pragma_query_value(None, "page_size", |row| row.get(0))?;
             let pages = i64::try_from((max_bytes / page.max(1)).max(1)).unwrap_or(i64::MAX);
@@ -158,7 +197,7 @@ impl Sqlite {
         }
         let (writer, jobs) = mpsc::channel::<Job>();
         std::thread::Builder::new().name("tqueue-store".into()).spawn(move || {
-            let mut writer = Writer { synchronous: None, reserved: next_id };
+            let mut writer = Writer { synchronous: None, reserved: contents.next_id };
             for job in jobs {
                 match job {
                     Job::Commit(pending, done) => drop(done.send(writer.commit(&mut connection, &pending))),
@@ -175,7 +214,7 @@ impl Sqlite {
             failed: Mutex::default(),
             done: Notify::new(),
         };
-        Ok(Loaded { store, tasks, next_id })
+        Ok(Loaded { store, contents })
     }
 
     /// Adds `changes` (and the next task id) to the pending ones; [`Sqlite::wait`] for the
@@ -274,7 +313,7 @@ impl Sqlite {
     /// what the file holds again. The changes not yet sent to the file are refused: the
     /// caller holds the queues' lock, so that none is made meanwhile, and reads the tasks
     /// after every commit under way.
-    pub(crate) fn reload(&self, cause: &StoreError) -> Result<(Vec<Stored>, u64), StoreError> {
+    pub(crate) fn reload(&self, cause: &StoreError) -> Result<Contents, StoreError> {
         {
             let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
             let first = self.sent.swap(pending.last, Ordering::AcqRel) + 1;
@@ -291,14 +330,17 @@ impl Sqlite {
 }
 
 /// Creates or checks the schema, and reads every task.
-fn load(connection: &Connection) -> Result<(Vec<Stored>, u64), StoreError> {
+fn load(connection: &Connection) -> Result<Contents, StoreError> {
     // One connection, this process's: no file locks per transaction, and a second process
     // on the same directory is refused.
     connection.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
     connection.pragma_update(None, "journal_mode", "WAL")?;
     let version: i64 = connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
-    match version {
-        0 => connection.execute_batch(
+    if version > VERSION {
+        return Err(StoreError::Version { found: version, expected: VERSION });
+    }
+    if version < 1 {
+        connection.execute_batch(
             "BEGIN;
              CREATE TABLE tasks (
                  id INTEGER PRIMARY KEY,
@@ -311,19 +353,33 @@ fn load(connection: &Connection) -> Result<(Vec<Stored>, u64), StoreError> {
              CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
              PRAGMA user_version = 1;
              COMMIT;",
-        )?,
-        VERSION => {}
-        other => {
-            return Err(StoreError::Version { found: other, expected: VERSION });
-        }
+        )?;
+    }
+    if version < 2 {
+        // Priorities (0 for the tasks of version 1), and the keys of idempotent puts.
+        connection.execute_batch(
+            "BEGIN;
+             ALTER TABLE tasks ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
+             CREATE TABLE keys (
+                 queue TEXT NOT NULL,
+                 key TEXT NOT NULL,
+                 fingerprint INTEGER NOT NULL,
+                 ids TEXT NOT NULL,
+                 created INTEGER NOT NULL,
+                 PRIMARY KEY (queue, key)
+             );
+             PRAGMA user_version = 2;
+             COMMIT;",
+        )?;
     }
     read(connection)
 }
 
-/// Reads every task, and the next id.
-fn read(connection: &Connection) -> Result<(Vec<Stored>, u64), StoreError> {
+/// Reads every task and key, and the next id.
+fn read(connection: &Connection) -> Result<Contents, StoreError> {
     let mut tasks = Vec::new();
-    let mut statement = connection.prepare("SELECT id, queue, data, stage, until, attempts FROM tasks ORDER BY id")?;
+    let mut statement =
+        connection.prepare("SELECT id, queue, data, stage, until, attempts, priority FROM tasks ORDER BY id")?;
     let mut rows = statement.query([])?;
     while let Some(row) = rows.next()? {
         let id: i64 = row.get(0)?;
@@ -335,13 +391,30 @@ fn read(connection: &Connection) -> Result<(Vec<Stored>, u64), StoreError> {
             data: RawValue::from_string(data).map_err(|_| bad())?.into(),
             stage: Stage::decode(row.get(3)?, row.get(4)?).ok_or_else(bad)?,
             attempts: row.get(5)?,
+            priority: row.get(6)?,
+        });
+    }
+    let mut keys = Vec::new();
+    let mut statement =
+        connection.prepare("SELECT queue, key, fingerprint, ids, created FROM keys ORDER BY created")?;
+    let mut rows = statement.query([])?;
+    while let Some(row) = rows.next()? {
+        let ids: String = row.get(3)?;
+        let created: i64 = row.get(4)?;
+        keys.push(StoredKey {
+            queue: row.get(0)?,
+            key: row.get(1)?,
+            fingerprint: row.get(2)?,
+            // Written by `Writer::commit` below: ids joined by commas.
+            ids: ids.split(',').filter_map(|id| id.parse().ok()).collect(),
+            created: u64::try_from(created).unwrap_or(0),
         });
     }
     let next_id: Option<i64> =
         connection.query_row("SELECT value FROM meta WHERE key = 'next_id'", [], |row| row.get(0)).optional()?;
     let next_id = next_id.and_then(|id| u64::try_from(id).ok()).unwrap_or(1);
     let next_id = next_id.max(tasks.last().map_or(1, |task| task.id + 1));
-    Ok((tasks, next_id))
+    Ok(Contents { tasks, keys, next_id })
 }
 
 /// Task ids are reserved in blocks of this many, so that a commit seldom writes `next_id`:
@@ -367,16 +440,21 @@ impl Writer {
         let txn = connection.transaction()?;
         {
             let mut put = txn.prepare_cached(
-                "INSERT OR REPLACE INTO tasks (id, queue, data, stage, until, attempts) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT OR REPLACE INTO tasks (id, queue, data, stage, until, attempts, priority) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?;
             let mut stage =
                 txn.prepare_cached("UPDATE tasks SET stage = ?2, until = ?3, attempts = ?4 WHERE id = ?1")?;
             let mut delete = txn.prepare_cached("DELETE FROM tasks WHERE id = ?1")?;
+            let mut key = txn.prepare_cached(
+                "INSERT OR REPLACE INTO keys (queue, key, fingerprint, ids, created) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            let mut unkey = txn.prepare_cached("DELETE FROM keys WHERE queue = ?1 AND key = ?2")?;
             for change in &pending.changes {
                 match change {
-                    Change::Put { id, queue, data, stage, attempts } => {
+                    Change::Put { id, queue, data, stage, attempts, priority } => {
                         let (kind, until) = stage.encode();
-                        put.execute(params![*id as i64, &**queue, data.get(), kind, until, attempts])?;
+                        put.execute(params![*id as i64, &**queue, data.get(), kind, until, attempts, priority])?;
                     }
                     Change::Stage { id, stage: to, attempts } => {
                         let (kind, until) = to.encode();
@@ -384,6 +462,14 @@ impl Writer {
                     }
                     Change::Delete { id } => {
                         delete.execute(params![*id as i64])?;
+                    }
+                    Change::Key(kept) => {
+                        let ids: Vec<String> = kept.ids.iter().map(u64::to_string).collect();
+                        let created = i64::try_from(kept.created).unwrap_or(i64::MAX);
+                        key.execute(params![kept.queue, kept.key, kept.fingerprint, ids.join(","), created])?;
+                    }
+                    Change::Unkey { queue, key } => {
+                        unkey.execute(params![&**queue, key])?;
                     }
                 }
             }

@@ -17,10 +17,14 @@ pub(crate) trait Store: Send + Sync + fmt::Debug {
     /// The settings the queues run with.
     fn settings(&self) -> &Settings;
 
-    /// Adds `tasks` (each with its delay, none past `max_task_bytes`: checked before) to
-    /// `queue` in one commit: all of them or none; their ids, in order. Answered once they
-    /// are on disk. A single put is a batch of one.
-    async fn put_many(&self, queue: &str, tasks: Vec<(Box<RawValue>, Duration)>) -> Result<Vec<u64>, Refused>;
+    /// Adds `tasks` (none past `max_task_bytes`: checked before) to `queue` in one commit:
+    /// all of them or none; their ids, in order. Answered once they are on disk. A single
+    /// put is a batch of one.
+    ///
+    /// With a `key`: if a put with the same key on this queue was answered within
+    /// `idempotency_window`, its ids, and nothing is put (refused if it asked for other
+    /// tasks); otherwise the key is kept with the ids, in the same commit.
+    async fn put_many(&self, queue: &str, tasks: Vec<Put>, key: Option<Key>) -> Result<Receipt, Refused>;
 
     /// Finishes the tasks leased under `tokens` in one commit: for each, whether it was
     /// (`false`: its lease is over, or no such task). Answered once it is on disk.
@@ -60,6 +64,62 @@ pub(crate) trait Store: Send + Sync + fmt::Debug {
     async fn requeue(&self, queue: &str, id: Option<u64>) -> Result<usize, Refused>;
 }
 
+/// A task to put.
+#[derive(Debug)]
+pub struct Put {
+    /// The task: any JSON value.
+    pub data: Box<RawValue>,
+    /// How long before it is ready.
+    pub delay: Duration,
+    /// Higher first; first in, first out within a priority.
+    pub priority: i32,
+}
+
+impl Put {
+    /// A task ready now, at priority 0.
+    pub fn now(data: Box<RawValue>) -> Put {
+        Put { data, delay: Duration::ZERO, priority: 0 }
+    }
+}
+
+/// A put's `Idempotency-Key`, with a hash of what the put asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Key {
+    /// The key, as the client sent it.
+    pub key: String,
+    /// A hash of the tasks (data, delay, priority), to tell the same put from another.
+    pub fingerprint: i64,
+}
+
+impl Key {
+    /// The key of a put of `tasks`.
+    pub fn new(key: String, tasks: &[Put]) -> Key {
+        // FNV-1a, 64 bits: stable across builds, as the hash is stored.
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut add = |bytes: &[u8]| {
+            for &byte in bytes {
+                hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+            }
+        };
+        for task in tasks {
+            add(task.data.get().as_bytes());
+            add(&ms(task.delay).to_le_bytes());
+            add(&task.priority.to_le_bytes());
+        }
+        Key { key, fingerprint: hash as i64 }
+    }
+}
+
+/// What a put answers: the tasks' ids, and whether they are those of an earlier put with
+/// the same `Idempotency-Key` (nothing put now).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    /// The ids, in order.
+    pub ids: Vec<u64>,
+    /// Whether this is the answer of an earlier put.
+    pub replayed: bool,
+}
+
 /// Milliseconds since the Unix epoch.
 pub(crate) fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
@@ -92,6 +152,8 @@ pub enum Refused {
         /// The limit.
         max_task_bytes: usize,
     },
+    /// The `Idempotency-Key` was used on this queue for a put of other tasks.
+    KeyReused,
     /// The store failed; nothing is answered as done.
     Store(StoreError),
 }
@@ -104,6 +166,9 @@ impl fmt::Display for Refused {
             Refused::QueueFull { max_tasks } => write!(f, "the queue is full ({max_tasks} tasks); try again later"),
             Refused::TooManyQueues { max_queues } => write!(f, "there are {max_queues} queues already"),
             Refused::TooLarge { max_task_bytes } => write!(f, "the task is larger than {max_task_bytes} bytes"),
+            Refused::KeyReused => {
+                f.write_str("this Idempotency-Key was used on this queue for a put of other tasks; use a new key")
+            }
             Refused::Store(error) => write!(f, "the store failed: {error}"),
         }
     }

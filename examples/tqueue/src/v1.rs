@@ -102,7 +102,7 @@ mod queue {
     ) -> Result<Put, Failure> {
         let fields: Map<String, Value> = form.0.0.into_iter().filter(|(key, _)| key != "worker").collect();
         let data = serde_json::value::to_raw_value(&fields).map_err(|e| Error::bad_request(e.to_string()))?;
-        match queues.put(&queue, data, Duration::ZERO).await {
+        match queues.put(&queue, crate::store::Put::now(data)).await {
             Ok(id) => Ok(Put { worker: queue, task_id: id.to_string() }),
             Err(err) => refused(queue, err).map(|task| Put { worker: task.worker, task_id: task.task_id }),
         }

@@ -65,6 +65,16 @@ struct NewTask {
     /// Seconds before it is ready.
     #[schemars(range(min = 0, max = 86400))]
     delay: Option<f64>,
+    /// Higher first, first in, first out within a priority; 0 by default.
+    priority: Option<i32>,
+}
+
+impl NewTask {
+    /// The task to put, its delay checked.
+    fn put(self) -> Result<crate::store::Put, Error> {
+        let delay = duration("delay", self.delay)?.unwrap_or_default();
+        Ok(crate::store::Put { data: self.task, delay, priority: self.priority.unwrap_or(0) })
+    }
 }
 
 /// A page of the list of queues.
@@ -93,19 +103,21 @@ async fn list(page: Query<Page>, queues: State<Queues>, _caller: Caller) -> Resu
 mod queue {
     use super::*;
     use crate::access::{Admin, Consume, Produce};
+    use crate::idempotency::IdempotencyKey;
     use crate::store::{DeadTask, Stats};
     use appserver::Json;
 
+    /// Puts a task; with an `Idempotency-Key`, the first put's id if the key was used.
     #[route(POST, r"/tasks")]
     async fn put(
         queue: String,
         body: Json<NewTask>,
+        key: IdempotencyKey,
         queues: State<Queues>,
         _caller: Caller<Produce>,
     ) -> Result<appserver::Created<Put>, Failure> {
-        let delay = duration("delay", body.0.delay)?.unwrap_or_default();
-        let id = queues.put(&queue, body.0.task, delay).await?;
-        Ok(appserver::Created(Put { queue, id: id.to_string() }))
+        let receipt = queues.put_many(&queue, vec![body.0.put()?], key.0).await?;
+        Ok(appserver::Created(Put { queue, id: receipt.ids[0].to_string() }))
     }
 
     /// Tasks to put at once.
@@ -129,20 +141,16 @@ mod queue {
     async fn put_many(
         queue: String,
         body: Json<NewTasks>,
+        key: IdempotencyKey,
         queues: State<Queues>,
         _caller: Caller<Produce>,
     ) -> Result<appserver::Created<PutMany>, Failure> {
         if !(1..=MAX_BATCH).contains(&body.0.tasks.len()) {
             return Err(Error::new(StatusCode::UNPROCESSABLE_ENTITY, "`tasks` must hold 1 to 1000 tasks").into());
         }
-        let tasks = body
-            .0
-            .tasks
-            .into_iter()
-            .map(|task| Ok((task.task, duration("delay", task.delay)?.unwrap_or_default())))
-            .collect::<Result<Vec<_>, Error>>()?;
-        let ids = queues.put_many(&queue, tasks).await?;
-        Ok(appserver::Created(PutMany { queue, ids: ids.iter().map(u64::to_string).collect() }))
+        let tasks = body.0.tasks.into_iter().map(NewTask::put).collect::<Result<Vec<_>, Error>>()?;
+        let receipt = queues.put_many(&queue, tasks, key.0).await?;
+        Ok(appserver::Created(PutMany { queue, ids: receipt.ids.iter().map(u64::to_string).collect() }))
     }
 
     /// Leases to finish at once.

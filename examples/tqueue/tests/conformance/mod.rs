@@ -15,6 +15,8 @@ macro_rules! suite {
             v1_refuses_a_put_past_the_bound_with_an_empty_task_id,
             v2_batches_put_all_or_none_and_finish_each_lease,
             concurrent_requests_each_get_their_own_answer,
+            priorities_hand_out_higher_first_and_in_order_within_one,
+            a_put_with_an_idempotency_key_is_made_once,
             leases_run_out_come_back_with_their_attempt_and_end_dead,
             release_delays_and_order_is_first_in_first_out,
             bad_requests_get_clear_errors,
@@ -236,6 +238,94 @@ pub(crate) fn concurrent_requests_each_get_their_own_answer(store: &Store) {
     }
     let stats = c.get("/v2/queues/c").json();
     assert_eq!((stats["leased"].as_u64(), stats["done"].as_u64()), (Some(0), Some(96)), "{stats}");
+}
+
+pub(crate) fn priorities_hand_out_higher_first_and_in_order_within_one(store: &Store) {
+    let server = open(store);
+    let mut c = Client::new(server.addr());
+    for (task, priority) in [("a", None), ("b", Some(5)), ("c", Some(-1))] {
+        let body = match priority {
+            Some(priority) => json!({"task": task, "priority": priority}),
+            None => json!({"task": task}),
+        };
+        assert_eq!(c.post_json("/v2/queues/p/tasks", &body).status, 201);
+    }
+    let batch = json!({"tasks": [{"task": "d", "priority": 5}, {"task": "e", "priority": 0}, {"task": "f", "priority": 2147483647}]});
+    assert_eq!(c.post_json("/v2/queues/p/tasks/batch", &batch).status, 201);
+    // The original protocol's put is priority 0.
+    assert_eq!(c.post_form("/p/put/", "n=g").status, 200);
+    let order = |c: &mut Client, max: usize| -> Vec<Value> {
+        let leased = c.post(&format!("/v2/queues/p/lease?max={max}")).json();
+        leased["tasks"].as_array().unwrap().iter().map(|t| t["task"].clone()).collect()
+    };
+    assert_eq!(order(&mut c, 3), [json!("f"), json!("b"), json!("d")]);
+    // A task released goes back in its place: priority 0, by its id.
+    let first = c.post("/v2/queues/p/lease").json();
+    assert_eq!(first["tasks"][0]["task"], "a");
+    let lease = first["tasks"][0]["lease"].as_str().unwrap().to_owned();
+    assert_eq!(c.post(&format!("/v2/queues/p/leases/{lease}/release")).status, 200);
+    assert_eq!(order(&mut c, 10), [json!("a"), json!("e"), json!({"n": "g"}), json!("c")]);
+    // Not an integer of 32 bits: refused, nothing put.
+    for bad in [json!("high"), json!(2147483648i64), json!(1.5)] {
+        let reply = c.post_json("/v2/queues/p/tasks", &json!({"task": "x", "priority": bad}));
+        assert_eq!(reply.status, 422, "{bad}: {}", reply.body);
+    }
+    assert_eq!(c.get("/v2/queues/p").json()["ready"], 0);
+}
+
+pub(crate) fn a_put_with_an_idempotency_key_is_made_once(store: &Store) {
+    let server = store.start(Settings { idempotency_window: 1.0, ..Settings::default() }, Tokens::new());
+    let addr = server.addr();
+    let mut c = Client::new(addr);
+    let put = |c: &mut Client, queue: &str, key: &str, task: Value| {
+        c.post_json_with(&format!("/v2/queues/{queue}/tasks"), &[("Idempotency-Key", key)], &json!({"task": task}))
+    };
+    let first = put(&mut c, "i", "order-1", json!("a"));
+    assert_eq!(first.status, 201, "{}", first.body);
+    // Again, and as the draft's quoted string: the first put's answer, nothing put.
+    for key in ["order-1", "\"order-1\""] {
+        let again = put(&mut c, "i", key, json!("a"));
+        assert_eq!((again.status, again.json()), (201, first.json()), "{key}");
+    }
+    assert_eq!(c.get("/v2/queues/i").json()["ready"], 1);
+    // The same key for another task: refused, nothing put.
+    let other = put(&mut c, "i", "order-1", json!("b"));
+    assert_eq!(other.status, 422, "{}", other.body);
+    assert!(other.error(422).contains("Idempotency-Key"), "{}", other.body);
+    // A key is the queue's own.
+    let elsewhere = put(&mut c, "j", "order-1", json!("a"));
+    assert_eq!(elsewhere.status, 201);
+    assert_ne!(elsewhere.json()["id"], first.json()["id"]);
+    // A batch put: the same ids again.
+    let batch = json!({"tasks": [{"task": 1}, {"task": 2, "priority": 3}]});
+    let ids = c.post_json_with("/v2/queues/i/tasks/batch", &[("Idempotency-Key", "batch 7")], &batch);
+    assert_eq!(ids.status, 201);
+    let again = c.post_json_with("/v2/queues/i/tasks/batch", &[("Idempotency-Key", "batch 7")], &batch);
+    assert_eq!((again.status, again.json()), (201, ids.json()));
+    assert_eq!(c.get("/v2/queues/i").json()["ready"], 3);
+    // Keys that are not 1 to 255 visible characters: 400.
+    let long = "k".repeat(256);
+    for bad in [" ", long.as_str(), "caf\u{e9}"] {
+        let reply = put(&mut c, "i", bad, json!("c"));
+        assert_eq!(reply.status, 400, "{bad:?}: {}", reply.body);
+    }
+    // Eight producers retrying one put at once: one task.
+    let answers: Vec<_> = (0..8)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut c = Client::new(addr);
+                c.post_json_with("/v2/queues/k/tasks", &[("Idempotency-Key", "retry")], &json!({"task": "once"})).json()
+            })
+        })
+        .collect();
+    let answers: Vec<Value> = answers.into_iter().map(|a| a.join().unwrap()).collect();
+    assert!(answers.iter().all(|a| a == &answers[0]), "{answers:?}");
+    assert_eq!(c.get("/v2/queues/k").json()["ready"], 1);
+    // After the window (1 s here), the key is free again.
+    std::thread::sleep(Duration::from_millis(1100));
+    let later = put(&mut c, "i", "order-1", json!("b"));
+    assert_eq!(later.status, 201, "{}", later.body);
+    assert_ne!(later.json()["id"], first.json()["id"]);
 }
 
 pub(crate) fn v1_refuses_a_put_past_the_bound_with_an_empty_task_id(store: &Store) {

@@ -162,7 +162,19 @@ impl Client {
 
     /// Sends a request; an error if the connection fails (the server died, say).
     pub fn try_send(&mut self, method: &str, path: &str, content_type: &str, body: &str) -> std::io::Result<Reply> {
-        let result = self.exchange(method, path, content_type, body);
+        self.try_send_with(method, path, &[], content_type, body)
+    }
+
+    /// A request with `headers` besides the usual ones.
+    pub fn try_send_with(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        content_type: &str,
+        body: &str,
+    ) -> std::io::Result<Reply> {
+        let result = self.exchange(method, path, headers, content_type, body);
         if result.is_err() {
             self.stream = None;
         }
@@ -189,7 +201,21 @@ impl Client {
         self.send("POST", path, "application/x-www-form-urlencoded", form)
     }
 
-    fn exchange(&mut self, method: &str, path: &str, content_type: &str, body: &str) -> std::io::Result<Reply> {
+    /// `POST path` with the JSON `body` and `headers`.
+    pub fn post_json_with(&mut self, path: &str, headers: &[(&str, &str)], body: &Value) -> Reply {
+        let body = body.to_string();
+        self.try_send_with("POST", path, headers, "application/json", &body)
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"))
+    }
+
+    fn exchange(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        content_type: &str,
+        body: &str,
+    ) -> std::io::Result<Reply> {
         if self.stream.is_none() {
             let stream = TcpStream::connect_timeout(&self.addr, Duration::from_secs(5))?;
             stream.set_read_timeout(Some(Duration::from_secs(30)))?;
@@ -203,6 +229,9 @@ impl Client {
         }
         if let Some(token) = &self.token {
             request += &format!("Authorization: Bearer {token}\r\n");
+        }
+        for (name, value) in headers {
+            request += &format!("{name}: {value}\r\n");
         }
         request += "\r\n";
         request += body;
