@@ -494,6 +494,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_store_of_version_1_opens_with_its_tasks_at_priority_0() {
+        let dir = std::env::temp_dir().join(format!("tqueue-v1-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        {
+            let old = Connection::open(dir.join("tqueue.sqlite3")).unwrap();
+            old.execute_batch(
+                "CREATE TABLE tasks (id INTEGER PRIMARY KEY, queue TEXT NOT NULL, data TEXT NOT NULL,
+                                     stage INTEGER NOT NULL, until INTEGER NOT NULL, attempts INTEGER NOT NULL);
+                 CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+                 INSERT INTO tasks VALUES (7, 'q', '\"old\"', 0, 0, 1);
+                 PRAGMA user_version = 1;",
+            )
+            .unwrap();
+        }
+        let loaded = Sqlite::open(&dir, 0).unwrap();
+        let task = &loaded.contents.tasks[0];
+        assert_eq!((task.id, task.data.get(), task.attempts, task.priority), (7, "\"old\"", 1, 0));
+        assert!(loaded.contents.keys.is_empty());
+        assert_eq!(loaded.contents.next_id, 8);
+        drop(loaded);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn stages_survive_encoding() {
         for stage in [Stage::Ready, Stage::Delayed { until: 7 }, Stage::Leased { until: 1 << 50 }, Stage::Dead] {
             let (kind, until) = stage.encode();
