@@ -63,6 +63,8 @@ struct Queue {
     /// The keys of idempotent puts, and the order they were made in (oldest first).
     keys: HashMap<String, StoredKey>,
     key_order: VecDeque<(u64, String)>,
+    /// Takes puts and leases nothing.
+    paused: bool,
     wake: Arc<Notify>,
     totals: Stats,
 }
@@ -78,6 +80,7 @@ impl Queue {
             dead: BTreeSet::new(),
             keys: HashMap::new(),
             key_order: VecDeque::new(),
+            paused: false,
             wake: Arc::default(),
             totals: Stats::default(),
         }
@@ -194,6 +197,7 @@ impl Queue {
             leased,
             delayed: self.timed.len() - leased,
             dead: self.dead.len(),
+            paused: self.paused,
             ..self.totals.clone()
         }
     }
@@ -234,6 +238,11 @@ impl Inner {
             let task =
                 Task { data: stored.data, stage: stored.stage, attempts: stored.attempts, priority: stored.priority };
             queue.insert(stored.id, task);
+        }
+        for name in contents.paused {
+            let queue =
+                self.queues.entry(name.as_str().into()).or_insert_with(|| Queue::new(&name, settings.limits(&name)));
+            queue.paused = true;
         }
         // Oldest first, as they were read.
         for kept in contents.keys {
@@ -285,6 +294,7 @@ impl Embedded {
                     queue.dead.clear();
                     queue.keys.clear();
                     queue.key_order.clear();
+                    queue.paused = false;
                 }
                 let count = contents.tasks.len();
                 inner.fill(contents, &self.settings);
@@ -318,7 +328,9 @@ impl Embedded {
             let max_queues = self.settings.max_queues;
             if queues.len() >= max_queues {
                 // A queue with no tasks does not count: forget those nobody waits on.
-                queues.retain(|_, q| !q.tasks.is_empty() || !q.keys.is_empty() || Arc::strong_count(&q.wake) > 1);
+                queues.retain(|_, q| {
+                    !q.tasks.is_empty() || !q.keys.is_empty() || q.paused || Arc::strong_count(&q.wake) > 1
+                });
                 if queues.values().filter(|q| !q.tasks.is_empty()).count() >= max_queues {
                     return Err(Refused::TooManyQueues { max_queues });
                 }
@@ -507,7 +519,7 @@ impl Store for Embedded {
                     let now = now_ms();
                     let until = now.saturating_add(ms(lease.unwrap_or(q.limits.lease)));
                     let mut leased = Vec::new();
-                    while leased.len() < max {
+                    while leased.len() < max && !q.paused {
                         let Some(&(_, id)) = q.ready.first() else { break };
                         q.move_to(id, Stage::Leased { until });
                         let task = q.tasks.get_mut(&id).expect("a ready task exists");
@@ -583,7 +595,9 @@ impl Store for Embedded {
         let mut names: Vec<Arc<str>> = inner
             .queues
             .iter()
-            .filter(|(name, q)| after.is_none_or(|after| &***name > after) && (!q.tasks.is_empty() || q.totals.put > 0))
+            .filter(|(name, q)| {
+                after.is_none_or(|after| &***name > after) && (!q.tasks.is_empty() || q.totals.put > 0 || q.paused)
+            })
             .map(|(name, _)| Arc::clone(name))
             .collect();
         names.sort_unstable();
@@ -626,6 +640,20 @@ impl Store for Embedded {
             .unwrap_or_default())
     }
 
+    async fn pause(&self, queue: &str, paused: bool) -> Result<(), Refused> {
+        // Pausing makes the queue (it is then listed, and counts as one with tasks would).
+        let missing = || Ok(());
+        let ((), ack) = self.with_queue(queue, Sync::Disk, paused, missing, |q, _, changes| {
+            if q.paused != paused {
+                q.paused = paused;
+                changes.push(Change::Pause { queue: Arc::clone(&q.name), paused });
+                q.wake.notify_waiters();
+            }
+            Ok(())
+        })?;
+        self.safe(ack).await
+    }
+
     async fn requeue(&self, queue: &str, id: Option<u64>) -> Result<usize, Refused> {
         let missing = || if id.is_some() { Err(Refused::UnknownTask) } else { Ok(0) };
         let (count, ack) = self.with_queue(queue, Sync::Disk, false, missing, |q, _, changes| {
@@ -647,5 +675,50 @@ impl Store for Embedded {
         })?;
         self.safe(ack).await?;
         Ok(count)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The store in `dir`, once the previous one's thread has let the file go.
+    fn reopen(dir: &Path) -> Embedded {
+        let settings = Settings { data_dir: dir.to_owned(), ..Settings::default() };
+        for _ in 0..100 {
+            if let Ok(store) = Embedded::open(settings.clone()) {
+                return store;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("the store did not open again")
+    }
+
+    #[test]
+    fn pauses_priorities_and_keys_survive_a_restart() {
+        let dir = std::env::temp_dir().join(format!("tqueue-restart-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let task =
+            |text: &str, priority| Put { priority, ..Put::now(RawValue::from_string(format!("\"{text}\"")).unwrap()) };
+        let key = Key::new("k".into(), &[task("high", 9)]);
+        runtime.block_on(async {
+            let store = reopen(&dir);
+            store.put_many("q", vec![task("low", 0)], None).await.unwrap();
+            store.put_many("q", vec![task("high", 9)], Some(key.clone())).await.unwrap();
+            store.pause("q", true).await.unwrap();
+        });
+        runtime.block_on(async {
+            let store = reopen(&dir);
+            assert!(store.stats("q").await.unwrap().paused);
+            let replay = store.put_many("q", vec![task("high", 9)], Some(key.clone())).await.unwrap();
+            assert_eq!(replay, Receipt { ids: vec![2], replayed: true });
+            assert!(store.lease("q", 2, None, Duration::ZERO).await.unwrap().is_empty());
+            store.pause("q", false).await.unwrap();
+            let leased = store.lease("q", 2, None, Duration::ZERO).await.unwrap();
+            let order: Vec<&str> = leased.iter().map(|l| l.data.get()).collect();
+            assert_eq!(order, ["\"high\"", "\"low\""]);
+        });
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

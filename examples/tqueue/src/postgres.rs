@@ -25,7 +25,7 @@ use tokio::sync::Notify;
 use tokio_postgres::{AsyncMessage, NoTls};
 
 /// The schema's version.
-const VERSION: i32 = 3;
+const VERSION: i32 = 4;
 /// The advisory lock nodes take to create or migrate the schema one at a time.
 const MIGRATION_LOCK: i64 = 0x7471_7565_7565; // "tqueue"
 /// The database's clock, in milliseconds since the Unix epoch.
@@ -221,6 +221,7 @@ impl Inner {
                     &format!(
                         "UPDATE tqueue_tasks t SET stage = {LEASED}, due = {NOW} + $3, attempts = t.attempts + 1 \
                      FROM (SELECT id FROM tqueue_tasks WHERE queue = $1 AND stage = {WAITING} AND due <= {NOW} \
+                           AND NOT EXISTS (SELECT 1 FROM tqueue_queues WHERE name = $1 AND paused) \
                            ORDER BY priority DESC, id LIMIT $2 FOR UPDATE SKIP LOCKED) s \
                      WHERE t.id = s.id RETURNING t.id, t.attempts, t.due, t.data, t.priority"
                     ),
@@ -425,7 +426,7 @@ impl Inner {
         .map_err(store_error)?;
         if queue_count(txn).await? > self.settings.max_queues as i64 {
             // A queue with no tasks does not count: forget the empty ones, then count again.
-            let forget = "DELETE FROM tqueue_queues q WHERE name <> $1 \
+            let forget = "DELETE FROM tqueue_queues q WHERE name <> $1 AND NOT paused \
                           AND NOT EXISTS (SELECT 1 FROM tqueue_tasks t WHERE t.queue = q.name)";
             txn.execute(&prepared(txn, forget).await?, &[&queue]).await.map_err(store_error)?;
             if queue_count(txn).await? > self.settings.max_queues as i64 {
@@ -590,10 +591,10 @@ impl Inner {
                        count(t.id) FILTER (WHERE t.stage = {WAITING} AND t.due <= {NOW}), \
                        count(t.id) FILTER (WHERE t.stage = {LEASED}), \
                        count(t.id) FILTER (WHERE t.stage = {WAITING} AND t.due > {NOW}), \
-                       count(t.id) FILTER (WHERE t.stage = {DEAD}) \
+                       count(t.id) FILTER (WHERE t.stage = {DEAD}), q.paused \
                      FROM tqueue_queues q LEFT JOIN tqueue_tasks t ON t.queue = q.name \
                      WHERE ($1::text IS NULL OR q.name = $1) AND ($2::text IS NULL OR q.name > $2) \
-                     GROUP BY q.name ORDER BY q.name LIMIT $3"
+                     GROUP BY q.name, q.paused ORDER BY q.name LIMIT $3"
                     ),
                 )
                 .await?,
@@ -612,6 +613,7 @@ impl Inner {
                     leased: row.get::<_, i64>(2) as usize,
                     delayed: row.get::<_, i64>(3) as usize,
                     dead: row.get::<_, i64>(4) as usize,
+                    paused: row.get(5),
                     queue: name,
                     ..since
                 }
@@ -750,6 +752,24 @@ impl Store for Postgres {
             .collect())
     }
 
+    async fn pause(&self, queue: &str, paused: bool) -> Result<(), Refused> {
+        let client = self.client().await?;
+        let sql = match paused {
+            // Pausing makes the queue (it is then listed, and counts against `max_queues`).
+            true => {
+                "INSERT INTO tqueue_queues (name, paused) VALUES ($1, true) \
+                     ON CONFLICT (name) DO UPDATE SET paused = true"
+            }
+            // Resuming wakes the long-polls of every node.
+            false => {
+                "WITH resumed AS (UPDATE tqueue_queues SET paused = false WHERE name = $1 AND paused RETURNING 1) \
+                      SELECT pg_notify('tqueue', $1) FROM resumed"
+            }
+        };
+        client.execute(&prepared(&client, sql).await?, &[&queue]).await.map_err(store_error)?;
+        Ok(())
+    }
+
     async fn requeue(&self, queue: &str, id: Option<u64>) -> Result<usize, Refused> {
         let client = self.client().await?;
         let id = id.map(|id| id as i64);
@@ -850,6 +870,14 @@ async fn migrate(url: &str) -> Result<(), tokio_postgres::Error> {
                  PRIMARY KEY (queue, key)
              );
              CREATE INDEX tqueue_keys_by_age ON tqueue_keys (queue, created);
+             INSERT INTO tqueue_schema VALUES (3);"
+        ))
+        .await?;
+    }
+    if version.unwrap_or(0) < 4 {
+        // Paused queues take puts and lease nothing.
+        txn.batch_execute(&format!(
+            "ALTER TABLE tqueue_queues ADD COLUMN paused boolean NOT NULL DEFAULT false;
              INSERT INTO tqueue_schema VALUES ({VERSION});"
         ))
         .await?;

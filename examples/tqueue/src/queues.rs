@@ -111,4 +111,9 @@ impl Queues {
     pub async fn requeue(&self, queue: &str, id: Option<u64>) -> Result<usize, Refused> {
         self.0.requeue(queue, id).await
     }
+
+    /// Pauses `queue` (it takes puts and leases nothing; long-polls wait) or resumes it.
+    pub async fn pause(&self, queue: &str, paused: bool) -> Result<(), Refused> {
+        self.0.pause(queue, paused).await
+    }
 }

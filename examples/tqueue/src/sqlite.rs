@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use tokio::sync::{Notify, oneshot};
 
 /// The schema's version, in SQLite's `user_version`.
-const VERSION: i64 = 2;
+const VERSION: i64 = 3;
 
 /// Where a task is; times are milliseconds since the Unix epoch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,6 +84,8 @@ pub(crate) struct StoredKey {
 pub(crate) struct Contents {
     pub(crate) tasks: Vec<Stored>,
     pub(crate) keys: Vec<StoredKey>,
+    /// The queues paused.
+    pub(crate) paused: Vec<String>,
     pub(crate) next_id: u64,
 }
 
@@ -112,6 +114,11 @@ pub(crate) enum Change {
     Unkey {
         queue: Arc<str>,
         key: String,
+    },
+    /// A queue paused or resumed.
+    Pause {
+        queue: Arc<str>,
+        paused: bool,
     },
 }
 
@@ -372,6 +379,15 @@ fn load(connection: &Connection) -> Result<Contents, StoreError> {
              COMMIT;",
         )?;
     }
+    if version < 3 {
+        // Paused queues.
+        connection.execute_batch(
+            "BEGIN;
+             CREATE TABLE paused (queue TEXT PRIMARY KEY);
+             PRAGMA user_version = 3;
+             COMMIT;",
+        )?;
+    }
     read(connection)
 }
 
@@ -410,11 +426,13 @@ fn read(connection: &Connection) -> Result<Contents, StoreError> {
             created: u64::try_from(created).unwrap_or(0),
         });
     }
+    let mut statement = connection.prepare("SELECT queue FROM paused")?;
+    let paused = statement.query_map([], |row| row.get(0))?.collect::<Result<Vec<String>, _>>()?;
     let next_id: Option<i64> =
         connection.query_row("SELECT value FROM meta WHERE key = 'next_id'", [], |row| row.get(0)).optional()?;
     let next_id = next_id.and_then(|id| u64::try_from(id).ok()).unwrap_or(1);
     let next_id = next_id.max(tasks.last().map_or(1, |task| task.id + 1));
-    Ok(Contents { tasks, keys, next_id })
+    Ok(Contents { tasks, keys, paused, next_id })
 }
 
 /// Task ids are reserved in blocks of this many, so that a commit seldom writes `next_id`:
@@ -450,6 +468,8 @@ impl Writer {
                 "INSERT OR REPLACE INTO keys (queue, key, fingerprint, ids, created) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?;
             let mut unkey = txn.prepare_cached("DELETE FROM keys WHERE queue = ?1 AND key = ?2")?;
+            let mut pause = txn.prepare_cached("INSERT OR IGNORE INTO paused (queue) VALUES (?1)")?;
+            let mut resume = txn.prepare_cached("DELETE FROM paused WHERE queue = ?1")?;
             for change in &pending.changes {
                 match change {
                     Change::Put { id, queue, data, stage, attempts, priority } => {
@@ -470,6 +490,12 @@ impl Writer {
                     }
                     Change::Unkey { queue, key } => {
                         unkey.execute(params![&**queue, key])?;
+                    }
+                    Change::Pause { queue, paused: true } => {
+                        pause.execute(params![&**queue])?;
+                    }
+                    Change::Pause { queue, paused: false } => {
+                        resume.execute(params![&**queue])?;
                     }
                 }
             }
@@ -494,7 +520,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_store_of_version_1_opens_with_its_tasks_at_priority_0() {
+    fn a_store_of_version_1_opens_with_its_tasks_at_priority_0_and_no_queue_paused() {
         let dir = std::env::temp_dir().join(format!("tqueue-v1-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -512,7 +538,7 @@ mod tests {
         let loaded = Sqlite::open(&dir, 0).unwrap();
         let task = &loaded.contents.tasks[0];
         assert_eq!((task.id, task.data.get(), task.attempts, task.priority), (7, "\"old\"", 1, 0));
-        assert!(loaded.contents.keys.is_empty());
+        assert!(loaded.contents.keys.is_empty() && loaded.contents.paused.is_empty());
         assert_eq!(loaded.contents.next_id, 8);
         drop(loaded);
         let _ = std::fs::remove_dir_all(&dir);

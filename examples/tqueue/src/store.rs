@@ -62,6 +62,9 @@ pub(crate) trait Store: Send + Sync + fmt::Debug {
     /// Makes the dead task `id` (every dead task if `None`) ready again, with its attempts
     /// counted from 0; answers how many.
     async fn requeue(&self, queue: &str, id: Option<u64>) -> Result<usize, Refused>;
+
+    /// Pauses `queue` (it takes puts and leases nothing; long-polls wait) or resumes it.
+    async fn pause(&self, queue: &str, paused: bool) -> Result<(), Refused>;
 }
 
 /// A task to put.
@@ -375,6 +378,8 @@ pub struct Stats {
     pub done: u64,
     /// Leases that ran out since the server started.
     pub expired: u64,
+    /// Whether the queue is paused: it takes puts and leases nothing.
+    pub paused: bool,
 }
 
 /// A dead task.

@@ -3,7 +3,8 @@
 //!
 //! | | |
 //! |---|---|
-//! | `POST /v2/queues/{queue}/tasks` `{"task": ..., "delay": s}` | put: 201 `{"queue", "id"}` |
+//! | `POST /v2/queues/{queue}/tasks` `{"task": ..., "delay": s, "priority": n}` | put: 201 `{"queue", "id"}`; `Idempotency-Key` |
+//! | `POST /v2/queues/{queue}/tasks/batch` `{"tasks": [...]}` | put many: 201 `{"queue", "ids"}` |
 //! | `POST /v2/queues/{queue}/lease?max=&lease=&wait=` | lease: `{"queue", "tasks": [{"id", "lease", "attempt", "lease_until", "task"}]}` |
 //! | `POST /v2/queues/{queue}/leases/{lease}/done` | done (ack) |
 //! | `POST /v2/queues/{queue}/leases/{lease}/release?delay=` | release (nack) |
@@ -12,6 +13,7 @@
 //! | `GET /v2/queues` | every queue's stats |
 //! | `GET /v2/queues/{queue}/dead?limit=` | dead tasks |
 //! | `POST /v2/queues/{queue}/dead/requeue`, `.../dead/{id}/requeue` | dead tasks ready again |
+//! | `POST /v2/queues/{queue}/pause`, `.../resume` | a paused queue takes puts and leases nothing |
 
 use crate::access::Caller;
 use crate::queues::Queues;
@@ -358,6 +360,27 @@ mod queue {
     #[route(POST, r"/dead/(?P<id>\d+)/requeue")]
     async fn requeue(queue: String, id: u64, queues: State<Queues>, _caller: Caller<Admin>) -> Result<Value, Failure> {
         requeued(&queues, queue, Some(id)).await
+    }
+
+    /// A queue paused or resumed.
+    #[derive(Serialize, JsonSchema)]
+    struct Paused {
+        queue: String,
+        paused: bool,
+    }
+
+    /// Pauses the queue: it takes puts and leases nothing; long-polls wait.
+    #[route(POST, r"/pause")]
+    async fn pause(queue: String, queues: State<Queues>, _caller: Caller<Admin>) -> Result<Paused, Failure> {
+        queues.pause(&queue, true).await?;
+        Ok(Paused { queue, paused: true })
+    }
+
+    /// Resumes the queue: it leases again, and its long-polls wake.
+    #[route(POST, r"/resume")]
+    async fn resume(queue: String, queues: State<Queues>, _caller: Caller<Admin>) -> Result<Paused, Failure> {
+        queues.pause(&queue, false).await?;
+        Ok(Paused { queue, paused: false })
     }
 
     async fn requeued(queues: &Queues, queue: String, id: Option<u64>) -> Result<Value, Failure> {

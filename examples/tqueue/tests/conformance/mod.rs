@@ -17,6 +17,7 @@ macro_rules! suite {
             concurrent_requests_each_get_their_own_answer,
             priorities_hand_out_higher_first_and_in_order_within_one,
             a_put_with_an_idempotency_key_is_made_once,
+            a_paused_queue_takes_puts_and_leases_nothing_until_resumed,
             leases_run_out_come_back_with_their_attempt_and_end_dead,
             release_delays_and_order_is_first_in_first_out,
             bad_requests_get_clear_errors,
@@ -328,6 +329,39 @@ pub(crate) fn a_put_with_an_idempotency_key_is_made_once(store: &Store) {
     assert_ne!(later.json()["id"], first.json()["id"]);
 }
 
+pub(crate) fn a_paused_queue_takes_puts_and_leases_nothing_until_resumed(store: &Store) {
+    let server = open(store);
+    let addr = server.addr();
+    let mut c = Client::new(addr);
+    assert_eq!(c.post("/v2/queues/z/pause").json(), json!({"queue": "z", "paused": true}));
+    // Paused before it had a task: listed, and said so.
+    assert_eq!(c.get("/v2/queues").json()["queues"][0]["paused"], true);
+    assert_eq!(c.post_json("/v2/queues/z/tasks", &json!({"task": "kept"})).status, 201);
+    assert_eq!(c.post_form("/z/put/", "n=2").json()["task_id"], "2");
+    assert_eq!(c.post("/v2/queues/z/lease?max=10").json()["tasks"], json!([]));
+    assert_eq!(c.get("/z/get/").json()["task_id"], "", "v1 gets nothing either");
+    let stats = c.get("/v2/queues/z").json();
+    assert_eq!((stats["paused"].as_bool(), stats["ready"].as_u64()), (Some(true), Some(2)), "{stats}");
+    // A long-poll waits through the pause, and wakes when the queue resumes.
+    let waiter = std::thread::spawn(move || {
+        let reply = Client::new(addr).post("/v2/queues/z/lease?wait=5");
+        (reply.json(), Instant::now())
+    });
+    std::thread::sleep(Duration::from_millis(400));
+    assert!(!waiter.is_finished(), "a long-poll on a paused queue answered");
+    assert_eq!(c.post("/v2/queues/z/resume").json(), json!({"queue": "z", "paused": false}));
+    let resumed = Instant::now();
+    let (reply, woke) = waiter.join().unwrap();
+    assert_eq!(reply["tasks"][0]["task"], "kept");
+    assert!(woke.duration_since(resumed) < Duration::from_millis(1500), "{:?}", woke.duration_since(resumed));
+    assert_eq!(c.get("/v2/queues/z").json()["paused"], false);
+    // Resuming a queue that is not paused, or pausing twice: no harm.
+    assert_eq!(c.post("/v2/queues/z/resume").status, 200);
+    assert_eq!(c.post("/v2/queues/z/pause").status, 200);
+    assert_eq!(c.post("/v2/queues/z/pause").status, 200);
+    assert_eq!(c.post("/v2/queues/z/lease").json()["tasks"], json!([]));
+}
+
 pub(crate) fn v1_refuses_a_put_past_the_bound_with_an_empty_task_id(store: &Store) {
     let server = store.start(Settings { max_tasks: 2, ..Settings::default() }, Tokens::new());
     let mut c = Client::new(server.addr());
@@ -476,6 +510,8 @@ pub(crate) fn tokens_and_roles_guard_every_route(store: &Store) {
     assert_eq!(consumer.get("/q/get/").json()["task_id"], "1");
     assert_eq!(consumer.get("/v2/queues/q/dead").status, 403);
     assert_eq!(admin.get("/v2/queues/q/dead").json(), json!({"queue": "q", "tasks": []}));
+    assert_eq!(consumer.post("/v2/queues/q/pause").status, 403);
+    assert_eq!(admin.post("/v2/queues/q/pause").json(), json!({"queue": "q", "paused": true}));
     assert_eq!(anonymous.get("/v2/queues").status, 401);
 }
 
