@@ -6,6 +6,7 @@
 //! out, the task is ready again, or dead after `max_attempts` leases. Times that run out
 //! are found when the queue is next used, and a long-poll sleeps until the next one.
 
+use crate::metrics::{self, Event};
 use crate::settings::{Limits, Settings};
 use crate::sqlite::{Change, Contents, Sqlite, Stage, StoredKey, Sync, Ticket};
 use crate::store::{
@@ -49,6 +50,9 @@ struct Task {
     stage: Stage,
     attempts: u32,
     priority: i32,
+    /// When it was put, or last became ready (for a task read from the file: when it was
+    /// read), in milliseconds since the Unix epoch.
+    since: u64,
 }
 
 struct Queue {
@@ -96,6 +100,9 @@ impl Queue {
     fn move_to(&mut self, id: u64, stage: Stage) {
         self.take_out(id);
         if let Some(task) = self.tasks.get_mut(&id) {
+            if stage == Stage::Ready && task.stage != Stage::Ready {
+                task.since = now_ms();
+            }
             task.stage = stage;
             self.put_in(id);
         }
@@ -141,11 +148,18 @@ impl Queue {
             let stage = match task.stage {
                 Stage::Leased { .. } => {
                     self.totals.expired += 1;
+                    metrics::count(&self.name, Event::Expired, 1);
                     self.after_lease(task.attempts)
                 }
                 _ => Stage::Ready,
             };
+            if stage == Stage::Dead {
+                metrics::count(&self.name, Event::Dead, 1);
+            }
             self.move_to(id, stage);
+            if let Some(task) = self.tasks.get_mut(&id).filter(|task| task.stage == Stage::Ready) {
+                task.since = until; // ready since it was due
+            }
             changes.push(Change::Stage { id, stage, attempts: task_attempts(&self.tasks, id) });
         }
     }
@@ -191,6 +205,8 @@ impl Queue {
 
     fn stats(&self) -> Stats {
         let leased = self.timed.iter().filter(|(_, id)| matches!(self.tasks[id].stage, Stage::Leased { .. })).count();
+        let oldest = self.ready.iter().map(|(_, id)| self.tasks[id].since).min();
+        let oldest_ready_seconds = oldest.map_or(0.0, |since| now_ms().saturating_sub(since) as f64 / 1000.0);
         Stats {
             queue: self.name.to_string(),
             ready: self.ready.len(),
@@ -198,6 +214,7 @@ impl Queue {
             delayed: self.timed.len() - leased,
             dead: self.dead.len(),
             paused: self.paused,
+            oldest_ready_seconds,
             ..self.totals.clone()
         }
     }
@@ -235,8 +252,8 @@ impl Inner {
                 .queues
                 .entry(stored.queue.as_str().into())
                 .or_insert_with(|| Queue::new(&stored.queue, settings.limits(&stored.queue)));
-            let task =
-                Task { data: stored.data, stage: stored.stage, attempts: stored.attempts, priority: stored.priority };
+            let (stage, attempts, priority) = (stored.stage, stored.attempts, stored.priority);
+            let task = Task { data: stored.data, stage, attempts, priority, since: now_ms() };
             queue.insert(stored.id, task);
         }
         for name in contents.paused {
@@ -430,7 +447,8 @@ impl Store for Embedded {
                                 true => Stage::Ready,
                                 false => Stage::Delayed { until: now.saturating_add(ms(delay)) },
                             };
-                            q.insert(id, Task { data: Arc::clone(&data), stage, attempts: 0, priority });
+                            let since = now;
+                            q.insert(id, Task { data: Arc::clone(&data), stage, attempts: 0, priority, since });
                             let queue = Arc::clone(&q.name);
                             changes.push(Change::Put { id, queue, data, stage, attempts: 0, priority });
                             id
@@ -560,7 +578,10 @@ impl Store for Embedded {
         let ((), ack) = self.with_task(queue, Sync::Written, |q, _, changes| {
             let attempts = q.leased(token)?.attempts;
             let stage = match (q.after_lease(attempts), delay.is_zero()) {
-                (Stage::Dead, _) => Stage::Dead,
+                (Stage::Dead, _) => {
+                    metrics::count(&q.name, Event::Dead, 1);
+                    Stage::Dead
+                }
                 (_, true) => Stage::Ready,
                 (_, false) => Stage::Delayed { until: now_ms().saturating_add(ms(delay)) },
             };

@@ -31,6 +31,7 @@ mod access;
 mod embedded;
 mod gather;
 mod idempotency;
+mod metrics;
 mod postgres;
 mod queues;
 mod refusal;
@@ -139,6 +140,9 @@ pub fn app(server: Server, settings: Settings) -> Result<Server, StartError> {
         tracing::info!("no tokens: every program on this host can use every queue");
     }
     let queues = Queues::open(settings).map_err(StartError::Store)?;
+    if config.metrics_path().is_some() {
+        queues.publish_metrics();
+    }
     let store = queues.clone();
     let ready = move || {
         let store = store.clone();

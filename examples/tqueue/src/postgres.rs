@@ -14,6 +14,7 @@
 //! second in case a notification was missed.
 
 use crate::gather::Gather;
+use crate::metrics::{self, Event};
 use crate::settings::Settings;
 use crate::store::{DeadTask, Key, Leased, OpenError, Put, Receipt, Refused, Stats, Store, StoreError, Token, ms};
 use deadpool_postgres::{Pool, PoolConfig, Runtime, Timeouts};
@@ -164,18 +165,22 @@ impl Inner {
     /// Ends the leases of `queue` that ran out: waiting again, or dead.
     async fn expire(&self, client: &deadpool_postgres::Client, queue: &str) -> Result<(), Refused> {
         let max_attempts = self.settings.limits(queue).max_attempts as i32;
-        let expired = client
-            .execute(
+        let row = client
+            .query_one(
                 &prepared(client, &format!(
-                    "UPDATE tqueue_tasks SET stage = CASE WHEN attempts >= $2 THEN {DEAD} ELSE {WAITING} END, due = {NOW} \
-                     WHERE queue = $1 AND stage = {LEASED} AND due <= {NOW}"
+                    "WITH ended AS (UPDATE tqueue_tasks SET stage = CASE WHEN attempts >= $2 THEN {DEAD} ELSE {WAITING} END, \
+                     due = {NOW} WHERE queue = $1 AND stage = {LEASED} AND due <= {NOW} RETURNING stage) \
+                     SELECT count(*), count(*) FILTER (WHERE stage = {DEAD}) FROM ended"
                 )).await?,
                 &[&queue, &max_attempts],
             )
             .await
             .map_err(store_error)?;
+        let (expired, dead) = (row.get::<_, i64>(0) as u64, row.get::<_, i64>(1) as u64);
         if expired > 0 {
             self.count(queue, |t| t.expired += expired);
+            metrics::count(queue, Event::Expired, expired);
+            metrics::count(queue, Event::Dead, dead);
         }
         // And the keys of idempotent puts past the window.
         let window = self.settings.idempotency_ms() as i64;
@@ -591,7 +596,8 @@ impl Inner {
                        count(t.id) FILTER (WHERE t.stage = {WAITING} AND t.due <= {NOW}), \
                        count(t.id) FILTER (WHERE t.stage = {LEASED}), \
                        count(t.id) FILTER (WHERE t.stage = {WAITING} AND t.due > {NOW}), \
-                       count(t.id) FILTER (WHERE t.stage = {DEAD}), q.paused \
+                       count(t.id) FILTER (WHERE t.stage = {DEAD}), q.paused, \
+                       {NOW} - min(t.due) FILTER (WHERE t.stage = {WAITING} AND t.due <= {NOW}) \
                      FROM tqueue_queues q LEFT JOIN tqueue_tasks t ON t.queue = q.name \
                      WHERE ($1::text IS NULL OR q.name = $1) AND ($2::text IS NULL OR q.name > $2) \
                      GROUP BY q.name, q.paused ORDER BY q.name LIMIT $3"
@@ -614,6 +620,7 @@ impl Inner {
                     delayed: row.get::<_, i64>(3) as usize,
                     dead: row.get::<_, i64>(4) as usize,
                     paused: row.get(5),
+                    oldest_ready_seconds: row.get::<_, Option<i64>>(6).map_or(0.0, |ms| ms.max(0) as f64 / 1000.0),
                     queue: name,
                     ..since
                 }
@@ -684,19 +691,24 @@ impl Store for Postgres {
         let max_attempts = self.settings.limits(queue).max_attempts as i32;
         let attempt = token.attempt.map(|a| a as i32);
         let released = client
-            .execute(
+            .query(
                 &prepared(&client, &format!(
                     "WITH released AS (UPDATE tqueue_tasks SET stage = CASE WHEN attempts >= $4 THEN {DEAD} ELSE {WAITING} END, \
-                     due = {NOW} + $5 WHERE {} RETURNING id) SELECT pg_notify('tqueue', $2) FROM released",
+                     due = {NOW} + $5 WHERE {} RETURNING stage) SELECT stage, pg_notify('tqueue', $2) FROM released",
                     Inner::leased_by()
                 )).await?,
                 &[&(token.id as i64), &queue, &attempt, &max_attempts, &(ms(delay) as i64)],
             )
             .await
             .map_err(store_error)?;
-        match released {
-            0 => Err(self.refusal(&client, queue, token).await),
-            _ => Ok(()),
+        match released.first() {
+            None => Err(self.refusal(&client, queue, token).await),
+            Some(row) => {
+                if row.get::<_, i16>(0) == DEAD {
+                    metrics::count(queue, Event::Dead, 1);
+                }
+                Ok(())
+            }
         }
     }
 

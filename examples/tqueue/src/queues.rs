@@ -2,17 +2,30 @@
 //! ([`crate::embedded`]) or PostgreSQL ([`crate::postgres`]).
 
 use crate::embedded::Embedded;
+use crate::metrics::Event;
 use crate::postgres::Postgres;
 use crate::settings::{Settings, StoreKind, seconds};
 use crate::store::{DeadTask, Key, Leased, OpenError, Put, Receipt, Refused, Stats, Store, Token};
 use serde_json::value::RawValue;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 /// Every queue, and the store behind them. Register it as the server's state; a clone
 /// shares the same store.
 #[derive(Debug, Clone)]
-pub struct Queues(Arc<dyn Store>);
+pub struct Queues(Arc<dyn Store>, Arc<Publisher>);
+
+/// Whether the queues' gauges are published, and by which process: each process that
+/// serves requests refreshes them every second (a forked worker starts its own).
+#[derive(Debug, Default)]
+struct Publisher {
+    on: AtomicBool,
+    by: AtomicU32,
+}
+
+/// How often the gauges are refreshed.
+const PUBLISH_EVERY: Duration = Duration::from_secs(1);
 
 impl Queues {
     /// Opens the store the settings name: the embedded one in `data_dir` (its tasks
@@ -23,10 +36,46 @@ impl Queues {
         if !problems.is_empty() {
             return Err(OpenError::Settings(problems));
         }
-        Ok(Queues(match settings.store {
+        let store: Arc<dyn Store> = match settings.store {
             StoreKind::Embedded => Arc::new(Embedded::open(settings)?),
             StoreKind::Postgres => Arc::new(Postgres::open(settings)?),
-        }))
+        };
+        Ok(Queues(store, Arc::default()))
+    }
+
+    /// Publishes the queues' metrics (`tqueue_tasks{queue,state}` and the rest) on the
+    /// server's metrics page: the counters as things happen, the gauges refreshed every
+    /// second by each process that serves requests.
+    pub fn publish_metrics(&self) {
+        self.1.on.store(true, Ordering::Relaxed);
+    }
+
+    /// Counts `n` `event`s of `queue`, and starts this process's refresher of the gauges
+    /// if it has none.
+    fn count(&self, queue: &str, event: Event, n: u64) {
+        if !self.1.on.load(Ordering::Relaxed) {
+            return;
+        }
+        crate::metrics::count(queue, event, n);
+        let pid = std::process::id();
+        if self.1.by.swap(pid, Ordering::Relaxed) != pid {
+            // The server's recorder is in place once it serves: describe the metrics now.
+            crate::metrics::describe();
+            let store = Arc::clone(&self.0);
+            tokio::spawn(async move {
+                loop {
+                    let mut after: Option<String> = None;
+                    while let Ok(page) = store.list(after.as_deref(), 1000).await {
+                        page.iter().for_each(crate::metrics::publish);
+                        match page.last() {
+                            Some(last) if page.len() == 1000 => after = Some(last.queue.clone()),
+                            _ => break,
+                        }
+                    }
+                    tokio::time::sleep(PUBLISH_EVERY).await;
+                }
+            });
+        }
     }
 
     /// Whether the store answers (a page of one queue read from it): the readiness check.
@@ -53,12 +102,18 @@ impl Queues {
             return Err(Refused::TooLarge { max_task_bytes });
         }
         let key = key.map(|key| Key::new(key, &tasks));
-        self.0.put_many(queue, tasks, key).await
+        let receipt = self.0.put_many(queue, tasks, key).await?;
+        if !receipt.replayed {
+            self.count(queue, Event::Put, receipt.ids.len() as u64);
+        }
+        Ok(receipt)
     }
 
     /// Finishes the tasks leased under `tokens` in one commit: for each, whether it was.
     pub async fn done_many(&self, queue: &str, tokens: &[Token]) -> Result<Vec<bool>, Refused> {
-        self.0.done_many(queue, tokens).await
+        let done = self.0.done_many(queue, tokens).await?;
+        self.count(queue, Event::Done, done.iter().filter(|d| **d).count() as u64);
+        Ok(done)
     }
 
     /// Leases up to `max` ready tasks of `queue` for `lease` (the queue's default if
@@ -71,18 +126,24 @@ impl Queues {
         wait: Duration,
     ) -> Result<Vec<Leased>, Refused> {
         let wait = wait.min(seconds(self.settings().max_wait).unwrap_or_default());
-        self.0.lease(queue, max, lease, wait).await
+        let leased = self.0.lease(queue, max, lease, wait).await?;
+        self.count(queue, Event::Leased, leased.len() as u64);
+        Ok(leased)
     }
 
     /// Finishes the task leased under `token`: it is gone for good once this returns.
     pub async fn done(&self, queue: &str, token: Token) -> Result<Arc<RawValue>, Refused> {
-        self.0.done(queue, token).await
+        let data = self.0.done(queue, token).await?;
+        self.count(queue, Event::Done, 1);
+        Ok(data)
     }
 
     /// Gives the task leased under `token` back: ready again now or after `delay` (dead if
     /// that was its last attempt).
     pub async fn release(&self, queue: &str, token: Token, delay: Duration) -> Result<(), Refused> {
-        self.0.release(queue, token, delay).await
+        self.0.release(queue, token, delay).await?;
+        self.count(queue, Event::Released, 1);
+        Ok(())
     }
 
     /// Extends the lease under `token` to `lease` from now; answers when it runs out.

@@ -380,6 +380,8 @@ pub struct Stats {
     pub expired: u64,
     /// Whether the queue is paused: it takes puts and leases nothing.
     pub paused: bool,
+    /// How long the oldest ready task has waited to be handed out, in seconds (0: none).
+    pub oldest_ready_seconds: f64,
 }
 
 /// A dead task.

@@ -18,6 +18,7 @@ macro_rules! suite {
             priorities_hand_out_higher_first_and_in_order_within_one,
             a_put_with_an_idempotency_key_is_made_once,
             a_paused_queue_takes_puts_and_leases_nothing_until_resumed,
+            metrics_count_each_queues_tasks_by_state_and_what_happened,
             leases_run_out_come_back_with_their_attempt_and_end_dead,
             release_delays_and_order_is_first_in_first_out,
             bad_requests_get_clear_errors,
@@ -360,6 +361,58 @@ pub(crate) fn a_paused_queue_takes_puts_and_leases_nothing_until_resumed(store: 
     assert_eq!(c.post("/v2/queues/z/pause").status, 200);
     assert_eq!(c.post("/v2/queues/z/pause").status, 200);
     assert_eq!(c.post("/v2/queues/z/lease").json()["tasks"], json!([]));
+}
+
+/// The value of the series `series` (name and labels, as written) on the metrics page.
+fn metric(page: &str, series: &str) -> Option<f64> {
+    page.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// The tqueue binary on `store`, with `env`: a process of its own (the metrics are the
+/// process's).
+fn process(store: &Store, env: &[(&str, &str)]) -> crate::support::Process {
+    let mut all = env.to_vec();
+    if let Store::Postgres(db) = store {
+        all.extend([("TQUEUE_STORE", "postgres"), ("TQUEUE_DATABASE_URL", db.url.as_str())]);
+    }
+    crate::support::Process::start(&crate::support::scratch_dir(), &all).unwrap_or_else(|log| panic!("{log}"))
+}
+
+pub(crate) fn metrics_count_each_queues_tasks_by_state_and_what_happened(store: &Store) {
+    let server = process(store, &[("APPSERVER_METRICS_PATH", "/metrics"), ("TQUEUE_MAX_ATTEMPTS", "1")]);
+    let mut c = Client::new(server.addr);
+    let queue = "metered";
+    for n in 0..4 {
+        assert_eq!(c.post_json(&format!("/v2/queues/{queue}/tasks"), &json!({"task": n})).status, 201);
+    }
+    let delayed = json!({"task": "later", "delay": 60});
+    assert_eq!(c.post_json(&format!("/v2/queues/{queue}/tasks"), &delayed).status, 201);
+    let leased = c.post(&format!("/v2/queues/{queue}/lease?max=3&lease=0.2")).json();
+    let leases: Vec<&str> = leased["tasks"].as_array().unwrap().iter().map(|t| t["lease"].as_str().unwrap()).collect();
+    assert_eq!(c.post(&format!("/v2/queues/{queue}/leases/{}/done", leases[0])).status, 200);
+    // The second lease is released on its last attempt (dead); the third runs out (dead).
+    assert_eq!(c.post(&format!("/v2/queues/{queue}/leases/{}/release", leases[1])).status, 200);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(c.get(&format!("/v2/queues/{queue}")).json()["dead"], 2);
+    // Read-only requests on other names record nothing.
+    assert_eq!(c.get("/v2/queues/never-used").status, 200);
+    // The gauges are refreshed every second.
+    std::thread::sleep(Duration::from_millis(1300));
+    let page = c.get("/metrics").body;
+    let series = |name: &str, labels: &str| metric(&page, &format!("{name}{{queue=\"metered\"{labels}}}"));
+    assert_eq!(series("tqueue_tasks", ",state=\"ready\""), Some(1.0), "{page}");
+    assert_eq!(series("tqueue_tasks", ",state=\"delayed\""), Some(1.0));
+    assert_eq!(series("tqueue_tasks", ",state=\"leased\""), Some(0.0));
+    assert_eq!(series("tqueue_tasks", ",state=\"dead\""), Some(2.0));
+    assert!(series("tqueue_oldest_ready_age_seconds", "").is_some_and(|age| age >= 0.5), "{page}");
+    assert_eq!(series("tqueue_puts_total", ""), Some(5.0));
+    assert_eq!(series("tqueue_leases_total", ""), Some(3.0));
+    assert_eq!(series("tqueue_dones_total", ""), Some(1.0));
+    assert_eq!(series("tqueue_releases_total", ""), Some(1.0));
+    assert_eq!(series("tqueue_expired_total", ""), Some(1.0));
+    assert_eq!(series("tqueue_dead_total", ""), Some(2.0));
+    assert!(page.contains("# HELP tqueue_tasks "), "{page}");
+    assert!(!page.contains("never-used"), "a read made a series");
 }
 
 pub(crate) fn v1_refuses_a_put_past_the_bound_with_an_empty_task_id(store: &Store) {
