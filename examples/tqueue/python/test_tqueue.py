@@ -137,10 +137,16 @@ class ClientTest(unittest.TestCase):
         with self.assertRaises(TQueueError) as stale:
             q.done(lease)
         self.assertEqual(stale.exception.status, 409)
-        q.release(again)
+        q.release(again, delay=0)
         [third] = q.lease(1)
         self.assertEqual(third.attempt, 3)
-        q.done(third)
+        # Released with no delay given: the queue's backoff (1 s doubled twice, less up to
+        # half), then ready again.
+        q.release(third)
+        self.assertEqual(q.lease(1), [])
+        [fourth] = q.lease(1, wait=5)
+        self.assertEqual(fourth.attempt, 4)
+        q.done(fourth)
 
     def test_the_worker_script_runs_a_command_per_task(self):
         q = TQueue(URL, "py-worker")

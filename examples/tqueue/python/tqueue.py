@@ -165,9 +165,11 @@ class TQueue:
         answer = self._call("POST", "/leases/done", {"leases": [lease.token for lease in leases]})
         return answer["stale"]
 
-    def release(self, lease, delay=0):
-        """Gives a Lease back: the task is ready again (after delay seconds)."""
-        self._call("POST", f"/leases/{lease.token}/release?delay={delay}")
+    def release(self, lease, delay=None):
+        """Gives a Lease back: the task is ready again after delay seconds, or after the
+        queue's backoff (doubled at each attempt) when delay is None."""
+        query = "" if delay is None else f"?delay={delay}"
+        self._call("POST", f"/leases/{lease.token}/release{query}")
 
     def extend(self, lease, seconds=None):
         """Extends a Lease (a heartbeat); answers when it now runs out (Unix seconds)."""

@@ -149,7 +149,7 @@ impl Queue {
                 Stage::Leased { .. } => {
                     self.totals.expired += 1;
                     metrics::count(&self.name, Event::Expired, 1);
-                    self.after_lease(task.attempts)
+                    self.after_lease(id, task.attempts, now, None)
                 }
                 _ => Stage::Ready,
             };
@@ -185,9 +185,17 @@ impl Queue {
         }
     }
 
-    /// Where a task goes when its lease ends without a done.
-    fn after_lease(&self, attempts: u32) -> Stage {
-        if attempts >= self.limits.max_attempts { Stage::Dead } else { Stage::Ready }
+    /// Where task `id` goes when its lease ends without a done, at `now`: after `delay`, or
+    /// the queue's backoff if `None`; dead after its last attempt.
+    fn after_lease(&self, id: u64, attempts: u32, now: u64, delay: Option<Duration>) -> Stage {
+        if attempts >= self.limits.max_attempts {
+            return Stage::Dead;
+        }
+        let wait = delay.unwrap_or_else(|| self.limits.backoff(attempts, id ^ now.rotate_left(32)));
+        match wait.is_zero() {
+            true => Stage::Ready,
+            false => Stage::Delayed { until: now.saturating_add(ms(wait)) },
+        }
     }
 
     /// The task leased under `token`.
@@ -574,17 +582,13 @@ impl Store for Embedded {
         Ok(data)
     }
 
-    async fn release(&self, queue: &str, token: Token, delay: Duration) -> Result<(), Refused> {
+    async fn release(&self, queue: &str, token: Token, delay: Option<Duration>) -> Result<(), Refused> {
         let ((), ack) = self.with_task(queue, Sync::Written, |q, _, changes| {
             let attempts = q.leased(token)?.attempts;
-            let stage = match (q.after_lease(attempts), delay.is_zero()) {
-                (Stage::Dead, _) => {
-                    metrics::count(&q.name, Event::Dead, 1);
-                    Stage::Dead
-                }
-                (_, true) => Stage::Ready,
-                (_, false) => Stage::Delayed { until: now_ms().saturating_add(ms(delay)) },
-            };
+            let stage = q.after_lease(token.id, attempts, now_ms(), delay);
+            if stage == Stage::Dead {
+                metrics::count(&q.name, Event::Dead, 1);
+            }
             q.move_to(token.id, stage);
             changes.push(Change::Stage { id: token.id, stage, attempts });
             q.wake.notify_waiters();

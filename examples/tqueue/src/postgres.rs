@@ -164,15 +164,18 @@ impl Inner {
 
     /// Ends the leases of `queue` that ran out: waiting again, or dead.
     async fn expire(&self, client: &deadpool_postgres::Client, queue: &str) -> Result<(), Refused> {
-        let max_attempts = self.settings.limits(queue).max_attempts as i32;
+        let limits = self.settings.limits(queue);
+        let max_attempts = limits.max_attempts as i32;
+        let (base, most) = (ms(limits.backoff_base) as f64, ms(limits.backoff_max) as f64);
         let row = client
             .query_one(
                 &prepared(client, &format!(
                     "WITH ended AS (UPDATE tqueue_tasks SET stage = CASE WHEN attempts >= $2 THEN {DEAD} ELSE {WAITING} END, \
-                     due = {NOW} WHERE queue = $1 AND stage = {LEASED} AND due <= {NOW} RETURNING stage) \
-                     SELECT count(*), count(*) FILTER (WHERE stage = {DEAD}) FROM ended"
+                     due = {NOW} + {BACKOFF} WHERE queue = $1 AND stage = {LEASED} AND due <= {NOW} RETURNING stage) \
+                     SELECT count(*), count(*) FILTER (WHERE stage = {DEAD}) FROM ended",
+                    BACKOFF = backoff("$3", "$4"),
                 )).await?,
-                &[&queue, &max_attempts],
+                &[&queue, &max_attempts, &base, &most],
             )
             .await
             .map_err(store_error)?;
@@ -686,18 +689,23 @@ impl Store for Postgres {
             .map_err(|_| Refused::Store(StoreError::Damaged { id: token.id as i64 }))
     }
 
-    async fn release(&self, queue: &str, token: Token, delay: Duration) -> Result<(), Refused> {
+    async fn release(&self, queue: &str, token: Token, delay: Option<Duration>) -> Result<(), Refused> {
         let client = self.client().await?;
-        let max_attempts = self.settings.limits(queue).max_attempts as i32;
+        let limits = self.settings.limits(queue);
+        let max_attempts = limits.max_attempts as i32;
         let attempt = token.attempt.map(|a| a as i32);
+        let delay = delay.map(|delay| ms(delay) as i64);
+        let (base, most) = (ms(limits.backoff_base) as f64, ms(limits.backoff_max) as f64);
         let released = client
             .query(
                 &prepared(&client, &format!(
                     "WITH released AS (UPDATE tqueue_tasks SET stage = CASE WHEN attempts >= $4 THEN {DEAD} ELSE {WAITING} END, \
-                     due = {NOW} + $5 WHERE {} RETURNING stage) SELECT stage, pg_notify('tqueue', $2) FROM released",
-                    Inner::leased_by()
+                     due = {NOW} + coalesce($5, {BACKOFF}) WHERE {} RETURNING stage) \
+                     SELECT stage, pg_notify('tqueue', $2) FROM released",
+                    Inner::leased_by(),
+                    BACKOFF = backoff("$6", "$7"),
                 )).await?,
-                &[&(token.id as i64), &queue, &attempt, &max_attempts, &(ms(delay) as i64)],
+                &[&(token.id as i64), &queue, &attempt, &max_attempts, &delay, &base, &most],
             )
             .await
             .map_err(store_error)?;
@@ -898,6 +906,15 @@ async fn migrate(url: &str) -> Result<(), tokio_postgres::Error> {
     drop(client);
     let _ = driver.await;
     Ok(())
+}
+
+/// The backoff of a row whose lease ended, in milliseconds, as SQL: `base × 2^(attempts−1)`,
+/// at most `most` (the parameters named), times a random factor from 0.5 to 1, as
+/// [`crate::settings::Limits::backoff`].
+fn backoff(base: &str, most: &str) -> String {
+    format!(
+        "(least({base}::float8 * power(2, least(attempts, 32) - 1), {most}::float8) * (0.5 + random() / 2))::bigint"
+    )
 }
 
 /// The columns of `tasks` for `unnest`: data, delays in milliseconds, priorities.

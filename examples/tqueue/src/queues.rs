@@ -138,9 +138,9 @@ impl Queues {
         Ok(data)
     }
 
-    /// Gives the task leased under `token` back: ready again now or after `delay` (dead if
-    /// that was its last attempt).
-    pub async fn release(&self, queue: &str, token: Token, delay: Duration) -> Result<(), Refused> {
+    /// Gives the task leased under `token` back: ready again after `delay`, or after the
+    /// queue's backoff if `None` (dead if that was its last attempt).
+    pub async fn release(&self, queue: &str, token: Token, delay: Option<Duration>) -> Result<(), Refused> {
         self.0.release(queue, token, delay).await?;
         self.count(queue, Event::Released, 1);
         Ok(())

@@ -69,6 +69,12 @@ settings! {
     max_attempts: u32 = "5", "leases before a task is dead";
     /// The longest long-poll of a lease request, in seconds.
     max_wait: f64 = "20", "the longest long-poll, in seconds";
+    /// Seconds before a task whose lease ran out, or was released without a delay, is
+    /// ready again: `backoff_base × 2^(attempt−1)`, at most `backoff_max`, less a random
+    /// part of up to a half (jitter). 0: ready again at once.
+    backoff_base: f64 = "1", "seconds before a task whose lease ended is ready again, doubled each attempt";
+    /// The longest such wait, in seconds.
+    backoff_max: f64 = "600", "the longest wait before a task whose lease ended is ready again";
     /// How long a put's `Idempotency-Key` is remembered, in seconds: the same key on the
     /// same queue within it answers the first put's ids and puts nothing.
     idempotency_window: f64 = "86400", "seconds a put's Idempotency-Key is remembered";
@@ -105,6 +111,10 @@ pub struct QueueSettings {
     pub max_attempts: Option<u32>,
     /// The most tasks the queue holds.
     pub max_tasks: Option<usize>,
+    /// Seconds before a task whose lease ended is ready again, doubled each attempt.
+    pub backoff_base: Option<f64>,
+    /// The longest such wait, in seconds.
+    pub backoff_max: Option<f64>,
 }
 
 /// The longest duration a setting or request may give: a day.
@@ -121,6 +131,23 @@ pub(crate) struct Limits {
     pub(crate) lease: Duration,
     pub(crate) max_attempts: u32,
     pub(crate) max_tasks: usize,
+    pub(crate) backoff_base: Duration,
+    pub(crate) backoff_max: Duration,
+}
+
+impl Limits {
+    /// How long a task waits to be ready again after its lease `attempt` ended without a
+    /// done: `backoff_base × 2^(attempt−1)`, at most `backoff_max`, times a factor from
+    /// 0.5 to 1 that `seed` picks (so that tasks that failed together spread out).
+    pub(crate) fn backoff(&self, attempt: u32, seed: u64) -> Duration {
+        let doubled = self.backoff_base.saturating_mul(1 << attempt.saturating_sub(1).min(31));
+        // splitmix64: an even spread from any seed.
+        let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        let half = (z ^ (z >> 31)) as f64 / u64::MAX as f64 / 2.0;
+        doubled.min(self.backoff_max).mul_f64(0.5 + half)
+    }
 }
 
 /// A problem with the settings.
@@ -130,6 +157,13 @@ pub enum Problem {
     /// A duration that is not more than 0 and at most a day.
     Seconds {
         /// The key, e.g. `queues.emails.lease`.
+        key: String,
+        /// Its value.
+        value: f64,
+    },
+    /// A duration that may be 0 but is negative, or more than a day.
+    SecondsOrZero {
+        /// The key, e.g. `backoff_base`.
         key: String,
         /// Its value.
         value: f64,
@@ -158,6 +192,9 @@ impl std::fmt::Display for Problem {
             Problem::Seconds { key, value } => {
                 write!(f, "`{key}` = {value}: expected seconds, more than 0 and at most {MAX_SECONDS}")
             }
+            Problem::SecondsOrZero { key, value } => {
+                write!(f, "`{key}` = {value}: expected seconds, from 0 to {MAX_SECONDS}")
+            }
             Problem::Zero { key } => write!(f, "`{key}` = 0: expected at least 1"),
             Problem::NoDatabaseUrl => f.write_str("`store` = \"postgres\" needs `database_url` = \"postgres://...\""),
             Problem::QueueName(name) => write!(f, "`queues.{name}`: a queue name is 1 to 64 of A-Z a-z 0-9 _ . -"),
@@ -185,6 +222,17 @@ impl Settings {
             if let Some(lease) = queue.lease {
                 positive(format!("queues.{name}.lease"), lease);
             }
+        }
+        let mut at_least_zero = |key: String, value: f64| {
+            if seconds(value).is_none() {
+                problems.push(Problem::SecondsOrZero { key, value });
+            }
+        };
+        at_least_zero("backoff_base".into(), self.backoff_base);
+        at_least_zero("backoff_max".into(), self.backoff_max);
+        for (name, queue) in &self.queues {
+            at_least_zero(format!("queues.{name}.backoff_base"), queue.backoff_base.unwrap_or(0.0));
+            at_least_zero(format!("queues.{name}.backoff_max"), queue.backoff_max.unwrap_or(0.0));
         }
         let mut at_least_one = |key: String, value: u64| {
             if value == 0 {
@@ -221,6 +269,8 @@ impl Settings {
             lease: seconds(own.and_then(|q| q.lease).unwrap_or(self.lease)).unwrap_or_default(),
             max_attempts: own.and_then(|q| q.max_attempts).unwrap_or(self.max_attempts),
             max_tasks: own.and_then(|q| q.max_tasks).unwrap_or(self.max_tasks),
+            backoff_base: seconds(own.and_then(|q| q.backoff_base).unwrap_or(self.backoff_base)).unwrap_or_default(),
+            backoff_max: seconds(own.and_then(|q| q.backoff_max).unwrap_or(self.backoff_max)).unwrap_or_default(),
         }
     }
 }
@@ -228,6 +278,21 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backoff_doubles_stops_at_the_most_and_keeps_half_to_all_of_it() {
+        let limits = Settings::default().limits("q");
+        let (base, most) = (limits.backoff_base, limits.backoff_max);
+        assert_eq!((base, most), (Duration::from_secs(1), Duration::from_secs(600)));
+        for (attempt, full) in [(1, base), (2, base * 2), (5, base * 16), (11, most), (60, most)] {
+            let waits: Vec<Duration> = (0..200).map(|seed| limits.backoff(attempt, seed)).collect();
+            assert!(waits.iter().all(|w| *w >= full / 2 && *w <= full), "attempt {attempt}: {waits:?}");
+            let spread = waits.iter().max().unwrap().saturating_sub(*waits.iter().min().unwrap());
+            assert!(spread > full / 3, "attempt {attempt}: jitter spreads them: {spread:?}");
+        }
+        let none = Settings { backoff_base: 0.0, ..Settings::default() }.limits("q");
+        assert_eq!(none.backoff(3, 7), Duration::ZERO);
+    }
 
     #[test]
     fn the_defaults_are_the_listed_ones_and_have_no_problem() {

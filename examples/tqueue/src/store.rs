@@ -43,9 +43,9 @@ pub(crate) trait Store: Send + Sync + fmt::Debug {
     /// Finishes the task leased under `token`: it is gone for good once this returns.
     async fn done(&self, queue: &str, token: Token) -> Result<Arc<RawValue>, Refused>;
 
-    /// Gives the task leased under `token` back: ready again now or after `delay` (dead if
-    /// that was its last attempt).
-    async fn release(&self, queue: &str, token: Token, delay: Duration) -> Result<(), Refused>;
+    /// Gives the task leased under `token` back: ready again after `delay`, or after the
+    /// queue's backoff if `None` (dead if that was its last attempt).
+    async fn release(&self, queue: &str, token: Token, delay: Option<Duration>) -> Result<(), Refused>;
 
     /// Extends the lease under `token` to `lease` from now; answers when it runs out.
     async fn extend(&self, queue: &str, token: Token, lease: Option<Duration>) -> Result<u64, Refused>;

@@ -284,7 +284,8 @@ mod queue {
     #[derive(Deserialize, JsonSchema)]
     #[serde(deny_unknown_fields)]
     struct Delay {
-        /// Seconds before the task is ready again; default 0.
+        /// Seconds before the task is ready again; by default the queue's backoff
+        /// (`backoff_base` doubled at each attempt, at most `backoff_max`).
         #[schemars(range(min = 0, max = 86400))]
         delay: Option<f64>,
     }
@@ -298,7 +299,7 @@ mod queue {
         _caller: Caller<Consume>,
     ) -> Result<Finished, Failure> {
         let token = lease_token(&lease)?;
-        let delay = duration("delay", params.0.delay)?.unwrap_or_default();
+        let delay = duration("delay", params.0.delay)?;
         queues.release(&queue, token, delay).await?;
         Ok(Finished { queue, id: token.id.to_string(), done: None, released: Some(true) })
     }

@@ -55,7 +55,7 @@ fn a_long_poll_costs_no_cpu_and_wakes_within_milliseconds_of_a_put() {
 #[test]
 fn a_restart_keeps_tasks_and_leases() {
     let dir = scratch_dir();
-    std::fs::write(dir.join("appserver.toml"), "[tqueue]\nlease = 1.5\n").unwrap();
+    std::fs::write(dir.join("appserver.toml"), "[tqueue]\nlease = 1.5\nbackoff_base = 0\n").unwrap();
     let server = Process::start(&dir, &[]).unwrap();
     let mut c = Client::new(server.addr);
     for n in 0..3 {

@@ -19,6 +19,7 @@ macro_rules! suite {
             a_put_with_an_idempotency_key_is_made_once,
             a_paused_queue_takes_puts_and_leases_nothing_until_resumed,
             metrics_count_each_queues_tasks_by_state_and_what_happened,
+            a_task_whose_lease_ended_backs_off_doubling_up_to_the_most,
             leases_run_out_come_back_with_their_attempt_and_end_dead,
             release_delays_and_order_is_first_in_first_out,
             bad_requests_get_clear_errors,
@@ -261,11 +262,11 @@ pub(crate) fn priorities_hand_out_higher_first_and_in_order_within_one(store: &S
         leased["tasks"].as_array().unwrap().iter().map(|t| t["task"].clone()).collect()
     };
     assert_eq!(order(&mut c, 3), [json!("f"), json!("b"), json!("d")]);
-    // A task released goes back in its place: priority 0, by its id.
+    // A task released (with no wait) goes back in its place: priority 0, by its id.
     let first = c.post("/v2/queues/p/lease").json();
     assert_eq!(first["tasks"][0]["task"], "a");
     let lease = first["tasks"][0]["lease"].as_str().unwrap().to_owned();
-    assert_eq!(c.post(&format!("/v2/queues/p/leases/{lease}/release")).status, 200);
+    assert_eq!(c.post(&format!("/v2/queues/p/leases/{lease}/release?delay=0")).status, 200);
     assert_eq!(order(&mut c, 10), [json!("a"), json!("e"), json!({"n": "g"}), json!("c")]);
     // Not an integer of 32 bits: refused, nothing put.
     for bad in [json!("high"), json!(2147483648i64), json!(1.5)] {
@@ -415,6 +416,38 @@ pub(crate) fn metrics_count_each_queues_tasks_by_state_and_what_happened(store: 
     assert!(!page.contains("never-used"), "a read made a series");
 }
 
+pub(crate) fn a_task_whose_lease_ended_backs_off_doubling_up_to_the_most(store: &Store) {
+    let mut settings = Settings::default();
+    let own = tqueue::QueueSettings { backoff_base: Some(0.4), backoff_max: Some(0.6), ..Default::default() };
+    settings.queues.insert("b".into(), own);
+    let server = store.start(settings, Tokens::new());
+    let mut c = Client::new(server.addr());
+    assert_eq!(c.post_json("/v2/queues/b/tasks", &json!({"task": "flaky"})).status, 201);
+    // Attempt 1's lease (0.2 s) runs out: the task waits 0.2 to 0.4 s (0.4 s with jitter).
+    assert_eq!(c.post("/v2/queues/b/lease?lease=0.2").json()["tasks"][0]["attempt"], 1);
+    std::thread::sleep(Duration::from_millis(250));
+    let stats = c.get("/v2/queues/b").json();
+    assert_eq!((stats["ready"].as_u64(), stats["delayed"].as_u64()), (Some(0), Some(1)), "{stats}");
+    let started = Instant::now();
+    let second = c.post("/v2/queues/b/lease?wait=3").json();
+    let waited = started.elapsed();
+    assert_eq!(second["tasks"][0]["attempt"], 2);
+    assert!(waited < Duration::from_millis(450), "backed off for {waited:?} after the expiry was seen");
+    // Released without a delay on attempt 2: 0.8 s doubled, at most 0.6 s: 0.3 to 0.6 s.
+    let lease = second["tasks"][0]["lease"].as_str().unwrap().to_owned();
+    let released = Instant::now();
+    assert_eq!(c.post(&format!("/v2/queues/b/leases/{lease}/release")).status, 200);
+    assert_eq!(c.get("/v2/queues/b").json()["delayed"], 1);
+    let third = c.post("/v2/queues/b/lease?wait=3").json();
+    let waited = released.elapsed();
+    assert_eq!(third["tasks"][0]["attempt"], 3);
+    assert!((Duration::from_millis(280)..Duration::from_millis(900)).contains(&waited), "{waited:?}");
+    // An explicit delay wins: 0 is ready at once.
+    let lease = third["tasks"][0]["lease"].as_str().unwrap().to_owned();
+    assert_eq!(c.post(&format!("/v2/queues/b/leases/{lease}/release?delay=0")).status, 200);
+    assert_eq!(c.post("/v2/queues/b/lease").json()["tasks"][0]["attempt"], 4);
+}
+
 pub(crate) fn v1_refuses_a_put_past_the_bound_with_an_empty_task_id(store: &Store) {
     let server = store.start(Settings { max_tasks: 2, ..Settings::default() }, Tokens::new());
     let mut c = Client::new(server.addr());
@@ -488,8 +521,8 @@ pub(crate) fn release_delays_and_order_is_first_in_first_out(store: &Store) {
     let tasks: Vec<&Value> = leased["tasks"].as_array().unwrap().iter().map(|t| &t["task"]).collect();
     assert_eq!(tasks, [&json!(1), &json!(2), &json!(3)], "the delayed task is not ready yet");
     assert_eq!(c.get("/v2/queues/fifo").json()["delayed"], 1);
-    // Task 1 released: ready again, before the others put later.
-    assert_eq!(c.post("/v2/queues/fifo/leases/1.1/release").status, 200);
+    // Task 1 released with no wait: ready again, before the others put later.
+    assert_eq!(c.post("/v2/queues/fifo/leases/1.1/release?delay=0").status, 200);
     c.post_json("/v2/queues/fifo/tasks", &json!({"task": 5}));
     assert_eq!(c.post("/v2/queues/fifo/lease").json()["tasks"][0]["task"], 1);
     assert_eq!(c.post("/v2/queues/fifo/lease").json()["tasks"][0]["task"], 5);
