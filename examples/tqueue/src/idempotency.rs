@@ -34,7 +34,7 @@ impl FromRequest for IdempotencyKey {
         name: "Idempotency-Key",
         required: false,
         description: "The same key on the same queue within `idempotency_window` (24 h by default) answers \
-                      the first put's ids and puts nothing; with other tasks, 422",
+                      the first put's ids and puts nothing; with other tasks, 409",
         pattern: Some(PATTERN),
     });
 }

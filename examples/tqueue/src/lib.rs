@@ -28,6 +28,7 @@
 //! ```
 
 mod access;
+mod dashboard;
 mod embedded;
 mod gather;
 mod idempotency;

@@ -14,10 +14,11 @@ impl IntoResponse for Refused {
         let message = self.to_string();
         let error = match self {
             Refused::UnknownTask => Error::not_found(message),
-            Refused::StaleLease => Error::new(StatusCode::CONFLICT, message),
+            // The key holds another put: the request is valid, and conflicts with that.
+            Refused::StaleLease | Refused::KeyReused => Error::new(StatusCode::CONFLICT, message),
             Refused::QueueFull { .. } => retry(Error::new(StatusCode::TOO_MANY_REQUESTS, message)),
             Refused::TooManyQueues { .. } => Error::new(StatusCode::INSUFFICIENT_STORAGE, message),
-            Refused::TooLarge { .. } | Refused::KeyReused => Error::new(StatusCode::UNPROCESSABLE_ENTITY, message),
+            Refused::TooLarge { .. } => Error::new(StatusCode::UNPROCESSABLE_ENTITY, message),
             Refused::Store(_) => retry(Error::new(StatusCode::SERVICE_UNAVAILABLE, message)),
         };
         error.into_response()

@@ -293,8 +293,8 @@ pub(crate) fn a_put_with_an_idempotency_key_is_made_once(store: &Store) {
     assert_eq!(c.get("/v2/queues/i").json()["ready"], 1);
     // The same key for another task: refused, nothing put.
     let other = put(&mut c, "i", "order-1", json!("b"));
-    assert_eq!(other.status, 422, "{}", other.body);
-    assert!(other.error(422).contains("Idempotency-Key"), "{}", other.body);
+    assert_eq!(other.status, 409, "{}", other.body);
+    assert!(other.error(409).contains("Idempotency-Key"), "{}", other.body);
     // A key is the queue's own.
     let elsewhere = put(&mut c, "j", "order-1", json!("a"));
     assert_eq!(elsewhere.status, 201);
