@@ -665,6 +665,17 @@ impl Store for Embedded {
             .unwrap_or_default())
     }
 
+    async fn backup(&self) -> Result<std::path::PathBuf, Refused> {
+        let dir = self.settings.data_dir.join("backups");
+        std::fs::create_dir_all(&dir).map_err(StoreError::from)?;
+        // Named by the time; never over an earlier backup (two in one millisecond).
+        let now = now_ms();
+        let to = (0..).map(|n| dir.join(format!("tqueue-{now}-{n}.sqlite3"))).find(|to| !to.exists());
+        let to = to.expect("a free name");
+        self.store.backup(to.clone()).await?;
+        Ok(to)
+    }
+
     async fn pause(&self, queue: &str, paused: bool) -> Result<(), Refused> {
         // Pausing makes the queue (it is then listed, and counts as one with tasks would).
         let missing = || Ok(());

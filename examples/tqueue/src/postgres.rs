@@ -772,6 +772,10 @@ impl Store for Postgres {
             .collect())
     }
 
+    async fn backup(&self) -> Result<std::path::PathBuf, Refused> {
+        Err(Refused::Unsupported("the PostgreSQL store is backed up by PostgreSQL: pg_dump, or a base backup"))
+    }
+
     async fn pause(&self, queue: &str, paused: bool) -> Result<(), Refused> {
         let client = self.client().await?;
         let sql = match paused {

@@ -173,6 +173,12 @@ impl Queues {
         self.0.requeue(queue, id).await
     }
 
+    /// Copies the whole embedded store, as its last commit left it, to a new file in
+    /// `data_dir/backups/` (SQLite's online backup); answers its path.
+    pub async fn backup(&self) -> Result<std::path::PathBuf, Refused> {
+        self.0.backup().await
+    }
+
     /// Pauses `queue` (it takes puts and leases nothing; long-polls wait) or resumes it.
     pub async fn pause(&self, queue: &str, paused: bool) -> Result<(), Refused> {
         self.0.pause(queue, paused).await

@@ -7,7 +7,7 @@ use appserver::http::HeaderValue;
 use appserver::http::header::RETRY_AFTER;
 use appserver::{Error, IntoResponse, Response, StatusCode};
 
-/// A refusal as an HTTP error: 404, 409, 429 or 503 (with `Retry-After`), 507, 422.
+/// A refusal as an HTTP error: 404, 409, 429 or 503 (with `Retry-After`), 507, 422, 501.
 impl IntoResponse for Refused {
     fn into_response(self) -> Response {
         let retry = |error: Error| error.with_header(RETRY_AFTER, HeaderValue::from_static("1"));
@@ -19,6 +19,7 @@ impl IntoResponse for Refused {
             Refused::QueueFull { .. } => retry(Error::new(StatusCode::TOO_MANY_REQUESTS, message)),
             Refused::TooManyQueues { .. } => Error::new(StatusCode::INSUFFICIENT_STORAGE, message),
             Refused::TooLarge { .. } => Error::new(StatusCode::UNPROCESSABLE_ENTITY, message),
+            Refused::Unsupported(_) => Error::new(StatusCode::NOT_IMPLEMENTED, message),
             Refused::Store(_) => retry(Error::new(StatusCode::SERVICE_UNAVAILABLE, message)),
         };
         error.into_response()

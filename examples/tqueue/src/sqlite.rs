@@ -153,6 +153,8 @@ struct Pending {
 enum Job {
     /// A transaction, and who waits for it.
     Commit(Pending, oneshot::Sender<Result<(), StoreError>>),
+    /// A copy of the database to a new file, with SQLite's online backup.
+    Backup(std::path::PathBuf, oneshot::Sender<Result<(), StoreError>>),
     /// Every task as stored, and the next id.
     Load(mpsc::Sender<Result<Contents, StoreError>>),
 }
@@ -209,6 +211,7 @@ impl Sqlite {
                 match job {
                     Job::Commit(pending, done) => drop(done.send(writer.commit(&mut connection, &pending))),
                     Job::Load(done) => drop(done.send(read(&connection))),
+                    Job::Backup(to, done) => drop(done.send(backup(&connection, &to))),
                 }
             }
         })?;
@@ -314,6 +317,14 @@ impl Sqlite {
                 self.fail(first, last, error);
             }
         }
+    }
+
+    /// Copies the database, as its last commit left it, to the new file `to` (SQLite's
+    /// online backup, on the store's thread: commits wait for it).
+    pub(crate) async fn backup(&self, to: std::path::PathBuf) -> Result<(), StoreError> {
+        let (done, answer) = oneshot::channel();
+        self.writer.send(Job::Backup(to, done)).map_err(|_| StoreError::Stopped)?;
+        answer.await.unwrap_or(Err(StoreError::Stopped))
     }
 
     /// Every task as the file holds it, and the next id, for queues in memory that must be
@@ -433,6 +444,17 @@ fn read(connection: &Connection) -> Result<Contents, StoreError> {
     let next_id = next_id.and_then(|id| u64::try_from(id).ok()).unwrap_or(1);
     let next_id = next_id.max(tasks.last().map_or(1, |task| task.id + 1));
     Ok(Contents { tasks, keys, paused, next_id })
+}
+
+/// Copies `connection`'s database to the new file `to`, whole, in steps of 1,024 pages.
+fn backup(connection: &Connection, to: &Path) -> Result<(), StoreError> {
+    let mut copy = Connection::open_with_flags(
+        to,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_CREATE,
+    )?;
+    let backup = rusqlite::backup::Backup::new(connection, &mut copy)?;
+    backup.run_to_completion(1024, std::time::Duration::ZERO, None)?;
+    Ok(())
 }
 
 /// Task ids are reserved in blocks of this many, so that a commit seldom writes `next_id`:

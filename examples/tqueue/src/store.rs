@@ -65,6 +65,10 @@ pub(crate) trait Store: Send + Sync + fmt::Debug {
 
     /// Pauses `queue` (it takes puts and leases nothing; long-polls wait) or resumes it.
     async fn pause(&self, queue: &str, paused: bool) -> Result<(), Refused>;
+
+    /// Copies the whole store, as its last commit left it, to a new file in
+    /// `data_dir/backups/`; answers its path. The embedded store only.
+    async fn backup(&self) -> Result<std::path::PathBuf, Refused>;
 }
 
 /// A task to put.
@@ -157,6 +161,8 @@ pub enum Refused {
     },
     /// The `Idempotency-Key` was used on this queue for a put of other tasks.
     KeyReused,
+    /// This store does not do that (a backup of PostgreSQL is PostgreSQL's to make).
+    Unsupported(&'static str),
     /// The store failed; nothing is answered as done.
     Store(StoreError),
 }
@@ -169,6 +175,7 @@ impl fmt::Display for Refused {
             Refused::QueueFull { max_tasks } => write!(f, "the queue is full ({max_tasks} tasks); try again later"),
             Refused::TooManyQueues { max_queues } => write!(f, "there are {max_queues} queues already"),
             Refused::TooLarge { max_task_bytes } => write!(f, "the task is larger than {max_task_bytes} bytes"),
+            Refused::Unsupported(what) => f.write_str(what),
             Refused::KeyReused => {
                 f.write_str("this Idempotency-Key was used on this queue for a put of other tasks; use a new key")
             }

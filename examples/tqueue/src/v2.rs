@@ -14,6 +14,7 @@
 //! | `GET /v2/queues/{queue}/dead?limit=` | dead tasks |
 //! | `POST /v2/queues/{queue}/dead/requeue`, `.../dead/{id}/requeue` | dead tasks ready again |
 //! | `POST /v2/queues/{queue}/pause`, `.../resume` | a paused queue takes puts and leases nothing |
+//! | `POST /v2/backup` | the embedded store copied to `data_dir/backups/` |
 
 use crate::access::Caller;
 use crate::queues::Queues;
@@ -98,6 +99,22 @@ async fn list(page: Query<Page>, queues: State<Queues>, _caller: Caller) -> Resu
     let listed = queues.list(page.0.after.as_deref(), limit).await?;
     let next = (listed.len() == limit).then(|| listed.last().map(|q| q.queue.clone())).flatten();
     Ok(json!({"queues": listed, "next": next}))
+}
+
+/// Where a backup was written, and its size.
+#[derive(Serialize, JsonSchema)]
+struct Backup {
+    path: String,
+    bytes: u64,
+}
+
+/// Copies the embedded store, as its last commit left it, to a new file in
+/// `data_dir/backups/` (SQLite's online backup, while the server serves); 501 on PostgreSQL.
+#[route(POST, r"/v2/backup")]
+async fn backup(queues: State<Queues>, _caller: Caller<crate::access::Admin>) -> Result<Backup, Failure> {
+    let path = queues.backup().await?;
+    let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    Ok(Backup { path: path.display().to_string(), bytes })
 }
 
 /// The routes of one queue, under its name: `/v2/queues/{queue}/...`.

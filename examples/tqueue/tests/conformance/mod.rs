@@ -20,6 +20,7 @@ macro_rules! suite {
             a_paused_queue_takes_puts_and_leases_nothing_until_resumed,
             metrics_count_each_queues_tasks_by_state_and_what_happened,
             a_task_whose_lease_ended_backs_off_doubling_up_to_the_most,
+            a_backup_copies_the_embedded_store_while_it_serves,
             leases_run_out_come_back_with_their_attempt_and_end_dead,
             release_delays_and_order_is_first_in_first_out,
             bad_requests_get_clear_errors,
@@ -446,6 +447,36 @@ pub(crate) fn a_task_whose_lease_ended_backs_off_doubling_up_to_the_most(store: 
     let lease = third["tasks"][0]["lease"].as_str().unwrap().to_owned();
     assert_eq!(c.post(&format!("/v2/queues/b/leases/{lease}/release?delay=0")).status, 200);
     assert_eq!(c.post("/v2/queues/b/lease").json()["tasks"][0]["attempt"], 4);
+}
+
+pub(crate) fn a_backup_copies_the_embedded_store_while_it_serves(store: &Store) {
+    let server = open(store);
+    let mut c = Client::new(server.addr());
+    for n in 0..3 {
+        assert_eq!(c.post_json("/v2/queues/kept/tasks", &json!({"task": n, "priority": n})).status, 201);
+    }
+    let reply = c.post("/v2/backup");
+    if let Store::Postgres(_) = store {
+        assert!(reply.error(501).contains("pg_dump"), "{}", reply.body);
+        return;
+    }
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let path = reply.json()["path"].as_str().unwrap().to_owned();
+    assert!(reply.json()["bytes"].as_u64().unwrap() > 0);
+    // A database of its own, whole: the three tasks, with their priorities.
+    let copy = rusqlite::Connection::open(&path).unwrap();
+    let priorities: Vec<i64> = copy
+        .prepare("SELECT priority FROM tasks ORDER BY id")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(priorities, [0, 1, 2]);
+    // The server goes on; a second backup is another file.
+    assert_eq!(c.post_json("/v2/queues/kept/tasks", &json!({"task": 3})).status, 201);
+    let again = c.post("/v2/backup").json()["path"].as_str().unwrap().to_owned();
+    assert_ne!(again, path);
 }
 
 pub(crate) fn v1_refuses_a_put_past_the_bound_with_an_empty_task_id(store: &Store) {
