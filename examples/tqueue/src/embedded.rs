@@ -423,7 +423,7 @@ impl Store for Embedded {
 
     async fn put_many(&self, queue: &str, tasks: Vec<Put>, key: Option<Key>) -> Result<Receipt, Refused> {
         let count = tasks.len() as u64;
-        let window = self.settings.idempotency_ms();
+        let window = ms(self.settings.idempotency_span());
         let mut tasks = Some(tasks);
         loop {
             let (receipt, ack) = self.with_queue(

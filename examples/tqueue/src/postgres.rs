@@ -186,7 +186,7 @@ impl Inner {
             metrics::count(queue, Event::Dead, dead);
         }
         // And the keys of idempotent puts past the window.
-        let window = self.settings.idempotency_ms() as i64;
+        let window = ms(self.settings.idempotency_span()) as i64;
         let forget = format!("DELETE FROM tqueue_keys WHERE queue = $1 AND created <= {NOW} - $2");
         client.execute(&prepared(client, &forget).await?, &[&queue, &window]).await.map_err(store_error)?;
         Ok(())
@@ -348,7 +348,7 @@ impl Inner {
     async fn put_keyed(&self, queue: &str, tasks: &[&Put], key: &Key) -> Result<Receipt, Refused> {
         let mut client = self.client().await?;
         let txn = client.transaction().await.map_err(store_error)?;
-        let window = self.settings.idempotency_ms() as i64;
+        let window = ms(self.settings.idempotency_span()) as i64;
         // A key past the window is free again.
         let expired = format!("DELETE FROM tqueue_keys WHERE queue = $1 AND key = $2 AND created <= {NOW} - $3");
         txn.execute(&prepared(&txn, &expired).await?, &[&queue, &key.key, &window]).await.map_err(store_error)?;

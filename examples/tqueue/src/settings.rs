@@ -257,9 +257,10 @@ impl Settings {
         problems
     }
 
-    /// [`Settings::idempotency_window`], in milliseconds.
-    pub(crate) fn idempotency_ms(&self) -> u64 {
-        crate::store::ms(seconds(self.idempotency_window).unwrap_or_default())
+    /// [`Settings::idempotency_window`] as a duration.
+    pub(crate) fn idempotency_span(&self) -> Duration {
+        // Checked by `problems` before the queues open.
+        seconds(self.idempotency_window).unwrap_or_default()
     }
 
     pub(crate) fn limits(&self, queue: &str) -> Limits {
