@@ -67,6 +67,51 @@ fn a_put_on_one_node_wakes_a_long_poll_on_another_within_milliseconds() {
     assert!(!workers.iter().any(alive), "workers left running: {workers:?}");
 }
 
+#[test]
+fn the_same_idempotency_key_on_two_nodes_at_once_puts_one_task() {
+    let Some(Store::Postgres(db)) = Store::postgres() else { return };
+    let (a, b) = (node(&db.url, "threaded", "60"), node(&db.url, "forked", "60"));
+    // 20 keys, each sent by 8 producers at once, 4 on each node.
+    const KEYS: usize = 20;
+    let start = Arc::new(std::sync::Barrier::new(16));
+    let producers: Vec<_> = (0..16)
+        .map(|producer| {
+            let addr = if producer % 2 == 0 { a.addr } else { b.addr };
+            let start = Arc::clone(&start);
+            std::thread::spawn(move || {
+                let mut c = Client::new(addr);
+                start.wait();
+                (0..KEYS)
+                    .map(|k| {
+                        let key = format!("order-{k}");
+                        let task = json!({"task": {"order": k}});
+                        let reply = c.post_json_with("/v2/queues/keyed/tasks", &[("Idempotency-Key", &key)], &task);
+                        assert_eq!(reply.status, 201, "{}", reply.body);
+                        reply.json()["id"].clone()
+                    })
+                    .collect::<Vec<Value>>()
+            })
+        })
+        .collect();
+    let answers: Vec<Vec<Value>> = producers.into_iter().map(|p| p.join().unwrap()).collect();
+    for k in 0..KEYS {
+        let ids: std::collections::HashSet<String> = answers.iter().map(|a| a[k].to_string()).collect();
+        assert_eq!(ids.len(), 1, "key order-{k} answered {ids:?}");
+    }
+    let stats = Client::new(a.addr).get("/v2/queues/keyed").json();
+    assert_eq!(stats["ready"], KEYS, "{stats}");
+    // Each task once, the one its key answered.
+    let leased = Client::new(b.addr).post("/v2/queues/keyed/lease?max=100").json();
+    let mut orders: Vec<u64> =
+        leased["tasks"].as_array().unwrap().iter().map(|t| t["task"]["order"].as_u64().unwrap()).collect();
+    orders.sort();
+    assert_eq!(orders, (0..KEYS as u64).collect::<Vec<_>>());
+    for task in leased["tasks"].as_array().unwrap() {
+        let order = task["task"]["order"].as_u64().unwrap() as usize;
+        assert_eq!(task["id"], answers[0][order], "{task}");
+    }
+}
+
 /// What the workers of the two-node test saw.
 #[derive(Default)]
 struct Seen {
