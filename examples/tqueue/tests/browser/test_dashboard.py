@@ -97,6 +97,15 @@ class DashboardTest(unittest.TestCase):
         return self.driver.execute_script(
             "return [...document.querySelectorAll(arguments[0])].map((e) => e.textContent)", selector)
 
+    def loaded_elsewhere(self, url):
+        """What the page loaded (documents, scripts, fetches, its event stream) from
+        anywhere but `url`: it must work offline."""
+        names = self.driver.execute_script(
+            "return performance.getEntriesByType('navigation').concat(performance.getEntriesByType('resource'))"
+            ".map((e) => e.name)")
+        self.assertTrue(names, "the page's loads are listed")
+        return [name for name in names if not name.startswith(url + "/")]
+
     def cell(self, queue, column):
         """The text of `column` (0: name) in the overview's row of `queue`, or None."""
         cells = self.texts(f'#queues tr[data-queue="{queue}"] td')
@@ -151,6 +160,7 @@ class DashboardTest(unittest.TestCase):
             self.driver.find_element(By.ID, "resume").click()
             self.wait.until(lambda d: not server.call("GET", "/v2/queues/emails")["paused"])
             self.assertEqual(self.console_errors(), [])
+            self.assertEqual(self.loaded_elsewhere(server.url), [])
         finally:
             server.stop()
 
@@ -162,6 +172,7 @@ class DashboardTest(unittest.TestCase):
             self.wait.until(lambda d: self.cell("jobs", 1) == "1")
             self.assertFalse(self.driver.find_element(By.ID, "token-form").is_displayed())
             self.assertEqual(self.console_errors(), [])
+            self.assertEqual(self.loaded_elsewhere(server.url), [])
         finally:
             server.stop()
 
