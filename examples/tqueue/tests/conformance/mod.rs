@@ -381,7 +381,8 @@ fn process(store: &Store, env: &[(&str, &str)]) -> crate::support::Process {
 }
 
 pub(crate) fn metrics_count_each_queues_tasks_by_state_and_what_happened(store: &Store) {
-    let server = process(store, &[("APPSERVER_METRICS_PATH", "/metrics"), ("TQUEUE_MAX_ATTEMPTS", "1")]);
+    let env = [("APPSERVER_METRICS_PATH", "/metrics"), ("TQUEUE_MAX_ATTEMPTS", "1"), ("TQUEUE_MAX_QUEUES", "2")];
+    let server = process(store, &env);
     let mut c = Client::new(server.addr);
     let queue = "metered";
     for n in 0..4 {
@@ -396,8 +397,10 @@ pub(crate) fn metrics_count_each_queues_tasks_by_state_and_what_happened(store: 
     assert_eq!(c.post(&format!("/v2/queues/{queue}/leases/{}/release", leases[1])).status, 200);
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(c.get(&format!("/v2/queues/{queue}")).json()["dead"], 2);
-    // Read-only requests on other names record nothing.
+    // Read-only requests on other names record nothing, nor do puts past `max_queues`.
     assert_eq!(c.get("/v2/queues/never-used").status, 200);
+    assert_eq!(c.post_json("/v2/queues/second/tasks", &json!({"task": 1})).status, 201);
+    assert_eq!(c.post_json("/v2/queues/third/tasks", &json!({"task": 1})).status, 507);
     // The gauges are refreshed every second.
     std::thread::sleep(Duration::from_millis(1300));
     let page = c.get("/metrics").body;
@@ -415,6 +418,8 @@ pub(crate) fn metrics_count_each_queues_tasks_by_state_and_what_happened(store: 
     assert_eq!(series("tqueue_dead_total", ""), Some(2.0));
     assert!(page.contains("# HELP tqueue_tasks "), "{page}");
     assert!(!page.contains("never-used"), "a read made a series");
+    assert_eq!(metric(&page, "tqueue_tasks{queue=\"second\",state=\"ready\"}"), Some(1.0), "{page}");
+    assert!(!page.contains("third"), "a refused put made a series");
 }
 
 pub(crate) fn a_task_whose_lease_ended_backs_off_doubling_up_to_the_most(store: &Store) {
