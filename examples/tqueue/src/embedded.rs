@@ -61,8 +61,12 @@ struct Queue {
     tasks: Tasks,
     /// Ready tasks in the order they are handed out: priority, highest first, then id.
     ready: BTreeSet<(Reverse<i32>, u64)>,
+    /// The same tasks by how long they have been ready, longest first.
+    ready_since: BTreeSet<(u64, u64)>,
     /// Delayed and leased tasks, by the time they are due.
     timed: BTreeSet<(u64, u64)>,
+    /// How many of them are leased.
+    leased: usize,
     dead: BTreeSet<u64>,
     /// The keys of idempotent puts, and the order they were made in (oldest first).
     keys: HashMap<String, StoredKey>,
@@ -80,7 +84,9 @@ impl Queue {
             limits,
             tasks: Tasks::default(),
             ready: BTreeSet::new(),
+            ready_since: BTreeSet::new(),
             timed: BTreeSet::new(),
+            leased: 0,
             dead: BTreeSet::new(),
             keys: HashMap::new(),
             key_order: VecDeque::new(),
@@ -96,12 +102,13 @@ impl Queue {
         self.put_in(id);
     }
 
-    /// Puts task `id` in `stage`, out of the one it was in.
-    fn move_to(&mut self, id: u64, stage: Stage) {
+    /// Puts task `id` in `stage`, out of the one it was in, at the time `at`: a task made
+    /// ready has waited to be handed out since then.
+    fn move_to(&mut self, id: u64, stage: Stage, at: u64) {
         self.take_out(id);
         if let Some(task) = self.tasks.get_mut(&id) {
             if stage == Stage::Ready && task.stage != Stage::Ready {
-                task.since = now_ms();
+                task.since = at;
             }
             task.stage = stage;
             self.put_in(id);
@@ -112,8 +119,15 @@ impl Queue {
     fn put_in(&mut self, id: u64) {
         let Some(task) = self.tasks.get(&id) else { return };
         match task.stage {
-            Stage::Ready => self.ready.insert((Reverse(task.priority), id)),
-            Stage::Delayed { until } | Stage::Leased { until } => self.timed.insert((until, id)),
+            Stage::Ready => {
+                self.ready_since.insert((task.since, id));
+                self.ready.insert((Reverse(task.priority), id))
+            }
+            Stage::Delayed { until } => self.timed.insert((until, id)),
+            Stage::Leased { until } => {
+                self.leased += 1;
+                self.timed.insert((until, id))
+            }
             Stage::Dead => self.dead.insert(id),
         };
     }
@@ -122,8 +136,15 @@ impl Queue {
     fn take_out(&mut self, id: u64) {
         let Some(task) = self.tasks.get(&id) else { return };
         match task.stage {
-            Stage::Ready => self.ready.remove(&(Reverse(task.priority), id)),
-            Stage::Delayed { until } | Stage::Leased { until } => self.timed.remove(&(until, id)),
+            Stage::Ready => {
+                self.ready_since.remove(&(task.since, id));
+                self.ready.remove(&(Reverse(task.priority), id))
+            }
+            Stage::Delayed { until } => self.timed.remove(&(until, id)),
+            Stage::Leased { until } => {
+                self.leased -= 1;
+                self.timed.remove(&(until, id))
+            }
             Stage::Dead => self.dead.remove(&id),
         };
     }
@@ -156,10 +177,8 @@ impl Queue {
             if stage == Stage::Dead {
                 metrics::count(&self.name, Event::Dead, 1);
             }
-            self.move_to(id, stage);
-            if let Some(task) = self.tasks.get_mut(&id).filter(|task| task.stage == Stage::Ready) {
-                task.since = until; // ready since it was due
-            }
+            // A task ready again has waited since it was due.
+            self.move_to(id, stage, until);
             changes.push(Change::Stage { id, stage, attempts: task_attempts(&self.tasks, id) });
         }
     }
@@ -212,14 +231,13 @@ impl Queue {
     }
 
     fn stats(&self) -> Stats {
-        let leased = self.timed.iter().filter(|(_, id)| matches!(self.tasks[id].stage, Stage::Leased { .. })).count();
-        let oldest = self.ready.iter().map(|(_, id)| self.tasks[id].since).min();
+        let oldest = self.ready_since.first().map(|&(since, _)| since);
         let oldest_ready_seconds = oldest.map_or(0.0, |since| now_ms().saturating_sub(since) as f64 / 1000.0);
         Stats {
             queue: self.name.to_string(),
             ready: self.ready.len(),
-            leased,
-            delayed: self.timed.len() - leased,
+            leased: self.leased,
+            delayed: self.timed.len() - self.leased,
             dead: self.dead.len(),
             paused: self.paused,
             oldest_ready_seconds,
@@ -315,7 +333,9 @@ impl Embedded {
                 for queue in inner.queues.values_mut() {
                     queue.tasks.clear();
                     queue.ready.clear();
+                    queue.ready_since.clear();
                     queue.timed.clear();
+                    queue.leased = 0;
                     queue.dead.clear();
                     queue.keys.clear();
                     queue.key_order.clear();
@@ -547,7 +567,7 @@ impl Store for Embedded {
                     let mut leased = Vec::new();
                     while leased.len() < max && !q.paused {
                         let Some(&(_, id)) = q.ready.first() else { break };
-                        q.move_to(id, Stage::Leased { until });
+                        q.move_to(id, Stage::Leased { until }, now);
                         let task = q.tasks.get_mut(&id).expect("a ready task exists");
                         task.attempts += 1;
                         changes.push(Change::Stage { id, stage: task.stage, attempts: task.attempts });
@@ -585,11 +605,12 @@ impl Store for Embedded {
     async fn release(&self, queue: &str, token: Token, delay: Option<Duration>) -> Result<(), Refused> {
         let ((), ack) = self.with_task(queue, Sync::Written, |q, _, changes| {
             let attempts = q.leased(token)?.attempts;
-            let stage = q.after_lease(token.id, attempts, now_ms(), delay);
+            let now = now_ms();
+            let stage = q.after_lease(token.id, attempts, now, delay);
             if stage == Stage::Dead {
                 metrics::count(&q.name, Event::Dead, 1);
             }
-            q.move_to(token.id, stage);
+            q.move_to(token.id, stage, now);
             changes.push(Change::Stage { id: token.id, stage, attempts });
             q.wake.notify_waiters();
             Ok(())
@@ -600,8 +621,9 @@ impl Store for Embedded {
     async fn extend(&self, queue: &str, token: Token, lease: Option<Duration>) -> Result<u64, Refused> {
         let (until, ack) = self.with_task(queue, Sync::Written, |q, _, changes| {
             let attempts = q.leased(token)?.attempts;
-            let until = now_ms().saturating_add(ms(lease.unwrap_or(q.limits.lease)));
-            q.move_to(token.id, Stage::Leased { until });
+            let now = now_ms();
+            let until = now.saturating_add(ms(lease.unwrap_or(q.limits.lease)));
+            q.move_to(token.id, Stage::Leased { until }, now);
             changes.push(Change::Stage { id: token.id, stage: Stage::Leased { until }, attempts });
             Ok(until)
         })?;
@@ -699,8 +721,9 @@ impl Store for Embedded {
                 Some(_) => return Err(Refused::UnknownTask),
                 None => q.dead.iter().copied().collect(),
             };
+            let now = now_ms();
             for &id in &ids {
-                q.move_to(id, Stage::Ready);
+                q.move_to(id, Stage::Ready, now);
                 if let Some(task) = q.tasks.get_mut(&id) {
                     task.attempts = 0;
                 }
