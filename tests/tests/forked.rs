@@ -108,3 +108,41 @@ fn start_refuses_forked_mode() {
     assert_eq!(err.kind(), std::io::ErrorKind::Unsupported);
     assert!(err.to_string().contains("start a Forked server with serve() from main"), "{err}");
 }
+
+/// `[pid, beats]` of `/beats`: the pid of the process that answered, and how often its
+/// background task has run.
+fn beats(addr: std::net::SocketAddr) -> (u32, u64) {
+    let (out, _) = timed_get(addr, "/beats");
+    assert!(out.starts_with("HTTP/1.1 200 "), "{out}");
+    let body = out.rsplit("\r\n").next().unwrap().to_owned();
+    let (pid, beats) = body.trim_matches(['[', ']']).split_once(',').unwrap_or_else(|| panic!("{body}"));
+    (pid.parse().unwrap(), beats.parse().unwrap())
+}
+
+#[test]
+fn every_worker_runs_the_background_task_a_replacement_too() {
+    let server = forked("2", &[]);
+    let addr = server.addr();
+    let seen = |server: &Process| {
+        let mut seen = std::collections::HashMap::new();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while seen.len() < 2 && Instant::now() < deadline {
+            let (pid, beats) = beats(addr);
+            seen.insert(pid, beats);
+        }
+        let children = server.children();
+        assert!(seen.keys().all(|pid| children.contains(pid)), "{seen:?} against {children:?}");
+        seen
+    };
+    thread::sleep(Duration::from_millis(300));
+    let before = seen(&server);
+    assert_eq!(before.len(), 2, "both workers answered: {before:?}");
+    assert!(before.values().all(|&beats| beats > 0), "each worker's task ran: {before:?}");
+    let victim = *before.keys().next().unwrap();
+    Process::kill(victim, "KILL");
+    wait_for(|| server.children().len() == 2 && !server.children().contains(&victim), "a replacement worker runs");
+    thread::sleep(Duration::from_millis(300));
+    let after = seen(&server);
+    assert!(!after.contains_key(&victim));
+    assert!(after.values().all(|&beats| beats > 0), "the replacement's task runs: {after:?}");
+}

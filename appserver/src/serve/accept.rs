@@ -89,6 +89,7 @@ pub(crate) async fn serve_connections(
     let listener = TcpListener::from_std(listener)?;
     // Until the end of this function, once every request has had its line.
     let _access_log = access::Writer::start();
+    let background: Vec<_> = served.background.iter().map(|task| tokio::spawn(task())).collect();
     let server = Arc::new(Accepting::new(served, config));
     // The reaper has a thread of its own: as a timer of the runtime it would make each wait
     // for I/O look at the timer wheel, a cost on every request.
@@ -142,8 +143,10 @@ pub(crate) async fn serve_connections(
         };
         server.serve(stream, permit);
     };
-    // Streams that end at shutdown end, handlers waiting for it are told.
+    // Streams that end at shutdown end, handlers waiting for it are told, the program's
+    // background work stops.
     server.connections.shutdown.begin();
+    background.iter().for_each(tokio::task::JoinHandle::abort);
     // Stop accepting; take what the kernel already accepted, then close the socket so that
     // new connections are refused at once.
     let listener = listener.into_std()?;
@@ -243,7 +246,7 @@ struct Accepting {
 
 impl Accepting {
     fn new(served: Served, config: &Config) -> Self {
-        let Served { app, layers, tls } = served;
+        let Served { app, layers, tls, background: _ } = served;
         let shutdown = app.state.get::<Shutdown>().map(|shutdown| (*shutdown).clone()).unwrap_or_default();
         let mut http = http1::Builder::new();
         // The exact head limit (431), and the read buffer bounded by it.

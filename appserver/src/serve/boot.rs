@@ -14,15 +14,21 @@ use crate::handler::{FieldLimit, Shutdown, StateMap, Takes, Verifier, WsLimits, 
 use crate::routing::{FALLBACK, Fallback, Route, RouteError, Router};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::any::TypeId;
+use std::future::Future;
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, OnceLock};
 
 /// A hook run in every process that serves, before it serves; see
 /// [`Server::on_worker_start`](crate::Server::on_worker_start).
 pub(crate) type Hook = Arc<dyn Fn() -> io::Result<()> + Send + Sync>;
+
+/// Work of the server's own, started in every process that serves; see
+/// [`Server::background`](crate::Server::background).
+pub(crate) type Task = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
 /// A server ready to serve (routes compiled, state checked), beside its bound socket.
 pub(crate) struct Boot {
@@ -52,6 +58,8 @@ pub(crate) struct Boot {
     upgrades: bool,
     /// The clock ticks per second of CPU times in `/proc`, for the metrics.
     pub(crate) clock_ticks: u64,
+    /// What every serving process runs beside its connections.
+    pub(crate) background: Arc<[Task]>,
 }
 
 /// What a serving process serves: the routes with what requests need, their tower layers,
@@ -62,6 +70,8 @@ pub(crate) struct Served {
     /// Tower layers around the routes; none: connections call the routes directly.
     pub(crate) layers: Arc<[AddLayer]>,
     pub(crate) tls: Option<Arc<Tls>>,
+    /// What the process runs beside its connections, until it shuts down.
+    pub(crate) background: Arc<[Task]>,
 }
 
 impl Boot {
@@ -142,6 +152,7 @@ impl Boot {
             needs_tokens,
             upgrades,
             clock_ticks: 100,
+            background: Arc::new([]),
             openapi,
             render,
             code,
@@ -249,7 +260,12 @@ impl Boot {
             upgrades: self.upgrades,
             request_id: config.request_id,
         };
-        Served { app: Arc::new(app), layers: Arc::clone(&self.layers), tls: self.tls.clone() }
+        Served {
+            app: Arc::new(app),
+            layers: Arc::clone(&self.layers),
+            tls: self.tls.clone(),
+            background: Arc::clone(&self.background),
+        }
     }
 
     /// From now on, the requests of this process check `config`'s tokens.

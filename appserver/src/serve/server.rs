@@ -1,6 +1,6 @@
 //! [`Server`], the builder, and [`run`]: configuration in, a server type out.
 
-use super::boot::{Boot, Hook};
+use super::boot::{Boot, Hook, Task};
 use super::error::{Cause, ServeError};
 use super::grace::Deadline;
 use super::layer::{AddLayer, AppService, LayerBody, Stack};
@@ -54,6 +54,8 @@ pub struct Server {
     dirs: Vec<(String, PathBuf)>,
     /// The checks of `ready_path`.
     readiness: Vec<Check>,
+    /// What every serving process runs beside its connections.
+    background: Vec<Task>,
 }
 
 impl std::fmt::Debug for Server {
@@ -200,6 +202,7 @@ impl Server {
         let mut boot =
             Boot::new(self.settings, config, self.state, self.on_worker_start, self.layers, self.render, self.dirs)?;
         boot.clock_ticks = super::fork::clock_ticks();
+        boot.background = self.background.into();
         Ok(boot)
     }
 
@@ -240,6 +243,35 @@ impl Server {
     /// the worker counts as failing to boot (Forked).
     pub fn on_worker_start(mut self, hook: impl Fn() -> io::Result<()> + Send + Sync + 'static) -> Self {
         self.on_worker_start = Some(Arc::new(hook));
+        self
+    }
+
+    /// Runs the future that `task` makes beside the connections of every process that
+    /// serves, on its runtime, from when it starts serving until it begins to shut down
+    /// (the future is then dropped): once in Threaded mode, in each worker in Forked mode
+    /// (a worker started again runs its own). For the program's periodic work, such as
+    /// refreshing a cache or a gauge. [`Server::into_service`] and
+    /// [`TestClient`](crate::TestClient), which serve no socket, do not run it.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    ///
+    /// appserver::Server::new()
+    ///     .background(|| async {
+    ///         loop {
+    ///             tracing::info!("still here");
+    ///             tokio::time::sleep(Duration::from_secs(60)).await;
+    ///         }
+    ///     })
+    ///     .serve()?;
+    /// # Ok::<(), appserver::ServeError>(())
+    /// ```
+    pub fn background<F, Fut>(mut self, task: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.background.push(Arc::new(move || Box::pin(task())));
         self
     }
 

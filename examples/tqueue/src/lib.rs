@@ -141,9 +141,10 @@ pub fn app(server: Server, settings: Settings) -> Result<Server, StartError> {
         tracing::info!("no tokens: every program on this host can use every queue");
     }
     let queues = Queues::open(settings).map_err(StartError::Store)?;
-    if config.metrics_path().is_some() {
-        queues.publish_metrics();
-    }
+    let server = match config.metrics_path() {
+        Some(_) => queues.publish_metrics(server),
+        None => server,
+    };
     let store = queues.clone();
     let ready = move || {
         let store = store.clone();

@@ -5,6 +5,10 @@
 
 use crate::store::Stats;
 use appserver::metrics::{counter, describe_counter, describe_gauge, gauge};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Whether the metrics are published: counting costs nothing until then.
+static ON: AtomicBool = AtomicBool::new(false);
 
 /// What happened to tasks of a queue, counted.
 #[derive(Clone, Copy, Debug)]
@@ -32,9 +36,14 @@ impl Event {
     }
 }
 
-/// Counts `n` `event`s of `queue` (none recorded for 0).
+/// From now on, the events are counted.
+pub(crate) fn enable() {
+    ON.store(true, Ordering::Relaxed);
+}
+
+/// Counts `n` `event`s of `queue` (none recorded for 0), once the metrics are published.
 pub(crate) fn count(queue: &str, event: Event, n: u64) {
-    if n > 0 {
+    if n > 0 && ON.load(Ordering::Relaxed) {
         counter!(event.name(), "queue" => queue.to_owned()).increment(n);
     }
 }

@@ -2,27 +2,19 @@
 //! ([`crate::embedded`]) or PostgreSQL ([`crate::postgres`]).
 
 use crate::embedded::Embedded;
-use crate::metrics::Event;
+use crate::metrics::{self, Event};
 use crate::postgres::Postgres;
 use crate::settings::{Settings, StoreKind, seconds};
 use crate::store::{DeadTask, Key, Leased, OpenError, Put, Receipt, Refused, Stats, Store, Token};
+use appserver::Server;
 use serde_json::value::RawValue;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 /// Every queue, and the store behind them. Register it as the server's state; a clone
 /// shares the same store.
 #[derive(Debug, Clone)]
-pub struct Queues(Arc<dyn Store>, Arc<Publisher>);
-
-/// Whether the queues' gauges are published, and by which process: each process that
-/// serves requests refreshes them every second (a forked worker starts its own).
-#[derive(Debug, Default)]
-struct Publisher {
-    on: AtomicBool,
-    by: AtomicU32,
-}
+pub struct Queues(Arc<dyn Store>);
 
 /// How often the gauges are refreshed.
 const PUBLISH_EVERY: Duration = Duration::from_secs(1);
@@ -40,33 +32,24 @@ impl Queues {
             StoreKind::Embedded => Arc::new(Embedded::open(settings)?),
             StoreKind::Postgres => Arc::new(Postgres::open(settings)?),
         };
-        Ok(Queues(store, Arc::default()))
+        Ok(Queues(store))
     }
 
     /// Publishes the queues' metrics (`tqueue_tasks{queue,state}` and the rest) on the
     /// server's metrics page: the counters as things happen, the gauges refreshed every
     /// second by each process that serves requests.
-    pub fn publish_metrics(&self) {
-        self.1.on.store(true, Ordering::Relaxed);
-    }
-
-    /// Counts `n` `event`s of `queue`, and starts this process's refresher of the gauges
-    /// if it has none.
-    fn count(&self, queue: &str, event: Event, n: u64) {
-        if !self.1.on.load(Ordering::Relaxed) {
-            return;
-        }
-        crate::metrics::count(queue, event, n);
-        let pid = std::process::id();
-        if self.1.by.swap(pid, Ordering::Relaxed) != pid {
-            // The server's recorder is in place once it serves: describe the metrics now.
-            crate::metrics::describe();
-            let store = Arc::clone(&self.0);
-            tokio::spawn(async move {
+    pub fn publish_metrics(&self, server: Server) -> Server {
+        metrics::enable();
+        let store = Arc::clone(&self.0);
+        server.background(move || {
+            let store = Arc::clone(&store);
+            async move {
+                // The server's recorder is in place once it serves.
+                metrics::describe();
                 loop {
                     let mut after: Option<String> = None;
                     while let Ok(page) = store.list(after.as_deref(), 1000).await {
-                        page.iter().for_each(crate::metrics::publish);
+                        page.iter().for_each(metrics::publish);
                         match page.last() {
                             Some(last) if page.len() == 1000 => after = Some(last.queue.clone()),
                             _ => break,
@@ -74,8 +57,8 @@ impl Queues {
                     }
                     tokio::time::sleep(PUBLISH_EVERY).await;
                 }
-            });
-        }
+            }
+        })
     }
 
     /// Whether the store answers (a page of one queue read from it): the readiness check.
@@ -104,7 +87,7 @@ impl Queues {
         let key = key.map(|key| Key::new(key, &tasks));
         let receipt = self.0.put_many(queue, tasks, key).await?;
         if !receipt.replayed {
-            self.count(queue, Event::Put, receipt.ids.len() as u64);
+            metrics::count(queue, Event::Put, receipt.ids.len() as u64);
         }
         Ok(receipt)
     }
@@ -112,7 +95,7 @@ impl Queues {
     /// Finishes the tasks leased under `tokens` in one commit: for each, whether it was.
     pub async fn done_many(&self, queue: &str, tokens: &[Token]) -> Result<Vec<bool>, Refused> {
         let done = self.0.done_many(queue, tokens).await?;
-        self.count(queue, Event::Done, done.iter().filter(|d| **d).count() as u64);
+        metrics::count(queue, Event::Done, done.iter().filter(|d| **d).count() as u64);
         Ok(done)
     }
 
@@ -127,14 +110,14 @@ impl Queues {
     ) -> Result<Vec<Leased>, Refused> {
         let wait = wait.min(seconds(self.settings().max_wait).unwrap_or_default());
         let leased = self.0.lease(queue, max, lease, wait).await?;
-        self.count(queue, Event::Leased, leased.len() as u64);
+        metrics::count(queue, Event::Leased, leased.len() as u64);
         Ok(leased)
     }
 
     /// Finishes the task leased under `token`: it is gone for good once this returns.
     pub async fn done(&self, queue: &str, token: Token) -> Result<Arc<RawValue>, Refused> {
         let data = self.0.done(queue, token).await?;
-        self.count(queue, Event::Done, 1);
+        metrics::count(queue, Event::Done, 1);
         Ok(data)
     }
 
@@ -142,7 +125,7 @@ impl Queues {
     /// queue's backoff if `None` (dead if that was its last attempt).
     pub async fn release(&self, queue: &str, token: Token, delay: Option<Duration>) -> Result<(), Refused> {
         self.0.release(queue, token, delay).await?;
-        self.count(queue, Event::Released, 1);
+        metrics::count(queue, Event::Released, 1);
         Ok(())
     }
 

@@ -8,10 +8,15 @@
 //! `SERVE_FAIL_BOOT=1` makes every worker fail at start (`on_worker_start`);
 //! `SERVE_OWN_SUBSCRIBER=1` installs the program's own `tracing` subscriber first.
 //!
+//! A background task ([`Server::background`]) counts beats every 10 ms in each serving
+//! process; `GET /beats` answers this process's pid and count, `[pid, beats]`.
+//!
 //! `GET /whoami` takes a bearer token: the one set here ([`TOKEN`]) unless
 //! `SERVE_NO_CODE_TOKEN=1`, or one of `auth_tokens_file`, which SIGHUP reads again.
 
 use appserver::{Bearer, Server, Tokens, route};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 // The routes of the library crate.
 use appserver_tests as _;
@@ -25,8 +30,22 @@ fn whoami(token: Bearer) -> String {
     token.name().to_owned()
 }
 
+/// The beats of this process's background task.
+static BEATS: AtomicU64 = AtomicU64::new(0);
+
+/// This process's pid and its background task's beats: `[pid, beats]`.
+#[route(GET, r"/beats")]
+fn beats() -> [u64; 2] {
+    [u64::from(std::process::id()), BEATS.load(Ordering::Relaxed)]
+}
+
 fn main() -> Result<(), appserver::ServeError> {
-    let mut server = Server::new();
+    let mut server = Server::new().background(|| async {
+        loop {
+            BEATS.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
     if std::env::var_os("SERVE_NO_CODE_TOKEN").is_none() {
         server = server.auth_tokens(Tokens::new().token("serve", TOKEN, ["any"]));
     }

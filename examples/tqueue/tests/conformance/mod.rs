@@ -370,19 +370,20 @@ fn metric(page: &str, series: &str) -> Option<f64> {
     page.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
 
-/// The tqueue binary on `store`, with `env`: a process of its own (the metrics are the
-/// process's).
-fn process(store: &Store, env: &[(&str, &str)]) -> crate::support::Process {
+/// The tqueue binary on `store` (the embedded one in `dir`), with `env`: a process of its
+/// own (the metrics are the process's).
+fn process(dir: &std::path::Path, store: &Store, env: &[(&str, &str)]) -> crate::support::Process {
     let mut all = env.to_vec();
     if let Store::Postgres(db) = store {
         all.extend([("TQUEUE_STORE", "postgres"), ("TQUEUE_DATABASE_URL", db.url.as_str())]);
     }
-    crate::support::Process::start(&crate::support::scratch_dir(), &all).unwrap_or_else(|log| panic!("{log}"))
+    crate::support::Process::start(dir, &all).unwrap_or_else(|log| panic!("{log}"))
 }
 
 pub(crate) fn metrics_count_each_queues_tasks_by_state_and_what_happened(store: &Store) {
     let env = [("APPSERVER_METRICS_PATH", "/metrics"), ("TQUEUE_MAX_ATTEMPTS", "1"), ("TQUEUE_MAX_QUEUES", "2")];
-    let server = process(store, &env);
+    let dir = crate::support::scratch_dir();
+    let server = process(&dir, store, &env);
     let mut c = Client::new(server.addr);
     let queue = "metered";
     for n in 0..4 {
@@ -420,6 +421,21 @@ pub(crate) fn metrics_count_each_queues_tasks_by_state_and_what_happened(store: 
     assert!(!page.contains("never-used"), "a read made a series");
     assert_eq!(metric(&page, "tqueue_tasks{queue=\"second\",state=\"ready\"}"), Some(1.0), "{page}");
     assert!(!page.contains("third"), "a refused put made a series");
+
+    // A new process on the same store publishes the gauges before any request.
+    server.kill();
+    let server = process(&dir, store, &env);
+    let mut c = Client::new(server.addr);
+    let ready = |page: &str, queue: &str| metric(page, &format!("tqueue_tasks{{queue=\"{queue}\",state=\"ready\"}}"));
+    let mut page = String::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    while ready(&page, "second").is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        page = c.get("/metrics").body;
+    }
+    assert_eq!(ready(&page, "second"), Some(1.0), "{page}");
+    assert_eq!(ready(&page, queue), Some(1.0), "{page}");
+    assert_eq!(metric(&page, "tqueue_tasks{queue=\"metered\",state=\"dead\"}"), Some(2.0), "{page}");
 }
 
 pub(crate) fn a_task_whose_lease_ended_backs_off_doubling_up_to_the_most(store: &Store) {
