@@ -148,6 +148,15 @@ class ClientTest(unittest.TestCase):
         self.assertEqual(fourth.attempt, 4)
         q.done(fourth)
 
+    def test_a_release_error_is_listed_with_the_dead_task(self):
+        q = TQueue(URL, "py-errors")
+        q.put("b")
+        for attempt in range(1, 6):  # max_attempts is 5
+            [lease] = q.lease(1)
+            q.release(lease, delay=0, error=f"failure {attempt}: ü & ?")
+        dead = q._call("GET", "/dead")["tasks"]
+        self.assertEqual([(task["data"], task["error"]) for task in dead], [("b", "failure 5: ü & ?")])
+
     def test_the_worker_script_runs_a_command_per_task(self):
         q = TQueue(URL, "py-worker")
         q.put({"greeting": "hi"})
@@ -158,6 +167,15 @@ class ClientTest(unittest.TestCase):
         ).stdout.decode()
         self.assertIn('{"greeting": "hi"}', out)
         self.assertRegex(out, r"done \d+\.1\n$")
+        # A failing command: the task is released with its exit status and last error line.
+        q.put("fail")
+        run = subprocess.run(
+            [sys.executable, os.path.join(here, "worker.py"), URL, "py-worker", "--once", "--",
+             "sh", "-c", "echo first >&2; echo 'no such mailbox' >&2; exit 3"],
+            capture_output=True, timeout=30, check=True,
+        )
+        self.assertRegex(run.stdout.decode(), r"released \d+\.1: exit 3: no such mailbox\n$")
+        self.assertEqual(run.stderr.decode(), "first\nno such mailbox\n", "the command's errors are shown")
         self.assertEqual(q.stats()["done"], 1)
 
 

@@ -165,11 +165,13 @@ class TQueue:
         answer = self._call("POST", "/leases/done", {"leases": [lease.token for lease in leases]})
         return answer["stale"]
 
-    def release(self, lease, delay=None):
+    def release(self, lease, delay=None, error=None):
         """Gives a Lease back: the task is ready again after delay seconds, or after the
-        queue's backoff (doubled at each attempt) when delay is None."""
-        query = "" if delay is None else f"?delay={delay}"
-        self._call("POST", f"/leases/{lease.token}/release{query}")
+        queue's backoff (doubled at each attempt) when delay is None. error (up to 1000
+        characters) is kept as the task's last error, listed with it if it is dead."""
+        query = {key: value for key, value in [("delay", delay), ("error", error)] if value is not None}
+        path = f"/leases/{lease.token}/release"
+        self._call("POST", path + ("?" + urllib.parse.urlencode(query) if query else ""))
 
     def extend(self, lease, seconds=None):
         """Extends a Lease (a heartbeat); answers when it now runs out (Unix seconds)."""

@@ -10,7 +10,7 @@ use crate::metrics::{self, Event};
 use crate::settings::{Limits, Settings};
 use crate::sqlite::{Change, Contents, Sqlite, Stage, StoredKey, Sync, Ticket};
 use crate::store::{
-    DeadTask, Key, Leased, OpenError, Put, Receipt, Refused, Stats, Store, StoreError, Token, ms, now_ms,
+    DeadTask, Key, LEASE_RAN_OUT, Leased, OpenError, Put, Receipt, Refused, Stats, Store, StoreError, Token, ms, now_ms,
 };
 use serde_json::value::RawValue;
 use std::cmp::Reverse;
@@ -53,6 +53,8 @@ struct Task {
     /// When it was put, or last became ready (for a task read from the file: when it was
     /// read), in milliseconds since the Unix epoch.
     since: u64,
+    /// What the release of its last lease said, or that the lease ran out.
+    error: Option<Arc<str>>,
 }
 
 struct Queue {
@@ -170,7 +172,9 @@ impl Queue {
                 Stage::Leased { .. } => {
                     self.totals.expired += 1;
                     metrics::count(&self.name, Event::Expired, 1);
-                    self.after_lease(id, task.attempts, now, None)
+                    let stage = self.after_lease(id, task.attempts, now, None);
+                    self.set_error(id, Some(LEASE_RAN_OUT.into()), changes);
+                    stage
                 }
                 _ => Stage::Ready,
             };
@@ -180,6 +184,14 @@ impl Queue {
             // A task ready again has waited since it was due.
             self.move_to(id, stage, until);
             changes.push(Change::Stage { id, stage, attempts: task_attempts(&self.tasks, id) });
+        }
+    }
+
+    /// Makes `error` the last error of task `id`.
+    fn set_error(&mut self, id: u64, error: Option<Arc<str>>, changes: &mut Vec<Change>) {
+        if let Some(task) = self.tasks.get_mut(&id).filter(|task| task.error != error) {
+            task.error.clone_from(&error);
+            changes.push(Change::Error { id, error });
         }
     }
 
@@ -279,7 +291,8 @@ impl Inner {
                 .entry(stored.queue.as_str().into())
                 .or_insert_with(|| Queue::new(&stored.queue, settings.limits(&stored.queue)));
             let (stage, attempts, priority) = (stored.stage, stored.attempts, stored.priority);
-            let task = Task { data: stored.data, stage, attempts, priority, since: now_ms() };
+            let error = stored.error.map(Arc::from);
+            let task = Task { data: stored.data, stage, attempts, priority, since: now_ms(), error };
             queue.insert(stored.id, task);
         }
         for name in contents.paused {
@@ -476,7 +489,9 @@ impl Store for Embedded {
                                 false => Stage::Delayed { until: now.saturating_add(ms(delay)) },
                             };
                             let since = now;
-                            q.insert(id, Task { data: Arc::clone(&data), stage, attempts: 0, priority, since });
+                            let task =
+                                Task { data: Arc::clone(&data), stage, attempts: 0, priority, since, error: None };
+                            q.insert(id, task);
                             let queue = Arc::clone(&q.name);
                             changes.push(Change::Put { id, queue, data, stage, attempts: 0, priority });
                             id
@@ -602,9 +617,16 @@ impl Store for Embedded {
         Ok(data)
     }
 
-    async fn release(&self, queue: &str, token: Token, delay: Option<Duration>) -> Result<(), Refused> {
+    async fn release(
+        &self,
+        queue: &str,
+        token: Token,
+        delay: Option<Duration>,
+        error: Option<&str>,
+    ) -> Result<(), Refused> {
         let ((), ack) = self.with_task(queue, Sync::Written, |q, _, changes| {
             let attempts = q.leased(token)?.attempts;
+            q.set_error(token.id, error.map(Arc::from), changes);
             let now = now_ms();
             let stage = q.after_lease(token.id, attempts, now, delay);
             if stage == Stage::Dead {
@@ -679,6 +701,7 @@ impl Store for Embedded {
                             id: *id,
                             attempts: q.tasks[id].attempts,
                             data: Arc::clone(&q.tasks[id].data),
+                            error: q.tasks[id].error.as_deref().map(str::to_owned),
                         })
                         .collect())
                 },
@@ -754,7 +777,7 @@ mod tests {
     }
 
     #[test]
-    fn pauses_priorities_and_keys_survive_a_restart() {
+    fn pauses_priorities_keys_and_errors_survive_a_restart() {
         let dir = std::env::temp_dir().join(format!("tqueue-restart-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -766,6 +789,13 @@ mod tests {
             store.put_many("q", vec![task("low", 0)], None).await.unwrap();
             store.put_many("q", vec![task("high", 9)], Some(key.clone())).await.unwrap();
             store.pause("q", true).await.unwrap();
+            // A task dead after its last lease was released with an error.
+            store.put_many("d", vec![task("doomed", 0)], None).await.unwrap();
+            for attempt in 1..=5 {
+                let leased = store.lease("d", 1, None, Duration::ZERO).await.unwrap();
+                let token = Token { id: leased[0].id, attempt: Some(attempt) };
+                store.release("d", token, Some(Duration::ZERO), Some(&format!("failure {attempt}"))).await.unwrap();
+            }
         });
         runtime.block_on(async {
             let store = reopen(&dir);
@@ -777,6 +807,8 @@ mod tests {
             let leased = store.lease("q", 2, None, Duration::ZERO).await.unwrap();
             let order: Vec<&str> = leased.iter().map(|l| l.data.get()).collect();
             assert_eq!(order, ["\"high\"", "\"low\""]);
+            let dead = store.dead("d", 10).await.unwrap();
+            assert_eq!((dead.len(), dead[0].error.as_deref()), (1, Some("failure 5")));
         });
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -16,7 +16,9 @@
 use crate::gather::Gather;
 use crate::metrics::{self, Event};
 use crate::settings::Settings;
-use crate::store::{DeadTask, Key, Leased, OpenError, Put, Receipt, Refused, Stats, Store, StoreError, Token, ms};
+use crate::store::{
+    DeadTask, Key, LEASE_RAN_OUT, Leased, OpenError, Put, Receipt, Refused, Stats, Store, StoreError, Token, ms,
+};
 use deadpool_postgres::{Pool, PoolConfig, Runtime, Timeouts};
 use serde_json::value::RawValue;
 use std::collections::HashMap;
@@ -26,7 +28,7 @@ use tokio::sync::Notify;
 use tokio_postgres::{AsyncMessage, NoTls};
 
 /// The schema's version.
-const VERSION: i32 = 4;
+const VERSION: i32 = 5;
 /// The advisory lock nodes take to create or migrate the schema one at a time.
 const MIGRATION_LOCK: i64 = 0x7471_7565_7565; // "tqueue"
 /// The database's clock, in milliseconds since the Unix epoch.
@@ -171,11 +173,11 @@ impl Inner {
             .query_one(
                 &prepared(client, &format!(
                     "WITH ended AS (UPDATE tqueue_tasks SET stage = CASE WHEN attempts >= $2 THEN {DEAD} ELSE {WAITING} END, \
-                     due = {NOW} + {BACKOFF} WHERE queue = $1 AND stage = {LEASED} AND due <= {NOW} RETURNING stage) \
+                     due = {NOW} + {BACKOFF}, error = $5 WHERE queue = $1 AND stage = {LEASED} AND due <= {NOW} RETURNING stage) \
                      SELECT count(*), count(*) FILTER (WHERE stage = {DEAD}) FROM ended",
                     BACKOFF = backoff("$3", "$4"),
                 )).await?,
-                &[&queue, &max_attempts, &base, &most],
+                &[&queue, &max_attempts, &base, &most, &LEASE_RAN_OUT],
             )
             .await
             .map_err(store_error)?;
@@ -689,7 +691,13 @@ impl Store for Postgres {
             .map_err(|_| Refused::Store(StoreError::Damaged { id: token.id as i64 }))
     }
 
-    async fn release(&self, queue: &str, token: Token, delay: Option<Duration>) -> Result<(), Refused> {
+    async fn release(
+        &self,
+        queue: &str,
+        token: Token,
+        delay: Option<Duration>,
+        error: Option<&str>,
+    ) -> Result<(), Refused> {
         let client = self.client().await?;
         let limits = self.settings.limits(queue);
         let max_attempts = limits.max_attempts as i32;
@@ -700,12 +708,12 @@ impl Store for Postgres {
             .query(
                 &prepared(&client, &format!(
                     "WITH released AS (UPDATE tqueue_tasks SET stage = CASE WHEN attempts >= $4 THEN {DEAD} ELSE {WAITING} END, \
-                     due = {NOW} + coalesce($5, {BACKOFF}) WHERE {} RETURNING stage) \
+                     due = {NOW} + coalesce($5, {BACKOFF}), error = $8 WHERE {} RETURNING stage) \
                      SELECT stage, pg_notify('tqueue', $2) FROM released",
                     Inner::leased_by(),
                     BACKOFF = backoff("$6", "$7"),
                 )).await?,
-                &[&(token.id as i64), &queue, &attempt, &max_attempts, &delay, &base, &most],
+                &[&(token.id as i64), &queue, &attempt, &max_attempts, &delay, &base, &most, &error],
             )
             .await
             .map_err(store_error)?;
@@ -755,7 +763,7 @@ impl Store for Postgres {
         self.expire(&client, queue).await?;
         let rows = client
             .query(
-                &prepared(&client, &format!("SELECT id, attempts, data FROM tqueue_tasks WHERE queue = $1 AND stage = {DEAD} ORDER BY id LIMIT $2")).await?,
+                &prepared(&client, &format!("SELECT id, attempts, data, error FROM tqueue_tasks WHERE queue = $1 AND stage = {DEAD} ORDER BY id LIMIT $2")).await?,
                 &[&queue, &(limit as i64)],
             )
             .await
@@ -767,6 +775,7 @@ impl Store for Postgres {
                     id: row.get::<_, i64>(0) as u64,
                     attempts: row.get::<_, i32>(1) as u32,
                     data: RawValue::from_string(row.get(2)).ok()?.into(),
+                    error: row.get(3),
                 })
             })
             .collect())
@@ -900,8 +909,16 @@ async fn migrate(url: &str) -> Result<(), tokio_postgres::Error> {
     }
     if version.unwrap_or(0) < 4 {
         // Paused queues take puts and lease nothing.
-        txn.batch_execute(&format!(
+        txn.batch_execute(
             "ALTER TABLE tqueue_queues ADD COLUMN paused boolean NOT NULL DEFAULT false;
+             INSERT INTO tqueue_schema VALUES (4);",
+        )
+        .await?;
+    }
+    if version.unwrap_or(0) < 5 {
+        // A task's last error, shown with it when it is dead.
+        txn.batch_execute(&format!(
+            "ALTER TABLE tqueue_tasks ADD COLUMN error text;
              INSERT INTO tqueue_schema VALUES ({VERSION});"
         ))
         .await?;

@@ -122,9 +122,16 @@ impl Queues {
     }
 
     /// Gives the task leased under `token` back: ready again after `delay`, or after the
-    /// queue's backoff if `None` (dead if that was its last attempt).
-    pub async fn release(&self, queue: &str, token: Token, delay: Option<Duration>) -> Result<(), Refused> {
-        self.0.release(queue, token, delay).await?;
+    /// queue's backoff if `None` (dead if that was its last attempt); `error`, if any, is
+    /// kept as its last error, shown with it when it is dead.
+    pub async fn release(
+        &self,
+        queue: &str,
+        token: Token,
+        delay: Option<Duration>,
+        error: Option<&str>,
+    ) -> Result<(), Refused> {
+        self.0.release(queue, token, delay, error).await?;
         metrics::count(queue, Event::Released, 1);
         Ok(())
     }

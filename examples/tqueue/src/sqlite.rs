@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use tokio::sync::{Notify, oneshot};
 
 /// The schema's version, in SQLite's `user_version`.
-const VERSION: i64 = 3;
+const VERSION: i64 = 4;
 
 /// Where a task is; times are milliseconds since the Unix epoch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,6 +66,7 @@ pub(crate) struct Stored {
     pub(crate) stage: Stage,
     pub(crate) attempts: u32,
     pub(crate) priority: i32,
+    pub(crate) error: Option<String>,
 }
 
 /// An `Idempotency-Key` as stored: the put that used it.
@@ -114,6 +115,11 @@ pub(crate) enum Change {
     Unkey {
         queue: Arc<str>,
         key: String,
+    },
+    /// A task's last error.
+    Error {
+        id: u64,
+        error: Option<Arc<str>>,
     },
     /// A queue paused or resumed.
     Pause {
@@ -399,6 +405,15 @@ fn load(connection: &Connection) -> Result<Contents, StoreError> {
              COMMIT;",
         )?;
     }
+    if version < 4 {
+        // A task's last error.
+        connection.execute_batch(
+            "BEGIN;
+             ALTER TABLE tasks ADD COLUMN error TEXT;
+             PRAGMA user_version = 4;
+             COMMIT;",
+        )?;
+    }
     read(connection)
 }
 
@@ -406,7 +421,7 @@ fn load(connection: &Connection) -> Result<Contents, StoreError> {
 fn read(connection: &Connection) -> Result<Contents, StoreError> {
     let mut tasks = Vec::new();
     let mut statement =
-        connection.prepare("SELECT id, queue, data, stage, until, attempts, priority FROM tasks ORDER BY id")?;
+        connection.prepare("SELECT id, queue, data, stage, until, attempts, priority, error FROM tasks ORDER BY id")?;
     let mut rows = statement.query([])?;
     while let Some(row) = rows.next()? {
         let id: i64 = row.get(0)?;
@@ -419,6 +434,7 @@ fn read(connection: &Connection) -> Result<Contents, StoreError> {
             stage: Stage::decode(row.get(3)?, row.get(4)?).ok_or_else(bad)?,
             attempts: row.get(5)?,
             priority: row.get(6)?,
+            error: row.get(7)?,
         });
     }
     let mut keys = Vec::new();
@@ -492,6 +508,7 @@ impl Writer {
             let mut unkey = txn.prepare_cached("DELETE FROM keys WHERE queue = ?1 AND key = ?2")?;
             let mut pause = txn.prepare_cached("INSERT OR IGNORE INTO paused (queue) VALUES (?1)")?;
             let mut resume = txn.prepare_cached("DELETE FROM paused WHERE queue = ?1")?;
+            let mut error = txn.prepare_cached("UPDATE tasks SET error = ?2 WHERE id = ?1")?;
             for change in &pending.changes {
                 match change {
                     Change::Put { id, queue, data, stage, attempts, priority } => {
@@ -518,6 +535,9 @@ impl Writer {
                     }
                     Change::Pause { queue, paused: false } => {
                         resume.execute(params![&**queue])?;
+                    }
+                    Change::Error { id, error: last } => {
+                        error.execute(params![*id as i64, last.as_deref()])?;
                     }
                 }
             }

@@ -44,8 +44,15 @@ pub(crate) trait Store: Send + Sync + fmt::Debug {
     async fn done(&self, queue: &str, token: Token) -> Result<Arc<RawValue>, Refused>;
 
     /// Gives the task leased under `token` back: ready again after `delay`, or after the
-    /// queue's backoff if `None` (dead if that was its last attempt).
-    async fn release(&self, queue: &str, token: Token, delay: Option<Duration>) -> Result<(), Refused>;
+    /// queue's backoff if `None` (dead if that was its last attempt); `error` is kept as
+    /// its last error.
+    async fn release(
+        &self,
+        queue: &str,
+        token: Token,
+        delay: Option<Duration>,
+        error: Option<&str>,
+    ) -> Result<(), Refused>;
 
     /// Extends the lease under `token` to `lease` from now; answers when it runs out.
     async fn extend(&self, queue: &str, token: Token, lease: Option<Duration>) -> Result<u64, Refused>;
@@ -400,7 +407,12 @@ pub struct DeadTask {
     pub attempts: u32,
     /// The task.
     pub data: Arc<RawValue>,
+    /// Its last error: what the release of its last lease said, or that the lease ran out.
+    pub error: Option<String>,
 }
+
+/// The last error of a task whose lease ran out.
+pub(crate) const LEASE_RAN_OUT: &str = "the lease ran out";
 
 #[cfg(test)]
 mod tests {

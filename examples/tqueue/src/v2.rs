@@ -7,11 +7,11 @@
 //! | `POST /v2/queues/{queue}/tasks/batch` `{"tasks": [...]}` | put many: 201 `{"queue", "ids"}` |
 //! | `POST /v2/queues/{queue}/lease?max=&lease=&wait=` | lease: `{"queue", "tasks": [{"id", "lease", "attempt", "lease_until", "task"}]}` |
 //! | `POST /v2/queues/{queue}/leases/{lease}/done` | done (ack) |
-//! | `POST /v2/queues/{queue}/leases/{lease}/release?delay=` | release (nack) |
+//! | `POST /v2/queues/{queue}/leases/{lease}/release?delay=&error=` | release (nack), with the error kept |
 //! | `POST /v2/queues/{queue}/leases/{lease}/extend?lease=` | extend (heartbeat): `{"lease_until"}` |
 //! | `GET /v2/queues/{queue}` | stats |
 //! | `GET /v2/queues` | every queue's stats |
-//! | `GET /v2/queues/{queue}/dead?limit=` | dead tasks |
+//! | `GET /v2/queues/{queue}/dead?limit=` | dead tasks, with their last error |
 //! | `POST /v2/queues/{queue}/dead/requeue`, `.../dead/{id}/requeue` | dead tasks ready again |
 //! | `POST /v2/queues/{queue}/pause`, `.../resume` | a paused queue takes puts and leases nothing |
 //! | `POST /v2/backup` | the embedded store copied to `data_dir/backups/` |
@@ -298,26 +298,38 @@ mod queue {
         Ok(Finished { queue, id: token.id.to_string(), done: Some(true), released: None })
     }
 
+    /// The longest error a release may give, in characters.
+    const MAX_ERROR: usize = 1000;
+
     #[derive(Deserialize, JsonSchema)]
     #[serde(deny_unknown_fields)]
-    struct Delay {
+    struct Release {
         /// Seconds before the task is ready again; by default the queue's backoff
         /// (`backoff_base` doubled at each attempt, at most `backoff_max`).
         #[schemars(range(min = 0, max = 86400))]
         delay: Option<f64>,
+        /// Why the worker gave the task back: kept as its last error, listed with it if it
+        /// is dead.
+        #[schemars(length(max = 1000))]
+        error: Option<String>,
     }
 
     #[route(POST, r"/leases/(?P<lease>[^/]+)/release")]
     async fn release(
         queue: String,
         lease: String,
-        params: Query<Delay>,
+        params: Query<Release>,
         queues: State<Queues>,
         _caller: Caller<Consume>,
     ) -> Result<Finished, Failure> {
         let token = lease_token(&lease)?;
         let delay = duration("delay", params.0.delay)?;
-        queues.release(&queue, token, delay).await?;
+        let error = params.0.error.as_deref();
+        if error.is_some_and(|error| error.chars().count() > MAX_ERROR) {
+            let message = format!("`error` must be at most {MAX_ERROR} characters");
+            return Err(Error::new(StatusCode::UNPROCESSABLE_ENTITY, message).into());
+        }
+        queues.release(&queue, token, delay, error).await?;
         Ok(Finished { queue, id: token.id.to_string(), done: None, released: Some(true) })
     }
 

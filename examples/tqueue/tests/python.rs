@@ -17,5 +17,5 @@ fn the_python_client_and_worker_round_trip() {
     let report = String::from_utf8_lossy(&out.stderr);
     println!("{report}");
     assert!(out.status.success(), "{report}\n{}", server.log());
-    assert!(report.contains("Ran 7 tests") && report.trim_end().ends_with("OK"), "{report}");
+    assert!(report.contains("Ran 8 tests") && report.trim_end().ends_with("OK"), "{report}");
 }

@@ -145,6 +145,8 @@ class DashboardTest(unittest.TestCase):
                 self.driver.save_screenshot(os.environ["SCREENSHOT"])
             self.driver.find_element(By.LINK_TEXT, "emails").click()
             self.wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#dead tr[data-id]"))
+            # Its attempts and last error.
+            self.assertEqual(self.texts("#dead tr[data-id] td")[1:3], ["1", "the lease ran out"])
             self.assertIn("max_attempts", self.driver.find_element(By.ID, "settings").text)
             self.driver.find_element(By.CSS_SELECTOR, "#dead tr[data-id] button.requeue").click()
             self.wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, "#dead tr[data-id]"))

@@ -22,6 +22,7 @@ macro_rules! suite {
             a_task_whose_lease_ended_backs_off_doubling_up_to_the_most,
             a_backup_copies_the_embedded_store_while_it_serves,
             leases_run_out_come_back_with_their_attempt_and_end_dead,
+            a_dead_task_is_listed_with_its_last_error,
             release_delays_and_order_is_first_in_first_out,
             bad_requests_get_clear_errors,
             tokens_and_roles_guard_every_route,
@@ -551,7 +552,9 @@ pub(crate) fn leases_run_out_come_back_with_their_attempt_and_end_dead(store: &S
     );
     assert_eq!(c.post("/v2/queues/short/lease").json()["tasks"], json!([]));
     let dead = c.get("/v2/queues/short/dead").json();
-    assert_eq!(dead["tasks"], json!([{"id": 1, "attempts": 2, "data": {"job": "resize", "size": [640, 480]}}]));
+    let lost =
+        json!({"id": 1, "attempts": 2, "data": {"job": "resize", "size": [640, 480]}, "error": "the lease ran out"});
+    assert_eq!(dead["tasks"], json!([lost]));
     // Requeued: ready again, attempts from 0.
     assert_eq!(c.post("/v2/queues/short/dead/1/requeue").json()["requeued"], 1);
     let again = c.post("/v2/queues/short/lease").json();
@@ -559,6 +562,44 @@ pub(crate) fn leases_run_out_come_back_with_their_attempt_and_end_dead(store: &S
     let reply = c.post("/v2/queues/short/leases/1.1/done");
     assert_eq!(reply.json(), json!({"queue": "short", "id": "1", "done": true}));
     assert_eq!(c.post("/v2/queues/short/leases/1.1/done").error(404), "no such task in this queue");
+}
+
+pub(crate) fn a_dead_task_is_listed_with_its_last_error(store: &Store) {
+    let server = store.start(Settings { max_attempts: 2, ..Settings::default() }, Tokens::new());
+    let mut c = Client::new(server.addr());
+    let lease = |c: &mut Client| c.post("/v2/queues/e/lease").json()["tasks"][0]["lease"].as_str().unwrap().to_owned();
+    for task in ["a", "b"] {
+        assert_eq!(c.post_json("/v2/queues/e/tasks", &json!({"task": task})).status, 201);
+    }
+    // Task 1: released with an error, then with another on its last attempt: dead, with
+    // the last one (URL-encoded in the query).
+    let first = lease(&mut c);
+    let reply = c.post(&format!("/v2/queues/e/leases/{first}/release?delay=0&error=disk%20full"));
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let first = lease(&mut c);
+    assert_eq!(first, "1.2");
+    let reply = c.post(&format!("/v2/queues/e/leases/{first}/release?error=KeyError%3A%20%27size%27%0Aline%202"));
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    // Task 2: released with an error, then without one: dead, with no error.
+    let second = lease(&mut c);
+    assert_eq!(c.post(&format!("/v2/queues/e/leases/{second}/release?delay=0&error=timeout")).status, 200);
+    let second = lease(&mut c);
+    assert_eq!(c.post(&format!("/v2/queues/e/leases/{second}/release")).status, 200);
+    let dead = c.get("/v2/queues/e/dead").json();
+    assert_eq!(
+        dead["tasks"],
+        json!([
+            {"id": 1, "attempts": 2, "data": "a", "error": "KeyError: 'size'\nline 2"},
+            {"id": 2, "attempts": 2, "data": "b", "error": null},
+        ])
+    );
+    // An error of more than 1000 characters is refused, and the lease stays.
+    assert_eq!(c.post("/v2/queues/e/dead/requeue").json()["requeued"], 2);
+    let lease = lease(&mut c);
+    let long = "x".repeat(1001);
+    let reply = c.post(&format!("/v2/queues/e/leases/{lease}/release?error={long}"));
+    assert_eq!(reply.error(422), "`error` must be at most 1000 characters");
+    assert_eq!(c.get("/v2/queues/e").json()["leased"], 1);
 }
 
 pub(crate) fn release_delays_and_order_is_first_in_first_out(store: &Store) {
