@@ -151,5 +151,6 @@ pub fn app(server: Server, settings: Settings) -> Result<Server, StartError> {
         async move { store.ready().await }
     };
     let server = server.openapi_info(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"));
-    Ok(server.state(queues).state(Anonymous(anonymous)).readiness("store", ready))
+    let server = server.state(queues).state(dashboard::Looks::default()).state(Anonymous(anonymous));
+    Ok(server.readiness("store", ready))
 }
